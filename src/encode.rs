@@ -1,0 +1,1 @@
+//! Graph → pickle bytes for every protocol. (placeholder; being written)

@@ -1,0 +1,456 @@
+//! The value graph: an arena of [`Node`]s addressed by [`NodeId`].
+//!
+//! Containers hold ids, never nodes, so
+//! - a memo GET shares a node in O(1) and a memo bomb stays linear;
+//! - cycles (`l = []; l.append(l)`) are represented exactly;
+//! - dropping a graph of any depth never recurses (the arena is a flat list of chunks).
+//!
+//! The arena grows in fixed chunks instead of one doubling `Vec`, so the heap never
+//! holds two copies of it during a reallocation and the spare capacity is at most one
+//! chunk: that keeps the real heap close to what the memory budget counts.
+//!
+//! The graph knows nothing of how it was decoded; views and the encoder read it.
+
+use std::borrow::Cow;
+
+use crate::bigint::BigInt;
+use crate::budget::Meter;
+use crate::error::Error;
+
+/// The index of a node in its [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub(crate) u32);
+
+impl NodeId {
+    /// The position of the node in the arena (0-based, in creation order).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How an object node came to be: which opcode described the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallOp {
+    /// REDUCE: `callable(*args)`.
+    Reduce,
+    /// NEWOBJ: `cls.__new__(cls, *args)`.
+    NewObj,
+    /// NEWOBJ_EX: `cls.__new__(cls, *args, **kwargs)`.
+    NewObjEx,
+    /// INST: `module.name(*args)` with the global written inline.
+    Inst,
+    /// OBJ: `cls(*args)` with the class on the stack.
+    Obj,
+}
+
+impl CallOp {
+    /// The name used in the JSON view (`reduce`, `newobj`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            CallOp::Reduce => "reduce",
+            CallOp::NewObj => "newobj",
+            CallOp::NewObjEx => "newobj_ex",
+            CallOp::Inst => "inst",
+            CallOp::Obj => "obj",
+        }
+    }
+}
+
+/// An inert description of a call that was **not** made, and of what the stream did to
+/// its result afterwards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    /// Which opcode described the call.
+    pub op: CallOp,
+    /// What would have been called: usually a [`Node::Global`].
+    pub callable: NodeId,
+    /// The positional arguments: always a [`Node::Tuple`].
+    pub args: NodeId,
+    /// Keyword arguments (NEWOBJ_EX only): a [`Node::Dict`].
+    pub kwargs: Option<NodeId>,
+    /// One state per BUILD, in order.
+    pub state: Vec<NodeId>,
+    /// Items APPENDed onto the object.
+    pub listitems: Vec<NodeId>,
+    /// Items SETITEMed onto the object.
+    pub dictitems: Vec<(NodeId, NodeId)>,
+    /// Items ADDITEMSed onto the object.
+    pub additems: Vec<NodeId>,
+}
+
+impl Object {
+    /// A call with no state or items yet.
+    pub fn new(op: CallOp, callable: NodeId, args: NodeId, kwargs: Option<NodeId>) -> Object {
+        Object {
+            op,
+            callable,
+            args,
+            kwargs,
+            state: Vec::new(),
+            listitems: Vec::new(),
+            dictitems: Vec::new(),
+            additems: Vec::new(),
+        }
+    }
+}
+
+/// A `(module, name)` pair that the stream would import. Never resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Global {
+    /// Module, e.g. `collections`.
+    pub module: String,
+    /// Attribute, possibly dotted (`OrderedDict`, `Outer.Inner`).
+    pub name: String,
+}
+
+/// One value.
+///
+/// Strings are stored as *generalized UTF-8*: UTF-8 that may also hold surrogate code
+/// points (what Python's `surrogatepass` writes), so lone surrogates survive exactly.
+/// Payloads borrow from the input when decoding from a slice.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node<'a> {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An int that fits in 64 bits.
+    Int(i64),
+    /// An int that does not fit in 64 bits.
+    BigInt(Box<BigInt>),
+    /// A float, bit for bit.
+    Float(f64),
+    /// A `str`, as generalized UTF-8 bytes (see the type docs).
+    Str(Cow<'a, [u8]>),
+    /// `bytes`.
+    Bytes(Cow<'a, [u8]>),
+    /// `bytearray`.
+    ByteArray(Cow<'a, [u8]>),
+    /// `tuple`.
+    Tuple(Vec<NodeId>),
+    /// `list`.
+    List(Vec<NodeId>),
+    /// `dict`, in insertion order, keys unique under Python's equality.
+    Dict(Vec<(NodeId, NodeId)>),
+    /// `set`, items unique under Python's equality.
+    Set(Vec<NodeId>),
+    /// `frozenset`, items unique under Python's equality.
+    FrozenSet(Vec<NodeId>),
+    /// A global the stream named.
+    Global(Box<Global>),
+    /// A described call.
+    Object(Box<Object>),
+    /// EXT1/EXT2/EXT4: an extension-registry code.
+    Ext(u32),
+    /// A protocol 5 out-of-band buffer that the caller did not supply.
+    Buffer {
+        /// Position among the stream's NEXT_BUFFER opcodes.
+        index: u64,
+        /// READONLY_BUFFER was applied.
+        readonly: bool,
+    },
+    /// PERSID/BINPERSID: a reference resolved by the application, here described.
+    PersId(NodeId),
+}
+
+impl Node<'_> {
+    /// The Python type name, for messages and views (`list`, `obj`, ...).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Node::None => "NoneType",
+            Node::Bool(_) => "bool",
+            Node::Int(_) | Node::BigInt(_) => "int",
+            Node::Float(_) => "float",
+            Node::Str(_) => "str",
+            Node::Bytes(_) => "bytes",
+            Node::ByteArray(_) => "bytearray",
+            Node::Tuple(_) => "tuple",
+            Node::List(_) => "list",
+            Node::Dict(_) => "dict",
+            Node::Set(_) => "set",
+            Node::FrozenSet(_) => "frozenset",
+            Node::Global(_) => "global",
+            Node::Object(_) => "object",
+            Node::Ext(_) => "extension",
+            Node::Buffer { .. } => "buffer",
+            Node::PersId(_) => "persistent id",
+        }
+    }
+
+    /// True for the kinds that have identity in Python (and so can be shared or cyclic):
+    /// list, dict, set, bytearray and objects.
+    pub fn has_identity(&self) -> bool {
+        matches!(
+            self,
+            Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_) | Node::Object(_)
+        )
+    }
+
+    /// The ids this node refers to, in the order views print them (dict key before value;
+    /// object: callable, args, kwargs, state, listitems, dictitems, additems).
+    pub fn children(&self) -> Children<'_> {
+        Children {
+            node: ChildrenOf::from(self),
+            pos: 0,
+        }
+    }
+
+    fn into_owned(self) -> Node<'static> {
+        match self {
+            Node::None => Node::None,
+            Node::Bool(b) => Node::Bool(b),
+            Node::Int(i) => Node::Int(i),
+            Node::BigInt(b) => Node::BigInt(b),
+            Node::Float(f) => Node::Float(f),
+            Node::Str(s) => Node::Str(Cow::Owned(s.into_owned())),
+            Node::Bytes(b) => Node::Bytes(Cow::Owned(b.into_owned())),
+            Node::ByteArray(b) => Node::ByteArray(Cow::Owned(b.into_owned())),
+            Node::Tuple(v) => Node::Tuple(v),
+            Node::List(v) => Node::List(v),
+            Node::Dict(v) => Node::Dict(v),
+            Node::Set(v) => Node::Set(v),
+            Node::FrozenSet(v) => Node::FrozenSet(v),
+            Node::Global(g) => Node::Global(g),
+            Node::Object(o) => Node::Object(o),
+            Node::Ext(c) => Node::Ext(c),
+            Node::Buffer { index, readonly } => Node::Buffer { index, readonly },
+            Node::PersId(p) => Node::PersId(p),
+        }
+    }
+}
+
+enum ChildrenOf<'n> {
+    None,
+    Ids(&'n [NodeId]),
+    Pairs(&'n [(NodeId, NodeId)]),
+    One(NodeId),
+    Object(&'n Object),
+}
+
+impl<'n> ChildrenOf<'n> {
+    fn from(node: &'n Node<'_>) -> ChildrenOf<'n> {
+        match node {
+            Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                ChildrenOf::Ids(v)
+            }
+            Node::Dict(v) => ChildrenOf::Pairs(v),
+            Node::PersId(p) => ChildrenOf::One(*p),
+            Node::Object(o) => ChildrenOf::Object(o),
+            _ => ChildrenOf::None,
+        }
+    }
+}
+
+/// Iterator over a node's children; see [`Node::children`].
+pub struct Children<'n> {
+    node: ChildrenOf<'n>,
+    pos: usize,
+}
+
+impl Iterator for Children<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        let pos = self.pos;
+        self.pos = pos.saturating_add(1);
+        match &self.node {
+            ChildrenOf::None => None,
+            ChildrenOf::Ids(v) => v.get(pos).copied(),
+            ChildrenOf::Pairs(v) => {
+                let (k, val) = v.get(pos / 2)?;
+                Some(if pos % 2 == 0 { *k } else { *val })
+            }
+            ChildrenOf::One(id) => (pos == 0).then_some(*id),
+            ChildrenOf::Object(o) => {
+                let mut i = pos;
+                if i == 0 {
+                    return Some(o.callable);
+                }
+                i -= 1;
+                if i == 0 {
+                    return Some(o.args);
+                }
+                i -= 1;
+                if let Some(kw) = o.kwargs {
+                    if i == 0 {
+                        return Some(kw);
+                    }
+                    i -= 1;
+                }
+                if let Some(s) = o.state.get(i) {
+                    return Some(*s);
+                }
+                i -= o.state.len();
+                if let Some(s) = o.listitems.get(i) {
+                    return Some(*s);
+                }
+                i -= o.listitems.len();
+                if let Some((k, v)) = o.dictitems.get(i / 2) {
+                    return Some(if i % 2 == 0 { *k } else { *v });
+                }
+                i -= o.dictitems.len() * 2;
+                o.additems.get(i).copied()
+            }
+        }
+    }
+}
+
+/// Nodes per arena chunk.
+const CHUNK: usize = 1024;
+
+/// An arena of nodes. See the module docs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Graph<'a> {
+    chunks: Vec<Vec<Node<'a>>>,
+    len: u32,
+}
+
+impl<'a> Graph<'a> {
+    /// An empty graph.
+    pub fn new() -> Graph<'a> {
+        Graph {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The node with this id, or `None` for an id from another graph.
+    #[inline]
+    pub fn get(&self, id: NodeId) -> Option<&Node<'a>> {
+        let i = id.index();
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    /// Mutable access, e.g. to close a cycle when building a graph by hand.
+    #[inline]
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node<'a>> {
+        let i = id.index();
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    /// All ids, in creation order.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.len).map(NodeId)
+    }
+
+    /// Adds a node without any budget (for graphs built by hand, e.g. to encode).
+    ///
+    /// Returns `None` only when the graph already holds `u32::MAX` nodes.
+    pub fn add(&mut self, node: Node<'a>) -> Option<NodeId> {
+        let mut meter = Meter::new(crate::Limits::unbounded());
+        self.push(node, &mut meter).ok()
+    }
+
+    /// Adds a node, charging the arena's growth to `meter`.
+    #[inline]
+    pub(crate) fn push(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
+        let id = self.len;
+        let next = id.checked_add(1).ok_or_else(|| {
+            Error::limit(
+                crate::Resource::Memory,
+                u64::from(u32::MAX),
+                u64::MAX,
+                meter.offset,
+            )
+        })?;
+        let needs_chunk = match self.chunks.last() {
+            Some(chunk) => chunk.len() >= CHUNK,
+            None => true,
+        };
+        if needs_chunk {
+            self.add_chunk(meter)?;
+        }
+        match self.chunks.last_mut() {
+            Some(chunk) => chunk.push(node),
+            None => return Err(Error::limit(crate::Resource::Memory, 0, 0, meter.offset)),
+        }
+        self.len = next;
+        Ok(NodeId(id))
+    }
+
+    #[cold]
+    fn add_chunk(&mut self, meter: &mut Meter) -> Result<(), Error> {
+        meter.reserve(&mut self.chunks, 1)?;
+        let bytes = (CHUNK * std::mem::size_of::<Node<'a>>()) as u64;
+        meter.take_memory(bytes)?;
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(CHUNK).is_err() {
+            return Err(Error::limit(
+                crate::Resource::Memory,
+                meter.limits.max_memory_bytes,
+                bytes,
+                meter.offset,
+            ));
+        }
+        self.chunks.push(chunk);
+        Ok(())
+    }
+
+    /// Copies every borrowed payload so the graph no longer borrows the input.
+    pub fn into_owned(self) -> Graph<'static> {
+        Graph {
+            chunks: self
+                .chunks
+                .into_iter()
+                .map(|chunk| chunk.into_iter().map(Node::into_owned).collect())
+                .collect(),
+            len: self.len,
+        }
+    }
+}
+
+/// True when `bytes` is generalized UTF-8 holding at least one surrogate code point
+/// (`ED A0..BF xx`), i.e. a string Python could only encode with `surrogatepass`.
+pub fn has_surrogates(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .any(|w| matches!(w, [0xED, second] if *second >= 0xA0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_stays_small() {
+        assert!(std::mem::size_of::<Node<'_>>() <= 32);
+    }
+
+    #[test]
+    fn cycle_and_deep_chain_drop_without_recursion() {
+        let mut g = Graph::new();
+        let mut prev = g.add(Node::List(Vec::new()));
+        for _ in 0..1_000_000 {
+            let items = prev.into_iter().collect();
+            prev = g.add(Node::List(items));
+        }
+        let first = NodeId(0);
+        if let Some(Node::List(items)) = g.get_mut(first) {
+            items.extend(prev); // close a cycle
+        }
+        assert_eq!(g.len(), 1_000_001);
+        drop(g);
+    }
+
+    #[test]
+    fn children_of_object_in_view_order() {
+        let mut o = Object::new(CallOp::Reduce, NodeId(1), NodeId(2), Some(NodeId(3)));
+        o.state.push(NodeId(4));
+        o.listitems.push(NodeId(5));
+        o.dictitems.push((NodeId(6), NodeId(7)));
+        o.additems.push(NodeId(8));
+        let node = Node::Object(Box::new(o));
+        let ids: Vec<u32> = node.children().map(|i| i.0).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+}

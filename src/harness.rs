@@ -1,0 +1,1 @@
+//! Fuzz-target bodies and their invariant checks (feature `harness`). (placeholder)

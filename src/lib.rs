@@ -1,0 +1,260 @@
+//! Decode Python pickle streams that nobody should trust.
+//!
+//! `pickle.load` runs whatever the stream tells it to import and call. pickleproof
+//! decodes every opcode of protocols 0–5 into an inert value graph instead: globals
+//! and calls are *described*, never executed; a [`Policy`] decides which globals may
+//! appear at all; and hard [`Limits`] turn memo bombs, nesting bombs, huge length
+//! claims and million-digit integers into typed errors with a byte offset.
+//!
+//! ```
+//! use pickleproof::{decode, Node};
+//!
+//! // pickle.dumps([1, "two", 3.0], protocol=2)
+//! let data = b"\x80\x02]q\x00(K\x01X\x03\x00\x00\x00twoq\x01G@\x08\x00\x00\x00\x00\x00\x00e.";
+//! let decoded = decode(data)?;
+//! let Some(Node::List(items)) = decoded.graph.get(decoded.root) else { panic!("not a list") };
+//! assert_eq!(items.len(), 3);
+//! assert_eq!(pickleproof::views::repr::repr(&decoded.graph, decoded.root), "[1, 'two', 3.0]");
+//!
+//! // A stream that would run a command is refused, at the offset of its GLOBAL.
+//! let evil = b"cos\nsystem\n(S'echo pwned'\ntR.";
+//! let err = decode(evil).unwrap_err();
+//! assert!(err.is_policy());
+//! assert_eq!(err.offset(), 0);
+//! # Ok::<(), pickleproof::Error>(())
+//! ```
+//!
+//! # Input safety
+//!
+//! Decoding never panics, never recurses on input-shaped data (the graph is an arena of
+//! nodes with integer ids, dropped without recursion) and never takes more than the
+//! [`Limits`] allow: a length claim is checked against the input and memory budgets
+//! before anything is reserved, and every resource that grows with the input is
+//! counted as it is taken. The crate is `#![forbid(unsafe_code)]`.
+//!
+//! # Errors
+//!
+//! [`Error`] carries an [`ErrorKind`], the byte offset of the failing opcode and the
+//! opcode. Budget errors name the [`Resource`], the limit and what was requested.
+//!
+//! # Limits
+//!
+//! [`Limits::default()`] is safe for untrusted input; [`Limits::unbounded()`] is the
+//! explicit opt-out. A successful decode reports its [`Usage`] so callers can size
+//! limits to their data.
+//!
+//! # Features
+//!
+//! - `cli`: the `pickleproof` command-line tool (`dump`, `disasm`).
+//! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bigint;
+mod budget;
+mod compat;
+mod error;
+mod graph;
+mod machine;
+mod opcode;
+mod policy;
+pub mod pyfmt;
+mod reader;
+
+pub mod encode;
+pub mod views;
+
+#[cfg(feature = "harness")]
+pub mod harness;
+
+use std::io::BufRead;
+
+pub use bigint::{BigInt, IntValue};
+pub use budget::{Limits, Usage};
+pub use error::{Error, ErrorKind, Resource};
+pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeId, Object};
+pub use opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
+pub use policy::{Policy, RECONSTRUCTORS};
+
+/// How Python 2 `str` payloads (STRING, BINSTRING, SHORT_BINSTRING) are decoded:
+/// CPython's `encoding=` argument to `pickle.loads`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StringEncoding {
+    /// ASCII, strict: a byte above 0x7f is an error (`pickle.loads`' default).
+    #[default]
+    Ascii,
+    /// Latin-1: every byte is a code point (`encoding='latin1'`, what NumPy needs).
+    Latin1,
+    /// Keep them as `bytes` (`encoding='bytes'`).
+    Bytes,
+}
+
+/// Everything that shapes one decode.
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    limits: Limits,
+    policy: Policy,
+    raw: bool,
+    string_encoding: StringEncoding,
+    buffers: Option<Vec<Vec<u8>>>,
+}
+
+/// A decoded pickle: the graph, its root, and what the decode used.
+#[derive(Clone, Debug)]
+pub struct Decoded<'a> {
+    /// Every value the stream built.
+    pub graph: Graph<'a>,
+    /// The value STOP returned.
+    pub root: NodeId,
+    /// The peak of each resource.
+    pub usage: Usage,
+    /// Bytes consumed, up to and including STOP.
+    pub consumed: u64,
+    /// The highest PROTO the stream declared (0 when it declared none).
+    pub protocol: u8,
+}
+
+impl Decoder {
+    /// Default limits, strict policy, value level, ASCII Python 2 strings.
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Sets the budgets.
+    pub fn limits(mut self, limits: Limits) -> Decoder {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets which globals may appear.
+    pub fn policy(mut self, policy: Policy) -> Decoder {
+        self.policy = policy;
+        self
+    }
+
+    /// Raw mode: keep every call as an object node and every name as written (no
+    /// reconstructor folding, no Python 2 → 3 renaming). The policy still judges the
+    /// mapped names.
+    pub fn raw(mut self, raw: bool) -> Decoder {
+        self.raw = raw;
+        self
+    }
+
+    /// How Python 2 strings are decoded.
+    pub fn string_encoding(mut self, encoding: StringEncoding) -> Decoder {
+        self.string_encoding = encoding;
+        self
+    }
+
+    /// Out-of-band buffers for protocol 5 NEXT_BUFFER, in order (CPython's `buffers=`).
+    pub fn buffers(mut self, buffers: Vec<Vec<u8>>) -> Decoder {
+        self.buffers = Some(buffers);
+        self
+    }
+
+    /// The configured limits.
+    pub fn get_limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Decodes one pickle from a slice, borrowing large payloads from it. Bytes after
+    /// STOP are not read (see [`Decoded::consumed`]).
+    pub fn decode<'a>(&self, input: &'a [u8]) -> Result<Decoded<'a>, Error> {
+        machine::run(reader::SliceSource::new(input), self)
+    }
+
+    /// Decodes one pickle from a stream, consuming exactly the bytes up to STOP.
+    ///
+    /// Gives the same graph, or the same error at the same offset, as [`Decoder::decode`]
+    /// on the same bytes. Wrap files and sockets in a `BufReader`.
+    pub fn decode_reader<R: BufRead>(&self, reader: R) -> Result<Decoded<'static>, Error> {
+        let mut source = reader::StreamSource::new(reader);
+        machine::run(&mut source, self)
+    }
+
+    /// Every pickle in `input`, one after another (CPython allows several in one file).
+    pub fn iter_slice<'d, 'a>(&'d self, input: &'a [u8]) -> SlicePickles<'d, 'a> {
+        SlicePickles {
+            decoder: self,
+            rest: input,
+            failed: false,
+        }
+    }
+
+    /// Every pickle in a stream, one after another.
+    pub fn iter_reader<R: BufRead>(&self, reader: R) -> ReaderPickles<'_, R> {
+        ReaderPickles {
+            decoder: self,
+            source: reader::StreamSource::new(reader),
+            failed: false,
+        }
+    }
+}
+
+/// Iterator over the pickles in a slice; stops after the first error.
+pub struct SlicePickles<'d, 'a> {
+    decoder: &'d Decoder,
+    rest: &'a [u8],
+    failed: bool,
+}
+
+impl<'a> Iterator for SlicePickles<'_, 'a> {
+    type Item = Result<Decoded<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.rest.is_empty() {
+            return None;
+        }
+        match self.decoder.decode(self.rest) {
+            Ok(decoded) => {
+                let used = usize::try_from(decoded.consumed).unwrap_or(usize::MAX);
+                self.rest = self.rest.get(used..).unwrap_or(&[]);
+                Some(Ok(decoded))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Iterator over the pickles in a stream; stops after the first error.
+pub struct ReaderPickles<'d, R> {
+    decoder: &'d Decoder,
+    source: reader::StreamSource<R>,
+    failed: bool,
+}
+
+impl<R: BufRead> Iterator for ReaderPickles<'_, R> {
+    type Item = Result<Decoded<'static>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.source.at_end() {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+        self.source.restart();
+        let result = machine::run(&mut self.source, self.decoder);
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+/// Decodes one pickle from a slice with default limits and the strict policy.
+pub fn decode(input: &[u8]) -> Result<Decoded<'_>, Error> {
+    Decoder::new().decode(input)
+}
+
+/// Decodes one pickle from a stream with default limits and the strict policy.
+pub fn decode_reader<R: BufRead>(reader: R) -> Result<Decoded<'static>, Error> {
+    Decoder::new().decode_reader(reader)
+}

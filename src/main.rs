@@ -1,0 +1,2 @@
+//! The `pickleproof` command-line tool. (placeholder)
+fn main() {}

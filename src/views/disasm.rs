@@ -1,0 +1,1 @@
+//! A disassembler like `pickletools.dis`. (placeholder; being written)

@@ -1,0 +1,1 @@
+//! The lossless JSON form (`pickle-canon/1`). (placeholder; being written)

@@ -1,0 +1,1 @@
+//! Expansion of shared references into a tree, under an expansion budget. (placeholder)
