@@ -355,6 +355,26 @@ impl Meter {
         self.grow(vec, additional)
     }
 
+    /// Makes room for one more entry in `map`, charging `slot_bytes` per new slot of
+    /// capacity before the map grows.
+    pub(crate) fn reserve_map_slot<K: std::hash::Hash + Eq, V>(
+        &mut self,
+        map: &mut std::collections::HashMap<K, V>,
+        slot_bytes: u64,
+    ) -> Result<(), Error> {
+        if map.len() < map.capacity() {
+            return Ok(());
+        }
+        let old = map.capacity();
+        let want = old.saturating_mul(2).max(4);
+        self.take_memory((want.saturating_sub(old) as u64).saturating_mul(slot_bytes))?;
+        if map.try_reserve(want.saturating_sub(map.len())).is_err() {
+            return Err(self.exceeded(Resource::Memory, self.memory_now));
+        }
+        let extra = map.capacity().saturating_sub(want) as u64;
+        self.take_memory(extra.saturating_mul(slot_bytes))
+    }
+
     #[cold]
     #[inline(never)]
     fn grow<T>(&mut self, vec: &mut Vec<T>, additional: usize) -> Result<(), Error> {

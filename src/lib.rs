@@ -56,11 +56,13 @@ mod budget;
 mod compat;
 mod error;
 mod graph;
+mod keys;
 mod machine;
 mod opcode;
 mod policy;
 pub mod pyfmt;
 mod reader;
+mod text;
 
 pub mod encode;
 pub mod views;

@@ -1,7 +1,1385 @@
-//! The pickle VM (placeholder).
-use crate::reader::Source;
-use crate::{Decoded, Decoder, Error, ErrorKind};
+//! The pickle VM: value stack, mark stack, memo, and one dispatch loop.
+//!
+//! The loop has one shape (charge, read one opcode, one `match`) and asks instead of
+//! acting: the [`Policy`](crate::Policy) answers whether a global may appear, the
+//! [`Meter`] whether a resource may be taken. Nothing is imported or called; calls
+//! become [`Object`] nodes. Semantics follow CPython's C unpickler
+//! (`Modules/_pickle.c`): the *fence* (innermost MARK) that no pop may cross, the
+//! error cases, the memo, the Python 2 name mapping below protocol 3.
+//!
+//! Every error raised while an opcode runs is reported at that opcode's offset.
 
-pub(crate) fn run<'a, S: Source<'a>>(_source: S, _decoder: &Decoder) -> Result<Decoded<'a>, Error> {
-    Err(Error::new(ErrorKind::Eof, 0, None))
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::bigint::{BigInt, IntValue};
+use crate::budget::Meter;
+use crate::compat;
+use crate::error::{Error, ErrorKind, Resource};
+use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
+use crate::keys::{KeyHasher, KeyTable};
+use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
+use crate::reader::Source;
+use crate::text::{self, IntLine, IntLiteral};
+use crate::{Decoded, Decoder, StringEncoding};
+
+/// Containers up to this many entries find duplicate keys by a linear scan; bigger
+/// ones get a hash index.
+const LINEAR_SCAN_MAX: usize = 8;
+
+/// Bytes charged for each hash index beyond its own vectors (its map entry).
+const TABLE_OVERHEAD: u64 = 128;
+
+/// Bytes charged per slot of the sparse memo map (key, value and control bytes).
+const SPARSE_SLOT_BYTES: u64 = 24;
+
+/// Marks an empty slot of the dense memo.
+const EMPTY: u32 = u32::MAX;
+
+/// Decodes one pickle from `source`.
+pub(crate) fn run<'a, S: Source<'a>>(source: S, decoder: &Decoder) -> Result<Decoded<'a>, Error> {
+    let mut machine = Machine::new(source, decoder);
+    let root = machine.execute()?;
+    let consumed = machine.src.position();
+    machine.meter.set_input_used(consumed);
+    Ok(Decoded {
+        graph: machine.graph,
+        root,
+        usage: machine.meter.usage,
+        consumed,
+        protocol: machine.max_proto,
+    })
+}
+
+/// The memo: dense while indices are dense, sparse beyond, so a huge index costs one
+/// entry (CPython's dense array would allocate gigabytes for it).
+#[derive(Default)]
+struct Memo {
+    dense: Vec<u32>,
+    sparse: HashMap<u64, NodeId>,
+    count: u64,
+}
+
+impl Memo {
+    fn get(&self, index: u64) -> Option<NodeId> {
+        if let Some(&slot) = usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
+            return (slot != EMPTY).then_some(NodeId(slot));
+        }
+        self.sparse.get(&index).copied()
+    }
+
+    fn put(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
+        let dense_len = self.dense.len() as u64;
+        if index < dense_len {
+            if let Some(slot) = usize::try_from(index)
+                .ok()
+                .and_then(|i| self.dense.get_mut(i))
+            {
+                if *slot == EMPTY {
+                    meter.memo_entries(self.count.saturating_add(1))?;
+                    self.count = self.count.saturating_add(1);
+                }
+                *slot = id.0;
+            }
+            return Ok(());
+        }
+        if self.sparse.contains_key(&index) {
+            self.sparse.insert(index, id);
+            return Ok(());
+        }
+        meter.memo_entries(self.count.saturating_add(1))?;
+        // Grow the dense part only while it stays at least half full.
+        let dense_ok =
+            index < dense_len.saturating_add(1024) || index <= self.count.saturating_mul(2);
+        if dense_ok && self.sparse.is_empty() {
+            let new_len = usize::try_from(index.saturating_add(1)).map_err(|_| {
+                Error::limit(Resource::Memory, meter.limits.max_memory_bytes, u64::MAX, 0)
+            })?;
+            let grow = new_len.saturating_sub(self.dense.len());
+            meter.reserve(&mut self.dense, grow)?;
+            self.dense.resize(new_len, EMPTY);
+            if let Some(slot) = self.dense.last_mut() {
+                *slot = id.0;
+            }
+        } else {
+            meter.reserve_map_slot(&mut self.sparse, SPARSE_SLOT_BYTES)?;
+            self.sparse.insert(index, id);
+        }
+        self.count = self.count.saturating_add(1);
+        Ok(())
+    }
+}
+
+/// What one opcode did to the run.
+enum Flow {
+    Continue,
+    Stop(NodeId),
+}
+
+struct Machine<'a, 'd, S> {
+    src: S,
+    decoder: &'d Decoder,
+    meter: Meter,
+    graph: Graph<'a>,
+    /// Nesting height of each node (0 for scalars, 1 for an empty container).
+    heights: Vec<u32>,
+    stack: Vec<NodeId>,
+    /// Stack lengths at each open MARK; the last one is the fence.
+    marks: Vec<usize>,
+    memo: Memo,
+    keys: KeyHasher,
+    tables: HashMap<NodeId, KeyTable>,
+    /// Reused buffer for items popped off the stack.
+    scratch: Vec<NodeId>,
+    proto: u8,
+    max_proto: u8,
+    buffers_used: usize,
+    buffer_placeholders: u64,
+    singletons: [Option<NodeId>; 3],
+}
+
+fn is_callable_kind(node: &Node<'_>) -> bool {
+    matches!(
+        node,
+        Node::Global(_) | Node::Object(_) | Node::Ext(_) | Node::PersId(_)
+    )
+}
+
+#[cold]
+fn malformed(why: &'static str) -> Error {
+    Error::new(ErrorKind::Malformed(why), 0, None)
+}
+
+#[cold]
+fn mismatch(operation: &'static str, found: &'static str) -> Error {
+    Error::new(ErrorKind::TypeMismatch { operation, found }, 0, None)
+}
+
+impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
+    fn new(src: S, decoder: &'d Decoder) -> Machine<'a, 'd, S> {
+        Machine {
+            src,
+            decoder,
+            meter: Meter::new(decoder.limits),
+            graph: Graph::new(),
+            heights: Vec::new(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Memo::default(),
+            keys: KeyHasher::new(),
+            tables: HashMap::new(),
+            scratch: Vec::new(),
+            proto: 0,
+            max_proto: 0,
+            buffers_used: 0,
+            buffer_placeholders: 0,
+            singletons: [None; 3],
+        }
+    }
+
+    fn execute(&mut self) -> Result<NodeId, Error> {
+        loop {
+            let offset = self.src.position();
+            self.meter.offset = offset;
+            self.meter.input_until(offset.saturating_add(1))?;
+            let byte = match self.src.next_byte()? {
+                Some(b) => b,
+                None => return Err(Error::new(ErrorKind::Eof, offset, None)),
+            };
+            let step = self.meter.step().and_then(|()| self.op(byte));
+            match step {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Stop(root)) => return Ok(root),
+                Err(e) => return Err(e.at(offset).with_opcode(byte)),
+            }
+        }
+    }
+
+    // ----- reading arguments -------------------------------------------------------
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let end = self.src.position().saturating_add(N as u64);
+        self.meter.input_until(end)?;
+        let bytes = self.src.take(N)?;
+        let mut out = [0u8; N];
+        for (dst, src) in out.iter_mut().zip(bytes.iter()) {
+            *dst = *src;
+        }
+        Ok(out)
+    }
+
+    fn u8_arg(&mut self) -> Result<u8, Error> {
+        let [b] = self.fixed::<1>()?;
+        Ok(b)
+    }
+
+    fn u16_arg(&mut self) -> Result<u16, Error> {
+        Ok(u16::from_le_bytes(self.fixed::<2>()?))
+    }
+
+    fn u32_arg(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.fixed::<4>()?))
+    }
+
+    fn i32_arg(&mut self) -> Result<i32, Error> {
+        Ok(i32::from_le_bytes(self.fixed::<4>()?))
+    }
+
+    fn u64_arg(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.fixed::<8>()?))
+    }
+
+    /// A length-prefixed payload of `len` bytes that will be held as a node: checked
+    /// against the input budget, then the memory budget, before anything is read.
+    fn payload(&mut self, len: u64) -> Result<Cow<'a, [u8]>, Error> {
+        let end = self.src.position().saturating_add(len);
+        self.meter.input_until(end)?;
+        self.meter.check_memory(len)?;
+        let n = usize::try_from(len).map_err(|_| Error::limit(Resource::Memory, 0, len, 0))?;
+        let bytes = self.src.take(n)?;
+        self.meter.fuel_for_bytes(len)?;
+        Ok(bytes)
+    }
+
+    fn line(&mut self) -> Result<Cow<'a, [u8]>, Error> {
+        let max_end = self.meter.limits.max_input_bytes;
+        let line = self.src.take_line(max_end)?;
+        self.meter.fuel_for_bytes(line.len() as u64)?;
+        Ok(line)
+    }
+
+    // ----- the stack ---------------------------------------------------------------
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    #[cold]
+    fn underflow(&self) -> Error {
+        if self.marks.is_empty() {
+            Error::new(ErrorKind::StackUnderflow, 0, None)
+        } else {
+            Error::new(ErrorKind::UnexpectedMark, 0, None)
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Result<NodeId, Error> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        self.stack.pop().ok_or_else(|| self.underflow())
+    }
+
+    #[inline]
+    fn top(&self) -> Result<NodeId, Error> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        self.stack.last().copied().ok_or_else(|| self.underflow())
+    }
+
+    fn pop_mark(&mut self) -> Result<usize, Error> {
+        self.marks
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::MarkMissing, 0, None))
+    }
+
+    #[inline]
+    fn push(&mut self, id: NodeId) -> Result<(), Error> {
+        self.meter.reserve(&mut self.stack, 1)?;
+        self.stack.push(id);
+        Ok(())
+    }
+
+    /// Moves the stack items from `from` to the top into `scratch`.
+    fn take_items_from(&mut self, from: usize) -> Result<(), Error> {
+        let items = self.stack.get(from..).unwrap_or(&[]);
+        self.scratch.clear();
+        self.meter.reserve(&mut self.scratch, items.len())?;
+        self.scratch.extend_from_slice(items);
+        self.stack.truncate(from);
+        Ok(())
+    }
+
+    // ----- nodes -------------------------------------------------------------------
+
+    fn height(&self, id: NodeId) -> u32 {
+        self.heights.get(id.index()).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn new_node(&mut self, node: Node<'a>, height: u32) -> Result<NodeId, Error> {
+        let id = self.graph.push(node, &mut self.meter)?;
+        self.meter.reserve(&mut self.heights, 1)?;
+        self.heights.push(height);
+        Ok(id)
+    }
+
+    #[inline]
+    fn push_new(&mut self, node: Node<'a>) -> Result<(), Error> {
+        let id = self.new_node(node, 0)?;
+        self.push(id)
+    }
+
+    fn push_singleton(&mut self, which: usize, node: Node<'a>) -> Result<(), Error> {
+        let id = match self.singletons.get(which).copied().flatten() {
+            Some(id) => id,
+            None => {
+                let id = self.new_node(node, 0)?;
+                if let Some(slot) = self.singletons.get_mut(which) {
+                    *slot = Some(id);
+                }
+                id
+            }
+        };
+        self.push(id)
+    }
+
+    fn push_int(&mut self, value: IntValue) -> Result<(), Error> {
+        match value {
+            IntValue::Small(i) => self.push_new(Node::Int(i)),
+            IntValue::Big(b) => {
+                let bytes = std::mem::size_of::<BigInt>() + b.magnitude().len() * 4;
+                self.meter.take_memory(bytes as u64)?;
+                self.push_new(Node::BigInt(Box::new(b)))
+            }
+        }
+    }
+
+    fn int_from_literal(&mut self, lit: &IntLiteral) -> Result<IntValue, Error> {
+        let digits = lit.digits.len() as u64;
+        self.meter.int_digits(digits)?;
+        // Text-to-int conversion is quadratic: charge it before doing it.
+        self.meter.fuel(digits.saturating_mul(digits) / 1024)?;
+        Ok(BigInt::from_digits(lit.negative, lit.radix, &lit.digits))
+    }
+
+    /// A payload node (str, bytes, bytearray): charges its bytes.
+    fn push_payload(&mut self, node: Node<'a>, len: usize) -> Result<(), Error> {
+        self.meter.take_memory(len as u64)?;
+        self.meter.container_len(len as u64).ok();
+        self.push_new(node)
+    }
+
+    fn push_str(&mut self, bytes: Cow<'a, [u8]>) -> Result<(), Error> {
+        if !text::is_generalized_utf8(&bytes) {
+            return Err(malformed("invalid UTF-8 in string"));
+        }
+        let len = bytes.len();
+        self.push_payload(Node::Str(bytes), len)
+    }
+
+    /// Python 2 `str` payloads, decoded as the caller asked (CPython's `encoding=`).
+    fn push_py2_str(&mut self, bytes: Cow<'a, [u8]>) -> Result<(), Error> {
+        match self.decoder.string_encoding {
+            StringEncoding::Bytes => {
+                let len = bytes.len();
+                self.push_payload(Node::Bytes(bytes), len)
+            }
+            StringEncoding::Ascii => {
+                if !bytes.is_ascii() {
+                    return Err(malformed(
+                        "non-ASCII byte in a Python 2 str (encoding is ascii)",
+                    ));
+                }
+                let len = bytes.len();
+                self.push_payload(Node::Str(bytes), len)
+            }
+            StringEncoding::Latin1 => {
+                if bytes.is_ascii() {
+                    let len = bytes.len();
+                    return self.push_payload(Node::Str(bytes), len);
+                }
+                self.meter
+                    .check_memory((bytes.len() as u64).saturating_mul(2))?;
+                let utf8 = text::latin1_to_utf8(&bytes);
+                let len = utf8.len();
+                self.push_payload(Node::Str(Cow::Owned(utf8)), len)
+            }
+        }
+    }
+
+    /// A container node built from `scratch`, with its height and length checked.
+    fn container_from_scratch(
+        &mut self,
+        make: fn(Vec<NodeId>) -> Node<'a>,
+    ) -> Result<NodeId, Error> {
+        let n = self.scratch.len();
+        self.meter.container_len(n as u64)?;
+        let mut items = Vec::new();
+        self.meter.reserve(&mut items, n)?;
+        items.extend_from_slice(&self.scratch);
+        let height = self.children_height(&items)?;
+        self.new_node(make(items), height)
+    }
+
+    /// 1 + the height of the tallest child, checked against the depth budget.
+    fn children_height(&mut self, children: &[NodeId]) -> Result<u32, Error> {
+        let tallest = children.iter().map(|c| self.height(*c)).max().unwrap_or(0);
+        let height = tallest.saturating_add(1);
+        self.meter.depth(u64::from(height))?;
+        Ok(height)
+    }
+
+    /// Records that `child` now sits inside `parent`.
+    fn nest(&mut self, parent: NodeId, child: NodeId) -> Result<(), Error> {
+        let h = self.height(child).saturating_add(1);
+        if h > self.height(parent) {
+            self.meter.depth(u64::from(h))?;
+            if let Some(slot) = self.heights.get_mut(parent.index()) {
+                *slot = h;
+            }
+        }
+        Ok(())
+    }
+
+    fn node(&self, id: NodeId) -> Result<&Node<'a>, Error> {
+        self.graph
+            .get(id)
+            .ok_or_else(|| malformed("dangling node id"))
+    }
+
+    // ----- dict keys and set items -------------------------------------------------
+
+    /// The key at `pos` of a dict or set node.
+    fn key_at(graph: &Graph<'a>, container: NodeId, pos: usize) -> Option<NodeId> {
+        match graph.get(container)? {
+            Node::Dict(entries) => entries.get(pos).map(|(k, _)| *k),
+            Node::Set(items) | Node::FrozenSet(items) => items.get(pos).copied(),
+            _ => None,
+        }
+    }
+
+    fn entry_count(graph: &Graph<'a>, container: NodeId) -> usize {
+        match graph.get(container) {
+            Some(Node::Dict(entries)) => entries.len(),
+            Some(Node::Set(items) | Node::FrozenSet(items)) => items.len(),
+            _ => 0,
+        }
+    }
+
+    /// Finds `key` among the keys of `container`; returns its position and hash.
+    fn find_key(&mut self, container: NodeId, key: NodeId) -> Result<(Option<usize>, u64), Error> {
+        let Machine {
+            graph,
+            keys,
+            meter,
+            tables,
+            ..
+        } = self;
+        let hash = keys.hash(graph, key, meter)?;
+        let found = match tables.get(&container) {
+            Some(table) => table.find(hash, |pos| match Self::key_at(graph, container, pos) {
+                Some(existing) => keys.equal(graph, existing, key, meter),
+                None => Ok(false),
+            })?,
+            None => {
+                let mut found = None;
+                for pos in 0..Self::entry_count(graph, container) {
+                    if let Some(existing) = Self::key_at(graph, container, pos) {
+                        if keys.equal(graph, existing, key, meter)? {
+                            found = Some(pos);
+                            break;
+                        }
+                    }
+                }
+                found
+            }
+        };
+        Ok((found, hash))
+    }
+
+    /// Keeps the hash index of `container` in step after a new key was appended.
+    fn index_new_key(&mut self, container: NodeId, hash: u64) -> Result<(), Error> {
+        let count = Self::entry_count(&self.graph, container);
+        if let Some(table) = self.tables.get_mut(&container) {
+            return table.insert(hash, &mut self.meter);
+        }
+        if count <= LINEAR_SCAN_MAX {
+            return Ok(());
+        }
+        // Outgrew the linear scan: index every key so far.
+        let mut table = KeyTable::default();
+        for pos in 0..count.saturating_sub(1) {
+            let key = Self::key_at(&self.graph, container, pos)
+                .ok_or_else(|| malformed("dangling key"))?;
+            let h = self.keys.hash(&self.graph, key, &mut self.meter)?;
+            table.insert(h, &mut self.meter)?;
+        }
+        table.insert(hash, &mut self.meter)?;
+        self.meter
+            .reserve_map_slot(&mut self.tables, TABLE_OVERHEAD)?;
+        self.tables.insert(container, table);
+        Ok(())
+    }
+
+    /// `dict[key] = value` with Python's key semantics.
+    fn dict_set(&mut self, dict: NodeId, key: NodeId, value: NodeId) -> Result<(), Error> {
+        let (found, hash) = self.find_key(dict, key)?;
+        let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
+            return Err(malformed("dict expected"));
+        };
+        match found {
+            Some(pos) => {
+                if let Some(entry) = entries.get_mut(pos) {
+                    entry.1 = value; // first key stays, last value wins
+                }
+            }
+            None => {
+                self.meter
+                    .container_len(entries.len().saturating_add(1) as u64)?;
+                self.meter.reserve(entries, 1)?;
+                entries.push((key, value));
+                self.index_new_key(dict, hash)?;
+            }
+        }
+        self.nest(dict, key)?;
+        self.nest(dict, value)
+    }
+
+    /// `set.add(item)` with Python's key semantics (also used to build frozensets).
+    fn set_add(&mut self, set: NodeId, item: NodeId) -> Result<(), Error> {
+        let (found, hash) = self.find_key(set, item)?;
+        if found.is_some() {
+            return Ok(());
+        }
+        let (Some(Node::Set(items)) | Some(Node::FrozenSet(items))) = self.graph.get_mut(set)
+        else {
+            return Err(malformed("set expected"));
+        };
+        self.meter
+            .container_len(items.len().saturating_add(1) as u64)?;
+        self.meter.reserve(items, 1)?;
+        items.push(item);
+        self.index_new_key(set, hash)?;
+        self.nest(set, item)
+    }
+
+    // ----- container operations ----------------------------------------------------
+
+    /// APPEND/APPENDS of `scratch` onto `target`.
+    fn append_scratch(&mut self, target: NodeId) -> Result<(), Error> {
+        let n = self.scratch.len();
+        let node = self
+            .graph
+            .get_mut(target)
+            .ok_or_else(|| malformed("dangling node id"))?;
+        let items = match node {
+            Node::List(items) => items,
+            Node::Object(obj) => &mut obj.listitems,
+            other => return Err(mismatch("APPEND", other.type_name())),
+        };
+        self.meter
+            .container_len(items.len().saturating_add(n) as u64)?;
+        self.meter.reserve(items, n)?;
+        items.extend_from_slice(&self.scratch);
+        let tallest = self
+            .scratch
+            .iter()
+            .map(|c| self.height(*c))
+            .max()
+            .unwrap_or(0);
+        if n > 0 {
+            let h = tallest.saturating_add(1);
+            if h > self.height(target) {
+                self.meter.depth(u64::from(h))?;
+                if let Some(slot) = self.heights.get_mut(target.index()) {
+                    *slot = h;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SETITEM/SETITEMS of the pairs in `scratch` onto `target`.
+    fn setitems_scratch(&mut self, target: NodeId) -> Result<(), Error> {
+        let pairs = std::mem::take(&mut self.scratch);
+        let result = self.setitems(target, &pairs);
+        self.scratch = pairs;
+        result
+    }
+
+    fn setitems(&mut self, target: NodeId, pairs: &[NodeId]) -> Result<(), Error> {
+        match self.node(target)? {
+            Node::Dict(_) => {
+                for pair in pairs.chunks(2) {
+                    if let [k, v] = pair {
+                        self.dict_set(target, *k, *v)?;
+                    }
+                }
+                Ok(())
+            }
+            Node::Object(_) => {
+                let n = pairs.len() / 2;
+                let Some(Node::Object(obj)) = self.graph.get_mut(target) else {
+                    return Err(malformed("object expected"));
+                };
+                self.meter
+                    .container_len(obj.dictitems.len().saturating_add(n) as u64)?;
+                self.meter.reserve(&mut obj.dictitems, n)?;
+                for pair in pairs.chunks(2) {
+                    if let [k, v] = pair {
+                        obj.dictitems.push((*k, *v));
+                    }
+                }
+                for id in pairs {
+                    self.nest(target, *id)?;
+                }
+                Ok(())
+            }
+            Node::List(_) => {
+                // CPython calls list[k] = v: an int index in range replaces an item.
+                for pair in pairs.chunks(2) {
+                    if let [k, v] = pair {
+                        let index = match self.node(*k)? {
+                            Node::Int(i) => *i,
+                            Node::Bool(b) => i64::from(*b),
+                            other => return Err(mismatch("SETITEM on a list", other.type_name())),
+                        };
+                        let Some(Node::List(items)) = self.graph.get_mut(target) else {
+                            return Err(malformed("list expected"));
+                        };
+                        let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                        let pos = if index < 0 {
+                            index.saturating_add(len)
+                        } else {
+                            index
+                        };
+                        let slot = usize::try_from(pos).ok().and_then(|p| items.get_mut(p));
+                        match slot {
+                            Some(slot) => *slot = *v,
+                            None => return Err(malformed("list assignment index out of range")),
+                        }
+                        self.nest(target, *v)?;
+                    }
+                }
+                Ok(())
+            }
+            other => Err(mismatch("SETITEM", other.type_name())),
+        }
+    }
+
+    /// ADDITEMS of `scratch` onto `target`.
+    fn additems_scratch(&mut self, target: NodeId) -> Result<(), Error> {
+        let items = std::mem::take(&mut self.scratch);
+        let result = match self.node(target) {
+            Ok(Node::Set(_)) => items
+                .iter()
+                .try_for_each(|item| self.set_add(target, *item)),
+            Ok(Node::Object(_)) => {
+                let n = items.len();
+                match self.graph.get_mut(target) {
+                    Some(Node::Object(obj)) => {
+                        let r = self
+                            .meter
+                            .container_len(obj.additems.len().saturating_add(n) as u64)
+                            .and_then(|()| self.meter.reserve(&mut obj.additems, n));
+                        if r.is_ok() {
+                            obj.additems.extend_from_slice(&items);
+                        }
+                        r.and_then(|()| items.iter().try_for_each(|i| self.nest(target, *i)))
+                    }
+                    _ => Err(malformed("object expected")),
+                }
+            }
+            Ok(other) => Err(mismatch("ADDITEMS", other.type_name())),
+            Err(e) => Err(e),
+        };
+        self.scratch = items;
+        result
+    }
+
+    // ----- globals and calls -------------------------------------------------------
+
+    /// Judges a global and pushes its node: policy on the mapped names; the node holds
+    /// mapped names at the value level and the names as written in raw mode.
+    fn global_node(&mut self, module: &str, name: &str) -> Result<NodeId, Error> {
+        let (m3, n3) = if self.proto < 3 {
+            compat::to_python3(module, name)
+        } else {
+            (module, name)
+        };
+        if !self.decoder.policy.allows_global(m3, n3) {
+            return Err(Error::new(
+                ErrorKind::Forbidden {
+                    module: m3.to_owned(),
+                    name: n3.to_owned(),
+                },
+                0,
+                None,
+            ));
+        }
+        let (m, n) = if self.decoder.raw {
+            (module, name)
+        } else {
+            (m3, n3)
+        };
+        self.meter
+            .take_memory((std::mem::size_of::<Global>() + m.len() + n.len()) as u64)?;
+        self.new_node(
+            Node::Global(Box::new(Global {
+                module: m.to_owned(),
+                name: n.to_owned(),
+            })),
+            0,
+        )
+    }
+
+    fn read_global_lines(&mut self) -> Result<(String, String), Error> {
+        let module = self.line()?;
+        let name = self.line()?;
+        let module = std::str::from_utf8(&module)
+            .map_err(|_| malformed("global module name is not UTF-8"))?;
+        let name = std::str::from_utf8(&name).map_err(|_| malformed("global name is not UTF-8"))?;
+        Ok((module.to_owned(), name.to_owned()))
+    }
+
+    fn object_node(&mut self, obj: Object) -> Result<NodeId, Error> {
+        let mut children = vec![obj.callable, obj.args];
+        children.extend(obj.kwargs);
+        let height = self.children_height(&children)?;
+        self.meter
+            .take_memory(std::mem::size_of::<Object>() as u64)?;
+        self.new_node(Node::Object(Box::new(obj)), height)
+    }
+
+    /// The value a built-in reconstructor call builds, when the call has a shape we
+    /// know; `None` leaves it an inert object node.
+    fn fold_reconstructor(
+        &mut self,
+        callable: NodeId,
+        args: NodeId,
+    ) -> Result<Option<NodeId>, Error> {
+        if self.decoder.raw {
+            return Ok(None);
+        }
+        let (module, name) = match self.node(callable)? {
+            Node::Global(g) => (g.module.clone(), g.name.clone()),
+            _ => return Ok(None),
+        };
+        let argv: Vec<NodeId> = match self.node(args)? {
+            Node::Tuple(items) => items.clone(),
+            _ => return Ok(None),
+        };
+        match (module.as_str(), name.as_str()) {
+            ("builtins", kind @ ("set" | "frozenset")) => {
+                let items: Vec<NodeId> = match argv.as_slice() {
+                    [] => Vec::new(),
+                    [iterable] => match self.node(*iterable)? {
+                        Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                            v.clone()
+                        }
+                        Node::Dict(entries) => entries.iter().map(|(k, _)| *k).collect(),
+                        _ => return Ok(None),
+                    },
+                    _ => return Ok(None),
+                };
+                let node = if kind == "set" {
+                    Node::Set(Vec::new())
+                } else {
+                    Node::FrozenSet(Vec::new())
+                };
+                let id = self.new_node(node, 1)?;
+                for item in items {
+                    self.set_add(id, item)?;
+                }
+                Ok(Some(id))
+            }
+            ("builtins", kind @ ("bytearray" | "bytes")) => {
+                let data: Vec<u8> = match argv.as_slice() {
+                    [] => Vec::new(),
+                    [source] => match self.node(*source)? {
+                        Node::Bytes(b) | Node::ByteArray(b) => b.to_vec(),
+                        _ => return Ok(None),
+                    },
+                    _ => return Ok(None),
+                };
+                self.meter.fuel_for_bytes(data.len() as u64)?;
+                self.meter.take_memory(data.len() as u64)?;
+                let node = if kind == "bytes" {
+                    Node::Bytes(Cow::Owned(data))
+                } else {
+                    Node::ByteArray(Cow::Owned(data))
+                };
+                self.new_node(node, 0).map(Some)
+            }
+            ("_codecs" | "codecs", "encode") => {
+                let (text, encoding) = match argv.as_slice() {
+                    [t] => (*t, None),
+                    [t, e] => (*t, Some(*e)),
+                    _ => return Ok(None),
+                };
+                let encoding = match encoding {
+                    None => "utf-8".to_owned(),
+                    Some(e) => match self.node(e)? {
+                        Node::Str(s) => String::from_utf8_lossy(s)
+                            .to_ascii_lowercase()
+                            .replace('_', "-"),
+                        _ => return Ok(None),
+                    },
+                };
+                let Node::Str(s) = self.node(text)? else {
+                    return Ok(None);
+                };
+                let bytes = match encoding.as_str() {
+                    "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1" => {
+                        let mut out = Vec::with_capacity(s.len());
+                        let mut rest: &[u8] = s;
+                        while let Some((cp, n)) = crate::pyfmt::next_code_point(rest) {
+                            let byte = u8::try_from(cp).map_err(|_| {
+                                malformed("character out of latin-1 range in codecs.encode")
+                            })?;
+                            out.push(byte);
+                            rest = rest.get(n..).unwrap_or(&[]);
+                        }
+                        out
+                    }
+                    "utf-8" | "utf8" => {
+                        if crate::graph::has_surrogates(s) {
+                            return Err(malformed("surrogate in codecs.encode(..., 'utf-8')"));
+                        }
+                        s.to_vec()
+                    }
+                    _ => return Ok(None),
+                };
+                self.meter.fuel_for_bytes(bytes.len() as u64)?;
+                self.meter.take_memory(bytes.len() as u64)?;
+                self.new_node(Node::Bytes(Cow::Owned(bytes)), 0).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn check_callable(&self, id: NodeId, operation: &'static str) -> Result<(), Error> {
+        let node = self.node(id)?;
+        if is_callable_kind(node) {
+            Ok(())
+        } else {
+            Err(mismatch(operation, node.type_name()))
+        }
+    }
+
+    fn check_tuple(&self, id: NodeId, operation: &'static str) -> Result<(), Error> {
+        match self.node(id)? {
+            Node::Tuple(_) => Ok(()),
+            other => Err(mismatch(operation, other.type_name())),
+        }
+    }
+
+    // ----- memo --------------------------------------------------------------------
+
+    fn memo_put(&mut self, index: u64) -> Result<(), Error> {
+        let top = self.top()?;
+        self.memo.put(index, top, &mut self.meter)
+    }
+
+    fn memo_get(&mut self, index: u64) -> Result<(), Error> {
+        let id = self
+            .memo
+            .get(index)
+            .ok_or_else(|| Error::new(ErrorKind::MemoMissing(index), 0, None))?;
+        self.push(id)
+    }
+
+    /// A text memo index (PUT/GET): `int(s, 10)`, non-negative.
+    fn text_index(&mut self, what: &'static str) -> Result<u64, Error> {
+        let line = self.line()?;
+        let lit = text::python_int(&line, 10).ok_or_else(|| malformed("invalid memo index"))?;
+        let value = self.int_from_literal(&lit)?;
+        match value {
+            IntValue::Small(i) if i >= 0 => Ok(i as u64),
+            IntValue::Small(_) => Err(malformed(what)),
+            IntValue::Big(b) if b.is_negative() => Err(malformed(what)),
+            IntValue::Big(_) => Err(malformed("memo index too large")),
+        }
+    }
+
+    // ----- dispatch ----------------------------------------------------------------
+
+    fn op(&mut self, byte: u8) -> Result<Flow, Error> {
+        let Some(op) = Opcode::from_byte(byte) else {
+            return Err(Error::new(ErrorKind::UnknownOpcode(byte), 0, None));
+        };
+        match op {
+            Opcode::Stop => {
+                let root = self.pop()?;
+                return Ok(Flow::Stop(root));
+            }
+            Opcode::Proto => {
+                let v = self.u8_arg()?;
+                if v > HIGHEST_PROTOCOL {
+                    return Err(Error::new(ErrorKind::UnsupportedProtocol(v), 0, None));
+                }
+                self.proto = v;
+                self.max_proto = self.max_proto.max(v);
+            }
+            Opcode::Frame => {
+                let len = self.u64_arg()?;
+                let end = self.src.position().saturating_add(len);
+                self.meter.input_until(end)?;
+                if !self.src.has_at_least(len)? {
+                    return Err(Error::new(ErrorKind::Eof, 0, None));
+                }
+            }
+            Opcode::Mark => {
+                let depth = self.marks.len().saturating_add(1);
+                self.meter.depth(depth as u64)?;
+                self.meter.reserve(&mut self.marks, 1)?;
+                self.marks.push(self.stack.len());
+            }
+            Opcode::Pop => {
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop()?;
+                }
+            }
+            Opcode::PopMark => {
+                let mark = self.pop_mark()?;
+                self.stack.truncate(mark);
+            }
+            Opcode::Dup => {
+                let top = self.top()?;
+                self.push(top)?;
+            }
+            Opcode::None => self.push_singleton(0, Node::None)?,
+            Opcode::NewTrue => self.push_singleton(1, Node::Bool(true))?,
+            Opcode::NewFalse => self.push_singleton(2, Node::Bool(false))?,
+            Opcode::Int => {
+                let line = self.line()?;
+                match text::int_line(&line)
+                    .ok_or_else(|| malformed("could not convert string to int"))?
+                {
+                    IntLine::Bool(b) => self.push_singleton(usize::from(!b) + 1, Node::Bool(b))?,
+                    IntLine::Small(i) => self.push_new(Node::Int(i))?,
+                    IntLine::Big(lit) => {
+                        let v = self.int_from_literal(&lit)?;
+                        self.push_int(v)?;
+                    }
+                }
+            }
+            Opcode::Long => {
+                let line = self.line()?;
+                let lit =
+                    text::long_line(&line).ok_or_else(|| malformed("invalid literal for LONG"))?;
+                let v = self.int_from_literal(&lit)?;
+                self.push_int(v)?;
+            }
+            Opcode::BinInt => {
+                let v = self.i32_arg()?;
+                self.push_new(Node::Int(i64::from(v)))?;
+            }
+            Opcode::BinInt1 => {
+                let v = self.u8_arg()?;
+                self.push_new(Node::Int(i64::from(v)))?;
+            }
+            Opcode::BinInt2 => {
+                let v = self.u16_arg()?;
+                self.push_new(Node::Int(i64::from(v)))?;
+            }
+            Opcode::Long1 | Opcode::Long4 => {
+                let len = if op == Opcode::Long1 {
+                    u64::from(self.u8_arg()?)
+                } else {
+                    let n = self.i32_arg()?;
+                    u64::try_from(n)
+                        .map_err(|_| malformed("LONG pickle has negative byte count"))?
+                };
+                self.meter.int_bytes(len)?;
+                let bytes = self.payload(len)?;
+                let v = BigInt::from_signed_le(&bytes);
+                self.push_int(v)?;
+            }
+            Opcode::Float => {
+                let line = self.line()?;
+                let f = text::float_line(&line)
+                    .ok_or_else(|| malformed("could not convert string to float"))?;
+                self.push_new(Node::Float(f))?;
+            }
+            Opcode::BinFloat => {
+                let bits = u64::from_be_bytes(self.fixed::<8>()?);
+                self.push_new(Node::Float(f64::from_bits(bits)))?;
+            }
+            Opcode::String => {
+                let line = self.line()?;
+                let bytes = text::string_literal(&line).map_err(malformed)?;
+                self.meter.check_memory(bytes.len() as u64)?;
+                self.push_py2_str(Cow::Owned(bytes))?;
+            }
+            Opcode::BinString => {
+                let n = self.i32_arg()?;
+                let len = u64::try_from(n)
+                    .map_err(|_| malformed("BINSTRING pickle has negative byte count"))?;
+                let bytes = self.payload(len)?;
+                self.push_py2_str(bytes)?;
+            }
+            Opcode::ShortBinString => {
+                let len = u64::from(self.u8_arg()?);
+                let bytes = self.payload(len)?;
+                self.push_py2_str(bytes)?;
+            }
+            Opcode::Unicode => {
+                let line = self.line()?;
+                self.meter
+                    .check_memory((line.len() as u64).saturating_mul(2))?;
+                let utf8 = text::raw_unicode_escape(&line).map_err(malformed)?;
+                let len = utf8.len();
+                self.push_payload(Node::Str(Cow::Owned(utf8)), len)?;
+            }
+            Opcode::ShortBinUnicode | Opcode::BinUnicode | Opcode::BinUnicode8 => {
+                let len = match op {
+                    Opcode::ShortBinUnicode => u64::from(self.u8_arg()?),
+                    Opcode::BinUnicode => u64::from(self.u32_arg()?),
+                    _ => self.u64_arg()?,
+                };
+                let bytes = self.payload(len)?;
+                self.push_str(bytes)?;
+            }
+            Opcode::ShortBinBytes | Opcode::BinBytes | Opcode::BinBytes8 | Opcode::ByteArray8 => {
+                let len = match op {
+                    Opcode::ShortBinBytes => u64::from(self.u8_arg()?),
+                    Opcode::BinBytes => u64::from(self.u32_arg()?),
+                    _ => self.u64_arg()?,
+                };
+                let bytes = self.payload(len)?;
+                let n = bytes.len();
+                if op == Opcode::ByteArray8 {
+                    self.push_payload(Node::ByteArray(bytes), n)?;
+                } else {
+                    self.push_payload(Node::Bytes(bytes), n)?;
+                }
+            }
+            Opcode::EmptyTuple => self.push_new(Node::Tuple(Vec::new()))?,
+            Opcode::Tuple1 | Opcode::Tuple2 | Opcode::Tuple3 => {
+                let n = match op {
+                    Opcode::Tuple1 => 1,
+                    Opcode::Tuple2 => 2,
+                    _ => 3,
+                };
+                let start = self
+                    .stack
+                    .len()
+                    .checked_sub(n)
+                    .filter(|s| *s >= self.fence())
+                    .ok_or_else(|| self.underflow())?;
+                self.take_items_from(start)?;
+                let id = self.container_from_scratch(Node::Tuple)?;
+                self.push(id)?;
+            }
+            Opcode::Tuple | Opcode::List | Opcode::FrozenSet => {
+                let mark = self.pop_mark()?;
+                self.take_items_from(mark)?;
+                let id = match op {
+                    Opcode::Tuple => self.container_from_scratch(Node::Tuple)?,
+                    Opcode::List => self.container_from_scratch(Node::List)?,
+                    _ => {
+                        let id = self.new_node(Node::FrozenSet(Vec::new()), 1)?;
+                        let items = std::mem::take(&mut self.scratch);
+                        let r = items.iter().try_for_each(|item| self.set_add(id, *item));
+                        self.scratch = items;
+                        r?;
+                        id
+                    }
+                };
+                self.push(id)?;
+            }
+            Opcode::EmptyList => {
+                let id = self.new_node(Node::List(Vec::new()), 1)?;
+                self.push(id)?;
+            }
+            Opcode::EmptyDict => {
+                let id = self.new_node(Node::Dict(Vec::new()), 1)?;
+                self.push(id)?;
+            }
+            Opcode::EmptySet => {
+                let id = self.new_node(Node::Set(Vec::new()), 1)?;
+                self.push(id)?;
+            }
+            Opcode::Dict => {
+                let mark = self.pop_mark()?;
+                if (self.stack.len().saturating_sub(mark)) % 2 != 0 {
+                    return Err(malformed("odd number of items for DICT"));
+                }
+                self.take_items_from(mark)?;
+                let id = self.new_node(Node::Dict(Vec::new()), 1)?;
+                self.setitems_scratch(id)?;
+                self.push(id)?;
+            }
+            Opcode::Append => {
+                let value = self.pop()?;
+                let target = self.top()?;
+                self.scratch.clear();
+                self.meter.reserve(&mut self.scratch, 1)?;
+                self.scratch.push(value);
+                self.append_scratch(target)?;
+            }
+            Opcode::Appends => {
+                let mark = self.pop_mark()?;
+                if mark > self.stack.len() || mark <= self.fence() {
+                    return Err(self.underflow());
+                }
+                if mark == self.stack.len() {
+                    return Ok(Flow::Continue);
+                }
+                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                self.take_items_from(mark)?;
+                self.append_scratch(target)?;
+            }
+            Opcode::SetItem => {
+                let len = self.stack.len();
+                if len < 3 || len - 2 <= self.fence() {
+                    return Err(self.underflow());
+                }
+                let target = *self.stack.get(len - 3).ok_or_else(|| self.underflow())?;
+                self.take_items_from(len - 2)?;
+                self.setitems_scratch(target)?;
+            }
+            Opcode::SetItems => {
+                let mark = self.pop_mark()?;
+                if mark > self.stack.len() || mark <= self.fence() {
+                    return Err(self.underflow());
+                }
+                if mark == self.stack.len() {
+                    return Ok(Flow::Continue);
+                }
+                if (self.stack.len() - mark) % 2 != 0 {
+                    return Err(malformed("odd number of items for SETITEMS"));
+                }
+                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                self.take_items_from(mark)?;
+                self.setitems_scratch(target)?;
+            }
+            Opcode::AddItems => {
+                let mark = self.pop_mark()?;
+                if mark > self.stack.len() || mark <= self.fence() {
+                    return Err(self.underflow());
+                }
+                if mark == self.stack.len() {
+                    return Ok(Flow::Continue);
+                }
+                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                self.take_items_from(mark)?;
+                self.additems_scratch(target)?;
+            }
+            Opcode::Get => {
+                let index = self.text_index("negative GET index")?;
+                self.memo_get(index)?;
+            }
+            Opcode::BinGet => {
+                let index = u64::from(self.u8_arg()?);
+                self.memo_get(index)?;
+            }
+            Opcode::LongBinGet => {
+                let index = u64::from(self.u32_arg()?);
+                self.memo_get(index)?;
+            }
+            Opcode::Put => {
+                let index = self.text_index("negative PUT argument")?;
+                self.memo_put(index)?;
+            }
+            Opcode::BinPut => {
+                let index = u64::from(self.u8_arg()?);
+                self.memo_put(index)?;
+            }
+            Opcode::LongBinPut => {
+                let index = u64::from(self.u32_arg()?);
+                self.memo_put(index)?;
+            }
+            Opcode::Memoize => {
+                let index = self.memo.count;
+                self.memo_put(index)?;
+            }
+            Opcode::Global => {
+                let (module, name) = self.read_global_lines()?;
+                let id = self.global_node(&module, &name)?;
+                self.push(id)?;
+            }
+            Opcode::StackGlobal => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let as_string = |node: &Node<'_>| match node {
+                    Node::Str(s) => std::str::from_utf8(s).map(str::to_owned).ok(),
+                    _ => None,
+                };
+                let module = as_string(self.node(module)?);
+                let name = as_string(self.node(name)?);
+                let (Some(module), Some(name)) = (module, name) else {
+                    return Err(malformed("STACK_GLOBAL requires str"));
+                };
+                let id = self.global_node(&module, &name)?;
+                self.push(id)?;
+            }
+            Opcode::Inst => {
+                let mark = self.pop_mark()?;
+                let (module, name) = self.read_global_lines()?;
+                let callable = self.global_node(&module, &name)?;
+                self.take_items_from(mark)?;
+                let args = self.container_from_scratch(Node::Tuple)?;
+                let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
+                self.push(id)?;
+            }
+            Opcode::Obj => {
+                let mark = self.pop_mark()?;
+                if self.stack.len().saturating_sub(mark) < 1 {
+                    return Err(self.underflow());
+                }
+                let callable = *self.stack.get(mark).ok_or_else(|| self.underflow())?;
+                self.take_items_from(mark.saturating_add(1))?;
+                self.stack.truncate(mark);
+                let args = self.container_from_scratch(Node::Tuple)?;
+                self.check_callable(callable, "OBJ")?;
+                let id = self.object_node(Object::new(CallOp::Obj, callable, args, None))?;
+                self.push(id)?;
+            }
+            Opcode::Reduce => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.check_callable(callable, "REDUCE")?;
+                self.check_tuple(args, "REDUCE arguments")?;
+                let id = match self.fold_reconstructor(callable, args)? {
+                    Some(id) => id,
+                    None => self.object_node(Object::new(CallOp::Reduce, callable, args, None))?,
+                };
+                self.push(id)?;
+            }
+            Opcode::NewObj | Opcode::NewObjEx => {
+                let kwargs = if op == Opcode::NewObjEx {
+                    Some(self.pop()?)
+                } else {
+                    None
+                };
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                self.check_callable(cls, "NEWOBJ class")?;
+                self.check_tuple(args, "NEWOBJ arguments")?;
+                let call = if let Some(kw) = kwargs {
+                    match self.node(kw)? {
+                        Node::Dict(_) => {}
+                        other => return Err(mismatch("NEWOBJ_EX kwargs", other.type_name())),
+                    }
+                    CallOp::NewObjEx
+                } else {
+                    CallOp::NewObj
+                };
+                let id = self.object_node(Object::new(call, cls, args, kwargs))?;
+                self.push(id)?;
+            }
+            Opcode::Build => {
+                let state = self.pop()?;
+                let target = self.top()?;
+                match self.graph.get_mut(target) {
+                    Some(Node::Object(obj)) => {
+                        self.meter.reserve(&mut obj.state, 1)?;
+                        obj.state.push(state);
+                        self.nest(target, state)?;
+                    }
+                    Some(other) => {
+                        let found = other.type_name();
+                        let is_noop = match self.node(state)? {
+                            Node::None => true,
+                            Node::Tuple(pair) => matches!(
+                                pair.as_slice(),
+                                [a, b] if matches!(self.node(*a)?, Node::None)
+                                    && matches!(self.node(*b)?, Node::None)
+                            ),
+                            _ => false,
+                        };
+                        if !is_noop {
+                            return Err(mismatch("BUILD", found));
+                        }
+                    }
+                    None => return Err(malformed("dangling node id")),
+                }
+            }
+            Opcode::PersId => {
+                if !self.decoder.policy.allows_persistent_ids() {
+                    return Err(Error::new(ErrorKind::PersistentIdRefused, 0, None));
+                }
+                let line = self.line()?;
+                if !line.is_ascii() {
+                    return Err(malformed(
+                        "persistent IDs in protocol 0 must be ASCII strings",
+                    ));
+                }
+                let len = line.len();
+                self.meter.take_memory(len as u64)?;
+                let pid = self.new_node(Node::Str(line), 0)?;
+                let id = self.new_node(Node::PersId(pid), 1)?;
+                self.push(id)?;
+            }
+            Opcode::BinPersId => {
+                if !self.decoder.policy.allows_persistent_ids() {
+                    return Err(Error::new(ErrorKind::PersistentIdRefused, 0, None));
+                }
+                let pid = self.pop()?;
+                let height = self.children_height(&[pid])?;
+                let id = self.new_node(Node::PersId(pid), height)?;
+                self.push(id)?;
+            }
+            Opcode::Ext1 | Opcode::Ext2 | Opcode::Ext4 => {
+                let code = match op {
+                    Opcode::Ext1 => u32::from(self.u8_arg()?),
+                    Opcode::Ext2 => u32::from(self.u16_arg()?),
+                    _ => self.u32_arg()?,
+                };
+                if code == 0 {
+                    return Err(malformed("EXT specifies code <= 0"));
+                }
+                if !self.decoder.policy.allows_extensions() {
+                    return Err(Error::new(ErrorKind::ExtensionRefused(code), 0, None));
+                }
+                self.push_new(Node::Ext(code))?;
+            }
+            Opcode::NextBuffer => match &self.decoder.buffers {
+                Some(buffers) => {
+                    let data = buffers
+                        .get(self.buffers_used)
+                        .ok_or_else(|| Error::new(ErrorKind::BufferMissing, 0, None))?;
+                    self.buffers_used = self.buffers_used.saturating_add(1);
+                    self.meter.check_memory(data.len() as u64)?;
+                    let copy = data.clone();
+                    let n = copy.len();
+                    self.push_payload(Node::ByteArray(Cow::Owned(copy)), n)?;
+                }
+                None => {
+                    if !self.decoder.policy.allows_buffer_placeholders() {
+                        return Err(Error::new(ErrorKind::BufferMissing, 0, None));
+                    }
+                    let index = self.buffer_placeholders;
+                    self.buffer_placeholders = index.saturating_add(1);
+                    self.push_new(Node::Buffer {
+                        index,
+                        readonly: false,
+                    })?;
+                }
+            },
+            Opcode::ReadOnlyBuffer => {
+                let top = self.top()?;
+                let replacement = match self.node(top)? {
+                    Node::Bytes(_)
+                    | Node::Object(_)
+                    | Node::Global(_)
+                    | Node::PersId(_)
+                    | Node::Ext(_) => None,
+                    Node::ByteArray(data) => Some(Node::Bytes(Cow::Owned(data.to_vec()))),
+                    Node::Buffer { index, .. } => Some(Node::Buffer {
+                        index: *index,
+                        readonly: true,
+                    }),
+                    other => return Err(mismatch("READONLY_BUFFER", other.type_name())),
+                };
+                if let Some(node) = replacement {
+                    // A new node: other references to a shared bytearray stay writable.
+                    if let Node::Bytes(b) = &node {
+                        self.meter.take_memory(b.len() as u64)?;
+                    }
+                    let id = self.new_node(node, 0)?;
+                    self.pop()?;
+                    self.push(id)?;
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
 }

@@ -1,0 +1,303 @@
+//! Python's dict-key and set-item semantics for built-in values.
+//!
+//! CPython builds real dicts and sets, so `{1: 'a', 1.0: 'b', True: 'c'}` is one key
+//! and a list key is a `TypeError`. The graph must hold what Python would build, so
+//! the machine asks this module whether a key is hashable and whether two keys are
+//! equal:
+//! - numbers compare by value across bool, int and float (`-0.0 == 0`, a float equals
+//!   an int only when exactly equal, a NaN equals only itself: the same node);
+//! - str, bytes and globals (a global names one object) compare by content;
+//! - tuples compare item by item; frozensets as sets;
+//! - objects, extension codes, buffers and persistent ids compare by identity;
+//! - list, dict, set and bytearray (and tuples or frozensets holding them) are
+//!   unhashable.
+//!
+//! Hashes use std's keyed SipHash with a random key per decode, so a stream cannot
+//! force collisions and make insertion quadratic. Frozenset equality compares the
+//! sorted element hashes after the lengths: a wrong answer needs a 64-bit SipHash
+//! collision on a secret key. All traversals are iterative and charge fuel.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use crate::bigint::{BigInt, IntValue};
+use crate::budget::Meter;
+use crate::error::{Error, ErrorKind};
+use crate::graph::{Graph, Node, NodeId};
+
+/// A number in canonical form for comparison and hashing.
+enum Num<'g> {
+    Int(i64),
+    Big(&'g BigInt),
+    Float(f64),
+}
+
+fn as_num<'g>(node: &'g Node<'_>) -> Option<Num<'g>> {
+    match node {
+        Node::Bool(b) => Some(Num::Int(i64::from(*b))),
+        Node::Int(i) => Some(Num::Int(*i)),
+        Node::BigInt(b) => Some(Num::Big(b)),
+        Node::Float(f) => Some(Num::Float(*f)),
+        _ => None,
+    }
+}
+
+fn num_eq(a: &Num<'_>, b: &Num<'_>) -> bool {
+    match (a, b) {
+        (Num::Int(x), Num::Int(y)) => x == y,
+        (Num::Big(x), Num::Big(y)) => x == y,
+        (Num::Float(x), Num::Float(y)) => x == y,
+        (Num::Int(_), Num::Big(_)) | (Num::Big(_), Num::Int(_)) => false,
+        (Num::Float(f), Num::Int(i)) | (Num::Int(i), Num::Float(f)) => {
+            BigInt::from_integral_f64(*f) == Some(IntValue::Small(*i))
+        }
+        (Num::Float(f), Num::Big(b)) | (Num::Big(b), Num::Float(f)) => {
+            match BigInt::from_integral_f64(*f) {
+                Some(IntValue::Big(x)) => &x == *b,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Hashes and compares keys of one graph.
+pub(crate) struct KeyHasher {
+    state: RandomState,
+}
+
+enum HashFrame {
+    Enter(NodeId),
+    Tuple(usize),
+    FrozenSet(usize),
+}
+
+impl KeyHasher {
+    pub(crate) fn new() -> KeyHasher {
+        KeyHasher {
+            state: RandomState::new(),
+        }
+    }
+
+    fn leaf_hash(&self, id: NodeId, node: &Node<'_>) -> Result<Option<u64>, Error> {
+        let h = match node {
+            Node::None => self.state.hash_one(0u8),
+            Node::Bool(_) | Node::Int(_) | Node::BigInt(_) | Node::Float(_) => match as_num(node) {
+                Some(Num::Int(i)) => self.state.hash_one((1u8, i)),
+                Some(Num::Big(b)) => self.state.hash_one((1u8, b)),
+                Some(Num::Float(f)) => match BigInt::from_integral_f64(f) {
+                    Some(IntValue::Small(i)) => self.state.hash_one((1u8, i)),
+                    Some(IntValue::Big(b)) => self.state.hash_one((1u8, &b)),
+                    None if f.is_nan() => self.state.hash_one((3u8, id)),
+                    None => self.state.hash_one((2u8, f.to_bits())),
+                },
+                None => self.state.hash_one(0u8),
+            },
+            Node::Str(s) => self.state.hash_one((4u8, s.as_ref())),
+            Node::Bytes(b) => self.state.hash_one((5u8, b.as_ref())),
+            Node::Global(g) => self.state.hash_one((6u8, &g.module, &g.name)),
+            Node::Object(_) | Node::Ext(_) | Node::Buffer { .. } | Node::PersId(_) => {
+                self.state.hash_one((7u8, id))
+            }
+            Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_) => {
+                return Err(Error::new(ErrorKind::Unhashable(node.type_name()), 0, None));
+            }
+            Node::Tuple(_) | Node::FrozenSet(_) => return Ok(None),
+        };
+        Ok(Some(h))
+    }
+
+    /// The hash of a key, or an `Unhashable` error (offset filled in by the caller).
+    pub(crate) fn hash(
+        &self,
+        graph: &Graph<'_>,
+        root: NodeId,
+        meter: &mut Meter,
+    ) -> Result<u64, Error> {
+        let mut work = vec![HashFrame::Enter(root)];
+        let mut values: Vec<u64> = Vec::new();
+        while let Some(frame) = work.pop() {
+            match frame {
+                HashFrame::Enter(id) => {
+                    meter.step()?;
+                    let node = graph.get(id).ok_or_else(dangling)?;
+                    if let Node::Str(s) | Node::Bytes(s) = node {
+                        meter.fuel_for_bytes(s.len() as u64)?;
+                    }
+                    match self.leaf_hash(id, node)? {
+                        Some(h) => values.push(h),
+                        None => match node {
+                            Node::Tuple(items) => {
+                                work.push(HashFrame::Tuple(items.len()));
+                                work.extend(items.iter().rev().map(|i| HashFrame::Enter(*i)));
+                            }
+                            Node::FrozenSet(items) => {
+                                work.push(HashFrame::FrozenSet(items.len()));
+                                work.extend(items.iter().map(|i| HashFrame::Enter(*i)));
+                            }
+                            _ => return Err(dangling()),
+                        },
+                    }
+                }
+                HashFrame::Tuple(n) => {
+                    let start = values.len().checked_sub(n).ok_or_else(dangling)?;
+                    let h = self
+                        .state
+                        .hash_one((8u8, values.get(start..).unwrap_or(&[])));
+                    values.truncate(start);
+                    values.push(h);
+                }
+                HashFrame::FrozenSet(n) => {
+                    let start = values.len().checked_sub(n).ok_or_else(dangling)?;
+                    let items = values.get(start..).unwrap_or(&[]);
+                    let sum = items.iter().fold(0u64, |a, h| a.wrapping_add(*h));
+                    let xor = items.iter().fold(0u64, |a, h| a ^ h);
+                    let h = self.state.hash_one((9u8, n, sum, xor));
+                    values.truncate(start);
+                    values.push(h);
+                }
+            }
+        }
+        values.pop().ok_or_else(dangling)
+    }
+
+    /// Python's `a == b` for two hashable keys.
+    pub(crate) fn equal(
+        &self,
+        graph: &Graph<'_>,
+        a: NodeId,
+        b: NodeId,
+        meter: &mut Meter,
+    ) -> Result<bool, Error> {
+        let mut pairs = vec![(a, b)];
+        while let Some((x, y)) = pairs.pop() {
+            meter.step()?;
+            if x == y {
+                continue;
+            }
+            let nx = graph.get(x).ok_or_else(dangling)?;
+            let ny = graph.get(y).ok_or_else(dangling)?;
+            let same = match (nx, ny) {
+                (Node::None, Node::None) => true,
+                (Node::Str(p), Node::Str(q)) | (Node::Bytes(p), Node::Bytes(q)) => {
+                    meter.fuel_for_bytes(p.len().min(q.len()) as u64)?;
+                    p == q
+                }
+                (Node::Global(p), Node::Global(q)) => p == q,
+                (Node::Tuple(p), Node::Tuple(q)) => {
+                    if p.len() != q.len() {
+                        false
+                    } else {
+                        pairs.extend(p.iter().copied().zip(q.iter().copied()));
+                        true
+                    }
+                }
+                (Node::FrozenSet(p), Node::FrozenSet(q)) => {
+                    if p.len() != q.len() {
+                        false
+                    } else {
+                        let mut hp = p
+                            .iter()
+                            .map(|i| self.hash(graph, *i, meter))
+                            .collect::<Result<Vec<u64>, Error>>()?;
+                        let mut hq = q
+                            .iter()
+                            .map(|i| self.hash(graph, *i, meter))
+                            .collect::<Result<Vec<u64>, Error>>()?;
+                        hp.sort_unstable();
+                        hq.sort_unstable();
+                        hp == hq
+                    }
+                }
+                _ => match (as_num(nx), as_num(ny)) {
+                    (Some(p), Some(q)) => num_eq(&p, &q),
+                    _ => false,
+                },
+            };
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cold]
+fn dangling() -> Error {
+    Error::new(ErrorKind::Malformed("dangling node id"), 0, None)
+}
+
+/// An open-addressing index from key hash to entry position, for one dict or set that
+/// has outgrown a linear scan.
+#[derive(Debug, Default)]
+pub(crate) struct KeyTable {
+    /// Entry position + 1, or 0 for an empty slot. Length is a power of two.
+    slots: Vec<u32>,
+    /// The hash of each entry, by position.
+    hashes: Vec<u64>,
+}
+
+impl KeyTable {
+    /// Positions of entries whose hash equals `hash`, in probe order, calling `found`
+    /// for each until it returns true. Returns the matching position, if any.
+    pub(crate) fn find(
+        &self,
+        hash: u64,
+        mut found: impl FnMut(usize) -> Result<bool, Error>,
+    ) -> Result<Option<usize>, Error> {
+        let mask = self.slots.len().wrapping_sub(1);
+        if self.slots.is_empty() {
+            return Ok(None);
+        }
+        let mut i = (hash as usize) & mask;
+        loop {
+            let slot = self.slots.get(i).copied().unwrap_or(0);
+            if slot == 0 {
+                return Ok(None);
+            }
+            let pos = (slot - 1) as usize;
+            if self.hashes.get(pos) == Some(&hash) && found(pos)? {
+                return Ok(Some(pos));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Records that the entry at `pos` (the next position) has `hash`.
+    pub(crate) fn insert(&mut self, hash: u64, meter: &mut Meter) -> Result<(), Error> {
+        let pos = self.hashes.len();
+        meter.reserve(&mut self.hashes, 1)?;
+        self.hashes.push(hash);
+        // Keep the load factor at most 1/2.
+        if self.slots.len() < (pos + 1) * 2 {
+            let new_len = ((pos + 1) * 2).next_power_of_two().max(16);
+            let mut slots: Vec<u32> = Vec::new();
+            meter.reserve(&mut slots, new_len)?;
+            slots.resize(new_len, 0);
+            meter.release_memory((self.slots.capacity() * std::mem::size_of::<u32>()) as u64);
+            self.slots = slots;
+            let hashes = std::mem::take(&mut self.hashes);
+            for (p, h) in hashes.iter().enumerate() {
+                self.place(*h, p);
+            }
+            self.hashes = hashes;
+        } else {
+            self.place(hash, pos);
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, hash: u64, pos: usize) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = (hash as usize) & mask;
+        loop {
+            match self.slots.get_mut(i) {
+                Some(slot) if *slot == 0 => {
+                    *slot = u32::try_from(pos + 1).unwrap_or(u32::MAX);
+                    return;
+                }
+                Some(_) => i = (i + 1) & mask,
+                None => return,
+            }
+        }
+    }
+}

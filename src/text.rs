@@ -1,0 +1,520 @@
+//! Protocol 0 text arguments, parsed the way CPython's C unpickler parses them.
+//!
+//! Each function mirrors one C routine `Modules/_pickle.c` relies on: `strtol(s, 0)`
+//! for INT, `PyLong_FromString` for LONG and text memo indices, `PyOS_string_to_double`
+//! for FLOAT, `PyBytes_DecodeEscape` for STRING, the raw-unicode-escape codec for
+//! UNICODE, and UTF-8 with `surrogatepass` for the binary string opcodes. They are pure
+//! functions of bytes; the machine charges budgets before calling the costly ones.
+//!
+//! C strings end at the first NUL, so every line parser here first cuts the line at
+//! its first NUL byte, as CPython effectively does.
+
+/// A parsed integer literal, before conversion (which is quadratic for non-power-of-two
+/// bases, so the machine checks `digits` against the budget first).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct IntLiteral {
+    pub(crate) negative: bool,
+    pub(crate) radix: u32,
+    /// The digit characters only (no sign, prefix or underscores).
+    pub(crate) digits: Vec<u8>,
+}
+
+/// What an INT line holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IntLine {
+    /// `I00\n` / `I01\n` and any other 3-byte line whose value is 0 or 1.
+    Bool(bool),
+    /// Fits a C long.
+    Small(i64),
+    /// Did not fit (or used `_`): parsed like Python's `int(s, 0)`.
+    Big(IntLiteral),
+}
+
+fn until_nul(line: &[u8]) -> &[u8] {
+    match line.iter().position(|&b| b == 0) {
+        Some(i) => line.get(..i).unwrap_or(line),
+        None => line,
+    }
+}
+
+/// C `isspace` in the C locale (also `Py_ISSPACE`).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+fn digit_in(b: u8, radix: u32) -> Option<u32> {
+    crate::bigint::digit_value(b).filter(|d| *d < radix)
+}
+
+/// C `strtol(s, &end, 0)` on a 64-bit long: `(value, end, overflowed)`.
+fn strtol(s: &[u8]) -> (i64, usize, bool) {
+    let mut i = 0;
+    while s.get(i).copied().is_some_and(is_space) {
+        i += 1;
+    }
+    let mut negative = false;
+    if let Some(&sign) = s.get(i) {
+        if sign == b'+' || sign == b'-' {
+            negative = sign == b'-';
+            i += 1;
+        }
+    }
+    let mut radix = 10;
+    if s.get(i) == Some(&b'0') {
+        let x = s.get(i + 1).copied();
+        if matches!(x, Some(b'x' | b'X'))
+            && s.get(i + 2).is_some_and(|&h| digit_in(h, 16).is_some())
+        {
+            radix = 16;
+            i += 2;
+        } else {
+            radix = 8;
+        }
+    }
+    let start = i;
+    let mut acc: i128 = 0;
+    let mut overflow = false;
+    while let Some(d) = s.get(i).and_then(|&b| digit_in(b, radix)) {
+        if !overflow {
+            acc = acc * i128::from(radix) + i128::from(d);
+            if acc > i128::from(i64::MAX) + 1 {
+                overflow = true;
+            }
+        }
+        i += 1;
+    }
+    if i == start {
+        return (0, 0, false); // no conversion: end = start of string
+    }
+    let value = if negative { -acc } else { acc };
+    match i64::try_from(value) {
+        Ok(v) if !overflow => (v, i, false),
+        _ => (0, i, true),
+    }
+}
+
+/// Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10.
+pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
+    let s = until_nul(s);
+    let mut i = 0;
+    while s.get(i).copied().is_some_and(is_space) {
+        i += 1;
+    }
+    let mut negative = false;
+    if let Some(&sign) = s.get(i) {
+        if sign == b'+' || sign == b'-' {
+            negative = sign == b'-';
+            i += 1;
+        }
+    }
+    let mut radix = if base == 0 { 10 } else { base };
+    let mut leading_zero_decimal = false;
+    if base == 0 && s.get(i) == Some(&b'0') {
+        match s.get(i + 1).copied() {
+            Some(b'x' | b'X') => {
+                radix = 16;
+                i += 2;
+            }
+            Some(b'o' | b'O') => {
+                radix = 8;
+                i += 2;
+            }
+            Some(b'b' | b'B') => {
+                radix = 2;
+                i += 2;
+            }
+            _ => leading_zero_decimal = true,
+        }
+        if radix != 10 && s.get(i) == Some(&b'_') {
+            i += 1; // "0x_1f" is allowed
+        }
+    }
+    let mut digits = Vec::new();
+    let mut last_was_digit = false;
+    while let Some(&b) = s.get(i) {
+        if let Some(_d) = digit_in(b, radix) {
+            digits.push(b);
+            last_was_digit = true;
+        } else if b == b'_' && last_was_digit {
+            last_was_digit = false;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if digits.is_empty() || !last_was_digit {
+        return None;
+    }
+    while s.get(i).copied().is_some_and(is_space) {
+        i += 1;
+    }
+    if i != s.len() {
+        return None;
+    }
+    if leading_zero_decimal && digits.iter().any(|&d| d != b'0') {
+        return None; // "01" is not a Python 3 integer
+    }
+    Some(IntLiteral {
+        negative,
+        radix,
+        digits,
+    })
+}
+
+/// The INT opcode's argument (the line without its `\n`).
+pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
+    if line.is_empty() {
+        return None;
+    }
+    let line_len_with_newline = line.len() + 1;
+    let s = until_nul(line);
+    let (value, end, overflow) = strtol(s);
+    if !overflow && end > 0 && end == s.len() {
+        if line_len_with_newline == 3 && (value == 0 || value == 1) {
+            return Some(IntLine::Bool(value == 1));
+        }
+        return Some(IntLine::Small(value));
+    }
+    python_int(s, 0).map(IntLine::Big)
+}
+
+/// The LONG opcode's argument: `int(s, 0)` after dropping one trailing `L`.
+pub(crate) fn long_line(line: &[u8]) -> Option<IntLiteral> {
+    if line.is_empty() {
+        return None;
+    }
+    let s = match line.split_last() {
+        Some((b'L', rest)) => rest,
+        _ => line,
+    };
+    python_int(s, 0)
+}
+
+/// The FLOAT opcode's argument, like `PyOS_string_to_double` with overflow an error.
+pub(crate) fn float_line(line: &[u8]) -> Option<f64> {
+    let s = until_nul(line);
+    let (negative, body) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    let lower: Vec<u8> = body.iter().map(u8::to_ascii_lowercase).collect();
+    if lower == b"inf" || lower == b"infinity" {
+        return Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    if lower == b"nan" {
+        return Some(if negative { -f64::NAN } else { f64::NAN });
+    }
+    // digits [. digits] [e [sign] digits], at least one mantissa digit, nothing after.
+    let mut i = 0;
+    let mut mantissa_digits = 0;
+    while body.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        mantissa_digits += 1;
+    }
+    if body.get(i) == Some(&b'.') {
+        i += 1;
+        while body.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            mantissa_digits += 1;
+        }
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if matches!(body.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(body.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let exp_start = j;
+        while body.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        if j > exp_start {
+            i = j;
+        }
+    }
+    if i != body.len() {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let value: f64 = text.parse().ok()?;
+    if value.is_infinite() {
+        return None; // "1e999": OverflowError in CPython
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// STRING's quoted argument: strip matching quotes, then `PyBytes_DecodeEscape`.
+pub(crate) fn string_literal(line: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let inner = match (line.first(), line.last()) {
+        (Some(&q), Some(&last)) if line.len() >= 2 && q == last && (q == b'\'' || q == b'"') => {
+            line.get(1..line.len() - 1).unwrap_or(&[])
+        }
+        _ => return Err("the STRING opcode argument must be quoted"),
+    };
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while let Some(&b) = inner.get(i) {
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let Some(&c) = inner.get(i) else {
+            return Err("trailing \\ in string");
+        };
+        i += 1;
+        match c {
+            b'\n' => {}
+            b'\\' | b'\'' | b'"' => out.push(c),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b't' => out.push(b'\t'),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b'v' => out.push(11),
+            b'a' => out.push(7),
+            b'0'..=b'7' => {
+                let mut value = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match inner.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            value = value * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push((value & 0xff) as u8);
+            }
+            b'x' => {
+                let hi = inner.get(i).and_then(|&h| digit_in(h, 16));
+                let lo = inner.get(i + 1).and_then(|&h| digit_in(h, 16));
+                match (hi, lo) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => return Err("invalid \\x escape"),
+                }
+            }
+            _ => {
+                // Unknown escapes keep the backslash (CPython warns, then keeps it).
+                out.push(b'\\');
+                i -= 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Appends a code point as generalized UTF-8 (surrogates encoded like `surrogatepass`).
+pub(crate) fn push_code_point(out: &mut Vec<u8>, cp: u32) {
+    match cp {
+        0..=0x7F => out.push(cp as u8),
+        0x80..=0x7FF => {
+            out.push(0xC0 | (cp >> 6) as u8);
+            out.push(0x80 | (cp & 0x3F) as u8);
+        }
+        0x800..=0xFFFF => {
+            out.push(0xE0 | (cp >> 12) as u8);
+            out.push(0x80 | ((cp >> 6) & 0x3F) as u8);
+            out.push(0x80 | (cp & 0x3F) as u8);
+        }
+        _ => {
+            out.push(0xF0 | (cp >> 18) as u8);
+            out.push(0x80 | ((cp >> 12) & 0x3F) as u8);
+            out.push(0x80 | ((cp >> 6) & 0x3F) as u8);
+            out.push(0x80 | (cp & 0x3F) as u8);
+        }
+    }
+}
+
+/// UNICODE's argument: the raw-unicode-escape codec, to generalized UTF-8.
+/// `\uXXXX`/`\UXXXXXXXX` count only after an odd number of backslashes.
+pub(crate) fn raw_unicode_escape(s: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b != b'\\' {
+            push_code_point(&mut out, u32::from(b));
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        while s.get(i) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 1;
+        }
+        let odd = (i - run_start) % 2 == 1;
+        let count = match s.get(i) {
+            Some(b'u') if odd => 4,
+            Some(b'U') if odd => 8,
+            _ => continue,
+        };
+        out.pop(); // the escaping backslash
+        i += 1;
+        let mut cp: u32 = 0;
+        for _ in 0..count {
+            let d = s
+                .get(i)
+                .and_then(|&h| digit_in(h, 16))
+                .ok_or("truncated \\uXXXX escape")?;
+            cp = (cp << 4) | d;
+            i += 1;
+        }
+        if cp > 0x10FFFF {
+            return Err("\\Uxxxxxxxx out of range");
+        }
+        push_code_point(&mut out, cp);
+    }
+    Ok(out)
+}
+
+/// Is `bytes` UTF-8 where surrogate code points are also allowed (`surrogatepass`)?
+pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).is_ok() {
+        return true;
+    }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match crate::pyfmt::next_code_point(rest) {
+            Some((_, n)) => rest = rest.get(n..).unwrap_or(&[]),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Latin-1 bytes to UTF-8 (every byte is one code point).
+pub(crate) fn latin1_to_utf8(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        push_code_point(&mut out, u32::from(b));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(v: i64) -> Option<IntLine> {
+        Some(IntLine::Small(v))
+    }
+
+    #[test]
+    fn int_lines_follow_strtol_then_python_int() {
+        assert_eq!(int_line(b"01"), Some(IntLine::Bool(true)));
+        assert_eq!(int_line(b"00"), Some(IntLine::Bool(false)));
+        assert_eq!(int_line(b"+1"), Some(IntLine::Bool(true)));
+        assert_eq!(int_line(b" 0"), Some(IntLine::Bool(false)));
+        assert_eq!(int_line(b"1"), small(1));
+        assert_eq!(int_line(b"010"), small(8));
+        assert_eq!(int_line(b"0x1f"), small(31));
+        assert_eq!(int_line(b"-5"), small(-5));
+        assert_eq!(int_line(b"12\x00junk"), small(12));
+        assert_eq!(
+            int_line(b"1_000"),
+            Some(IntLine::Big(IntLiteral {
+                negative: false,
+                radix: 10,
+                digits: b"1000".to_vec()
+            }))
+        );
+        assert_eq!(
+            int_line(b"99999999999999999999"),
+            Some(IntLine::Big(IntLiteral {
+                negative: false,
+                radix: 10,
+                digits: b"99999999999999999999".to_vec()
+            }))
+        );
+        assert_eq!(int_line(b""), None);
+        assert_eq!(int_line(b"abc"), None);
+        assert_eq!(int_line(b" "), None);
+        assert_eq!(int_line(b"077777777777777777777777"), None); // overflow, then "0777..." is not Python
+    }
+
+    #[test]
+    fn long_lines_follow_python_int() {
+        let lit = |neg, radix, d: &[u8]| {
+            Some(IntLiteral {
+                negative: neg,
+                radix,
+                digits: d.to_vec(),
+            })
+        };
+        assert_eq!(long_line(b"123L"), lit(false, 10, b"123"));
+        assert_eq!(long_line(b"-0x10"), lit(true, 16, b"10"));
+        assert_eq!(long_line(b"0"), lit(false, 10, b"0"));
+        assert_eq!(long_line(b"00"), lit(false, 10, b"00"));
+        assert_eq!(long_line(b"01"), None);
+        assert_eq!(long_line(b"L"), None);
+        assert_eq!(long_line(b""), None);
+        assert_eq!(long_line(b"1__0"), None);
+        assert_eq!(long_line(b"1_"), None);
+        assert_eq!(long_line(b"0x_1f"), lit(false, 16, b"1f"));
+    }
+
+    #[test]
+    fn float_lines() {
+        assert_eq!(float_line(b"1.5"), Some(1.5));
+        assert_eq!(
+            float_line(b"-0.0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(float_line(b"1e300"), Some(1e300));
+        assert_eq!(float_line(b"inf"), Some(f64::INFINITY));
+        assert_eq!(float_line(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(float_line(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(float_line(b"1e999"), None);
+        assert_eq!(float_line(b" 1.0"), None);
+        assert_eq!(float_line(b"1_0"), None);
+        assert_eq!(float_line(b"1.0x"), None);
+        assert_eq!(float_line(b"1e"), None);
+        assert_eq!(float_line(b"."), None);
+        assert_eq!(float_line(b"5."), Some(5.0));
+    }
+
+    #[test]
+    fn string_literals_unescape_like_python2() {
+        assert_eq!(string_literal(b"'a\\nb'"), Ok(b"a\nb".to_vec()));
+        assert_eq!(string_literal(b"\"it's\""), Ok(b"it's".to_vec()));
+        assert_eq!(string_literal(b"'\\x41\\101\\q'"), Ok(b"AA\\q".to_vec()));
+        assert_eq!(string_literal(b"'\\777'"), Ok(vec![0xff]));
+        assert!(string_literal(b"'abc").is_err());
+        assert!(string_literal(b"'").is_err());
+        assert!(string_literal(b"'\\x4'").is_err());
+        assert!(string_literal(b"'\\'").is_err());
+    }
+
+    #[test]
+    fn raw_unicode_escape_counts_backslashes() {
+        assert_eq!(raw_unicode_escape(b"a\\u0041"), Ok(b"aA".to_vec()));
+        assert_eq!(raw_unicode_escape(b"\\\\u0041"), Ok(b"\\\\u0041".to_vec()));
+        assert_eq!(raw_unicode_escape(b"\\ud800"), Ok(vec![0xED, 0xA0, 0x80]));
+        assert_eq!(raw_unicode_escape(b"\xe9"), Ok(vec![0xC3, 0xA9]));
+        assert_eq!(
+            raw_unicode_escape(b"\\U0001f600"),
+            Ok("😀".as_bytes().to_vec())
+        );
+        assert!(raw_unicode_escape(b"\\u00").is_err());
+        assert!(raw_unicode_escape(b"\\U00110000").is_err());
+    }
+
+    #[test]
+    fn generalized_utf8() {
+        assert!(is_generalized_utf8("héllo".as_bytes()));
+        assert!(is_generalized_utf8(&[0xED, 0xA0, 0x80]));
+        assert!(!is_generalized_utf8(&[0xC0, 0x80]));
+        assert!(!is_generalized_utf8(&[0xFF]));
+        assert!(!is_generalized_utf8(&[0xE0, 0x80, 0x80]));
+    }
+}
