@@ -699,10 +699,14 @@ def bomb_cases():
         "BINBYTES claiming 1000 bytes with 5 left (within limits)", {"kind": "eof"})
     add("claim_long1_255_short", PROTO2 + LONG1 + b"\xff" + b"\x01\x02.",
         "LONG1 claiming 255 bytes with 3 left", {"kind": "eof"})
-    add("claim_binstring_negative", PROTO2 + BINSTRING + i32(-1) + tail,
-        "BINSTRING with length -1 (CPython: negative byte count)", {"kind": "malformed"})
-    add("claim_binstring_min_i32", PROTO2 + BINSTRING + i32(-2**31) + tail,
-        "BINSTRING with length -2**31", {"kind": "malformed"})
+    # The C unpickler reads BINSTRING's length unsigned (calc_binsize), unlike
+    # pickle.py: these are 4 GiB and 2 GiB claims, past the input budget.
+    add("claim_binstring_ffffffff", PROTO2 + BINSTRING + i32(-1) + tail,
+        "BINSTRING with length 0xffffffff (unsigned in _pickle.c)",
+        {"kind": "limit", "resource": "input_bytes"})
+    add("claim_binstring_80000000", PROTO2 + BINSTRING + i32(-2**31) + tail,
+        "BINSTRING with length 0x80000000 (unsigned in _pickle.c)",
+        {"kind": "limit", "resource": "input_bytes"})
     add("claim_long4_negative", PROTO2 + LONG4 + i32(-1) + tail,
         "LONG4 with byte count -1 (CPython: LONG pickle has negative byte count)",
         {"kind": "malformed"})

@@ -334,12 +334,18 @@ impl Meter {
         if end > self.limits.max_input_bytes {
             return Err(self.exceeded(Resource::InputBytes, end));
         }
+        if end > self.usage.input_bytes {
+            self.usage.input_bytes = end;
+        }
         Ok(())
     }
 
-    /// Records the input consumed at the end of a decode.
+    /// Records the input consumed at the end of a decode (a FRAME may have asked for
+    /// more, which then stays the figure).
     pub(crate) fn set_input_used(&mut self, used: u64) {
-        self.usage.input_bytes = used;
+        if used > self.usage.input_bytes {
+            self.usage.input_bytes = used;
+        }
     }
 
     /// Makes room for `additional` more items in `vec`, charging the new capacity.
@@ -381,16 +387,10 @@ impl Meter {
         let len = vec.len();
         let old_cap = vec.capacity();
         let needed = len.saturating_add(additional);
-        let new_cap = needed.max(old_cap.saturating_mul(2)).max(4);
+        // Growth never depends on the limit, so the same stream takes the same steps
+        // under any budget and `Usage` is exact: a budget one byte below it fails.
+        let target = needed.max(old_cap.saturating_mul(2)).max(4);
         let item = std::mem::size_of::<T>() as u64;
-        let growth = (new_cap.saturating_sub(old_cap) as u64).saturating_mul(item);
-        // Prefer the doubled capacity, but accept the exact need when doubling alone
-        // would cross the budget: the limit caps data, not our growth policy.
-        let target = if self.check_memory(growth).is_ok() {
-            new_cap
-        } else {
-            needed
-        };
         let growth = (target.saturating_sub(old_cap) as u64).saturating_mul(item);
         self.take_memory(growth)?;
         if vec.try_reserve_exact(target.saturating_sub(len)).is_err() {
@@ -433,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn reserve_charges_capacity_and_falls_back_to_exact_need() {
+    fn reserve_doubles_whatever_the_limit() {
         let mut limits = Limits::unbounded();
         limits.max_memory_bytes = 40;
         let mut meter = Meter::new(limits);
@@ -441,15 +441,18 @@ mod tests {
         assert!(meter.reserve(&mut v, 1).is_ok());
         assert_eq!(meter.usage.memory_bytes, 16); // 4 slots of 4 bytes
         v.extend([1, 2, 3, 4]);
-        // doubling to 8 would take 16 more (32 total) which fits
-        assert!(meter.reserve(&mut v, 1).is_ok());
+        assert!(meter.reserve(&mut v, 1).is_ok()); // 8 slots: 32 bytes
         assert_eq!(meter.usage.memory_bytes, 32);
         v.extend([5, 6, 7, 8]);
-        // doubling to 16 would need 64 > 40; exact need (9 slots) is 36 <= 40
-        assert!(meter.reserve(&mut v, 1).is_ok());
-        assert_eq!(meter.usage.memory_bytes, 36);
-        v.push(9);
-        let err = meter.reserve(&mut v, 1).err().map(|e| e.resource());
-        assert_eq!(err, Some(Some(Resource::Memory)));
+        // Doubling to 16 slots needs 64 bytes in all: refused, even though 9 would fit.
+        let err = meter.reserve(&mut v, 1).err();
+        assert_eq!(
+            err.as_ref().map(|e| e.kind().clone()),
+            Some(ErrorKind::Limit {
+                resource: Resource::Memory,
+                limit: 40,
+                requested: 64
+            })
+        );
     }
 }

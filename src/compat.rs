@@ -621,7 +621,7 @@ pub(crate) fn to_python3<'n>(module: &'n str, name: &'n str) -> (&'n str, &'n st
 }
 
 /// The Python 2 name CPython's pickler writes at protocol < 3 (`save_global`).
-#[allow(dead_code)] // used by the encoder
+
 pub(crate) fn to_python2<'n>(module: &'n str, name: &'n str) -> (&'n str, &'n str) {
     if let Some(mapped) = lookup_pair(REVERSE_NAME_MAPPING, module, name) {
         return mapped;

@@ -108,7 +108,10 @@ pub struct Global {
 /// Strings are stored as *generalized UTF-8*: UTF-8 that may also hold surrogate code
 /// points (what Python's `surrogatepass` writes), so lone surrogates survive exactly.
 /// Payloads borrow from the input when decoding from a slice.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Equality compares floats bit for bit (a NaN equals the same NaN), so two graphs
+/// decoded from the same bytes are always equal.
+#[derive(Clone, Debug)]
 pub enum Node<'a> {
     /// `None`.
     None,
@@ -151,6 +154,41 @@ pub enum Node<'a> {
     },
     /// PERSID/BINPERSID: a reference resolved by the application, here described.
     PersId(NodeId),
+}
+
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Node::None, Node::None) => true,
+            (Node::Bool(a), Node::Bool(b)) => a == b,
+            (Node::Int(a), Node::Int(b)) => a == b,
+            (Node::BigInt(a), Node::BigInt(b)) => a == b,
+            (Node::Float(a), Node::Float(b)) => a.to_bits() == b.to_bits(),
+            (Node::Str(a), Node::Str(b))
+            | (Node::Bytes(a), Node::Bytes(b))
+            | (Node::ByteArray(a), Node::ByteArray(b)) => a == b,
+            (Node::Tuple(a), Node::Tuple(b))
+            | (Node::List(a), Node::List(b))
+            | (Node::Set(a), Node::Set(b))
+            | (Node::FrozenSet(a), Node::FrozenSet(b)) => a == b,
+            (Node::Dict(a), Node::Dict(b)) => a == b,
+            (Node::Global(a), Node::Global(b)) => a == b,
+            (Node::Object(a), Node::Object(b)) => a == b,
+            (Node::Ext(a), Node::Ext(b)) => a == b,
+            (
+                Node::Buffer {
+                    index: i,
+                    readonly: r,
+                },
+                Node::Buffer {
+                    index: j,
+                    readonly: q,
+                },
+            ) => i == j && r == q,
+            (Node::PersId(a), Node::PersId(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Node<'_> {

@@ -241,6 +241,16 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(bytes)
     }
 
+    /// A line that must not be empty (CPython's `bad_readline` for INT, LONG, FLOAT,
+    /// GLOBAL, INST, PUT and GET).
+    fn arg_line(&mut self) -> Result<Cow<'a, [u8]>, Error> {
+        let line = self.line()?;
+        if line.is_empty() {
+            return Err(malformed("empty argument line"));
+        }
+        Ok(line)
+    }
+
     fn line(&mut self) -> Result<Cow<'a, [u8]>, Error> {
         let max_end = self.meter.limits.max_input_bytes;
         let line = self.src.take_line(max_end)?;
@@ -310,6 +320,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     #[inline]
     fn new_node(&mut self, node: Node<'a>, height: u32) -> Result<NodeId, Error> {
+        if height > 0 {
+            self.meter.depth(u64::from(height))?;
+        }
         let id = self.graph.push(node, &mut self.meter)?;
         self.meter.reserve(&mut self.heights, 1)?;
         self.heights.push(height);
@@ -358,7 +371,6 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// A payload node (str, bytes, bytearray): charges its bytes.
     fn push_payload(&mut self, node: Node<'a>, len: usize) -> Result<(), Error> {
         self.meter.take_memory(len as u64)?;
-        self.meter.container_len(len as u64).ok();
         self.push_new(node)
     }
 
@@ -392,7 +404,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     return self.push_payload(Node::Str(bytes), len);
                 }
                 self.meter
-                    .check_memory((bytes.len() as u64).saturating_mul(2))?;
+                    .check_memory(text::latin1_utf8_len(&bytes) as u64)?;
                 let utf8 = text::latin1_to_utf8(&bytes);
                 let len = utf8.len();
                 self.push_payload(Node::Str(Cow::Owned(utf8)), len)
@@ -561,6 +573,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// APPEND/APPENDS of `scratch` onto `target`.
     fn append_scratch(&mut self, target: NodeId) -> Result<(), Error> {
         let n = self.scratch.len();
+        if let Node::ByteArray(_) = self.node(target)? {
+            let bytes = self.scratch_as_bytes("APPEND to a bytearray")?;
+            return self.extend_bytearray(target, &bytes);
+        }
         let node = self
             .graph
             .get_mut(target)
@@ -590,6 +606,31 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
         }
         Ok(())
+    }
+
+    /// The items of `scratch` as bytes: CPython's `bytearray.extend` takes ints 0..=255.
+    fn scratch_as_bytes(&self, operation: &'static str) -> Result<Vec<u8>, Error> {
+        self.scratch
+            .iter()
+            .map(|id| match self.node(*id)? {
+                Node::Int(i) => {
+                    u8::try_from(*i).map_err(|_| malformed("byte must be in range(0, 256)"))
+                }
+                Node::Bool(b) => Ok(u8::from(*b)),
+                other => Err(mismatch(operation, other.type_name())),
+            })
+            .collect()
+    }
+
+    fn extend_bytearray(&mut self, target: NodeId, bytes: &[u8]) -> Result<(), Error> {
+        self.meter.take_memory(bytes.len() as u64)?;
+        match self.graph.get_mut(target) {
+            Some(Node::ByteArray(data)) => {
+                data.to_mut().extend_from_slice(bytes);
+                Ok(())
+            }
+            _ => Err(malformed("bytearray expected")),
+        }
     }
 
     /// SETITEM/SETITEMS of the pairs in `scratch` onto `target`.
@@ -652,6 +693,45 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                             None => return Err(malformed("list assignment index out of range")),
                         }
                         self.nest(target, *v)?;
+                    }
+                }
+                Ok(())
+            }
+            Node::ByteArray(_) => {
+                // bytearray[i] = byte, as CPython's PyObject_SetItem does.
+                for pair in pairs.chunks(2) {
+                    if let [k, v] = pair {
+                        let index = match self.node(*k)? {
+                            Node::Int(i) => *i,
+                            Node::Bool(b) => i64::from(*b),
+                            other => {
+                                return Err(mismatch("SETITEM on a bytearray", other.type_name()))
+                            }
+                        };
+                        let byte = match self.node(*v)? {
+                            Node::Int(i) => u8::try_from(*i)
+                                .map_err(|_| malformed("byte must be in range(0, 256)"))?,
+                            Node::Bool(b) => u8::from(*b),
+                            other => {
+                                return Err(mismatch("SETITEM on a bytearray", other.type_name()))
+                            }
+                        };
+                        let Some(Node::ByteArray(data)) = self.graph.get_mut(target) else {
+                            return Err(malformed("bytearray expected"));
+                        };
+                        let len = i64::try_from(data.len()).unwrap_or(i64::MAX);
+                        let pos = if index < 0 {
+                            index.saturating_add(len)
+                        } else {
+                            index
+                        };
+                        let slot = usize::try_from(pos)
+                            .ok()
+                            .and_then(|p| data.to_mut().get_mut(p));
+                        match slot {
+                            Some(slot) => *slot = byte,
+                            None => return Err(malformed("bytearray index out of range")),
+                        }
                     }
                 }
                 Ok(())
@@ -726,9 +806,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         )
     }
 
-    fn read_global_lines(&mut self) -> Result<(String, String), Error> {
-        let module = self.line()?;
-        let name = self.line()?;
+    /// GLOBAL's lines are UTF-8, INST's are ASCII (as CPython 3.11 decodes them).
+    fn read_global_lines(&mut self, ascii_only: bool) -> Result<(String, String), Error> {
+        let module = self.arg_line()?;
+        let name = self.arg_line()?;
+        if ascii_only && !(module.is_ascii() && name.is_ascii()) {
+            return Err(malformed("INST module and name must be ASCII"));
+        }
         let module = std::str::from_utf8(&module)
             .map_err(|_| malformed("global module name is not UTF-8"))?;
         let name = std::str::from_utf8(&name).map_err(|_| malformed("global name is not UTF-8"))?;
@@ -883,8 +967,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     }
 
     /// A text memo index (PUT/GET): `int(s, 10)`, non-negative.
-    fn text_index(&mut self, what: &'static str) -> Result<u64, Error> {
-        let line = self.line()?;
+    fn text_index(&mut self, what: &'static str, needs_stack: bool) -> Result<u64, Error> {
+        let line = self.arg_line()?;
+        if needs_stack {
+            self.top()?; // CPython checks the stack before parsing the index
+        }
         let lit = text::python_int(&line, 10).ok_or_else(|| malformed("invalid memo index"))?;
         let value = self.int_from_literal(&lit)?;
         match value {
@@ -947,7 +1034,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::NewTrue => self.push_singleton(1, Node::Bool(true))?,
             Opcode::NewFalse => self.push_singleton(2, Node::Bool(false))?,
             Opcode::Int => {
-                let line = self.line()?;
+                let line = self.arg_line()?;
                 match text::int_line(&line)
                     .ok_or_else(|| malformed("could not convert string to int"))?
                 {
@@ -960,7 +1047,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 }
             }
             Opcode::Long => {
-                let line = self.line()?;
+                let line = self.arg_line()?;
                 let lit =
                     text::long_line(&line).ok_or_else(|| malformed("invalid literal for LONG"))?;
                 let v = self.int_from_literal(&lit)?;
@@ -992,7 +1079,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.push_int(v)?;
             }
             Opcode::Float => {
-                let line = self.line()?;
+                let line = self.arg_line()?;
                 let f = text::float_line(&line)
                     .ok_or_else(|| malformed("could not convert string to float"))?;
                 self.push_new(Node::Float(f))?;
@@ -1008,9 +1095,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.push_py2_str(Cow::Owned(bytes))?;
             }
             Opcode::BinString => {
-                let n = self.i32_arg()?;
-                let len = u64::try_from(n)
-                    .map_err(|_| malformed("BINSTRING pickle has negative byte count"))?;
+                // The C unpickler reads this length unsigned (calc_binsize), unlike pickle.py.
+                let len = u64::from(self.u32_arg()?);
                 let bytes = self.payload(len)?;
                 self.push_py2_str(bytes)?;
             }
@@ -1021,8 +1107,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Opcode::Unicode => {
                 let line = self.line()?;
-                self.meter
-                    .check_memory((line.len() as u64).saturating_mul(2))?;
+                let len = text::raw_unicode_escape_len(&line).map_err(malformed)?;
+                self.meter.check_memory(len as u64)?;
                 let utf8 = text::raw_unicode_escape(&line).map_err(malformed)?;
                 let len = utf8.len();
                 self.push_payload(Node::Str(Cow::Owned(utf8)), len)?;
@@ -1050,7 +1136,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.push_payload(Node::Bytes(bytes), n)?;
                 }
             }
-            Opcode::EmptyTuple => self.push_new(Node::Tuple(Vec::new()))?,
+            Opcode::EmptyTuple => {
+                let id = self.new_node(Node::Tuple(Vec::new()), 1)?;
+                self.push(id)?;
+            }
             Opcode::Tuple1 | Opcode::Tuple2 | Opcode::Tuple3 => {
                 let n = match op {
                     Opcode::Tuple1 => 1,
@@ -1163,7 +1252,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.additems_scratch(target)?;
             }
             Opcode::Get => {
-                let index = self.text_index("negative GET index")?;
+                let index = self.text_index("negative GET index", false)?;
                 self.memo_get(index)?;
             }
             Opcode::BinGet => {
@@ -1175,7 +1264,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.memo_get(index)?;
             }
             Opcode::Put => {
-                let index = self.text_index("negative PUT argument")?;
+                let index = self.text_index("negative PUT argument", true)?;
                 self.memo_put(index)?;
             }
             Opcode::BinPut => {
@@ -1191,7 +1280,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.memo_put(index)?;
             }
             Opcode::Global => {
-                let (module, name) = self.read_global_lines()?;
+                let (module, name) = self.read_global_lines(false)?;
                 let id = self.global_node(&module, &name)?;
                 self.push(id)?;
             }
@@ -1212,7 +1301,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Opcode::Inst => {
                 let mark = self.pop_mark()?;
-                let (module, name) = self.read_global_lines()?;
+                let (module, name) = self.read_global_lines(true)?;
                 let callable = self.global_node(&module, &name)?;
                 self.take_items_from(mark)?;
                 let args = self.container_from_scratch(Node::Tuple)?;
@@ -1235,8 +1324,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::Reduce => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
-                self.check_callable(callable, "REDUCE")?;
                 self.check_tuple(args, "REDUCE arguments")?;
+                self.check_callable(callable, "REDUCE")?;
                 let id = match self.fold_reconstructor(callable, args)? {
                     Some(id) => id,
                     None => self.object_node(Object::new(CallOp::Reduce, callable, args, None))?,
@@ -1276,13 +1365,18 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     }
                     Some(other) => {
                         let found = other.type_name();
+                        // CPython's default BUILD: a state of None, or (None, {}) with an
+                        // empty slot-state dict, touches nothing; anything else needs a
+                        // __dict__ or setattr, which built-in values do not have.
                         let is_noop = match self.node(state)? {
                             Node::None => true,
-                            Node::Tuple(pair) => matches!(
-                                pair.as_slice(),
-                                [a, b] if matches!(self.node(*a)?, Node::None)
-                                    && matches!(self.node(*b)?, Node::None)
-                            ),
+                            Node::Tuple(pair) => match pair.as_slice() {
+                                [a, b] => {
+                                    matches!(self.node(*a)?, Node::None)
+                                        && matches!(self.node(*b)?, Node::Dict(d) if d.is_empty())
+                                }
+                                _ => false,
+                            },
                             _ => false,
                         };
                         if !is_noop {
@@ -1321,7 +1415,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let code = match op {
                     Opcode::Ext1 => u32::from(self.u8_arg()?),
                     Opcode::Ext2 => u32::from(self.u16_arg()?),
-                    _ => self.u32_arg()?,
+                    // Signed in the C unpickler: a code with the top bit set is <= 0.
+                    _ => u32::try_from(self.i32_arg()?).unwrap_or(0),
                 };
                 if code == 0 {
                     return Err(malformed("EXT specifies code <= 0"));

@@ -169,7 +169,8 @@ pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
     let line_len_with_newline = line.len() + 1;
     let s = until_nul(line);
     let (value, end, overflow) = strtol(s);
-    if !overflow && end > 0 && end == s.len() {
+    // strtol stops at the NUL that ends the C string: converting nothing is 0.
+    if !overflow && end == s.len() {
         if line_len_with_newline == 3 && (value == 0 || value == 1) {
             return Some(IntLine::Bool(value == 1));
         }
@@ -339,26 +340,57 @@ pub(crate) fn push_code_point(out: &mut Vec<u8>, cp: u32) {
 /// UNICODE's argument: the raw-unicode-escape codec, to generalized UTF-8.
 /// `\uXXXX`/`\UXXXXXXXX` count only after an odd number of backslashes.
 pub(crate) fn raw_unicode_escape(s: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut out = Vec::with_capacity(s.len());
+    let mut out = Vec::with_capacity(raw_unicode_escape_len(s)?);
+    raw_unicode_escape_each(s, |cp| push_code_point(&mut out, cp))?;
+    Ok(out)
+}
+
+/// The exact length of [`raw_unicode_escape`]'s output, computed without allocating,
+/// so the memory budget is checked before the string is built.
+pub(crate) fn raw_unicode_escape_len(s: &[u8]) -> Result<usize, &'static str> {
+    let mut len = 0usize;
+    raw_unicode_escape_each(s, |cp| {
+        len = len.saturating_add(utf8_len(cp));
+    })?;
+    Ok(len)
+}
+
+fn utf8_len(cp: u32) -> usize {
+    match cp {
+        0..=0x7F => 1,
+        0x80..=0x7FF => 2,
+        0x800..=0xFFFF => 3,
+        _ => 4,
+    }
+}
+
+fn raw_unicode_escape_each(s: &[u8], mut emit: impl FnMut(u32)) -> Result<(), &'static str> {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b != b'\\' {
-            push_code_point(&mut out, u32::from(b));
+            emit(u32::from(b));
             i += 1;
             continue;
         }
         let run_start = i;
         while s.get(i) == Some(&b'\\') {
-            out.push(b'\\');
             i += 1;
         }
-        let odd = (i - run_start) % 2 == 1;
+        let run = i - run_start;
+        let odd = run % 2 == 1;
         let count = match s.get(i) {
             Some(b'u') if odd => 4,
             Some(b'U') if odd => 8,
-            _ => continue,
+            _ => {
+                for _ in 0..run {
+                    emit(u32::from(b'\\'));
+                }
+                continue;
+            }
         };
-        out.pop(); // the escaping backslash
+        for _ in 1..run {
+            emit(u32::from(b'\\')); // all but the escaping backslash
+        }
         i += 1;
         let mut cp: u32 = 0;
         for _ in 0..count {
@@ -372,9 +404,16 @@ pub(crate) fn raw_unicode_escape(s: &[u8]) -> Result<Vec<u8>, &'static str> {
         if cp > 0x10FFFF {
             return Err("\\Uxxxxxxxx out of range");
         }
-        push_code_point(&mut out, cp);
+        emit(cp);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The UTF-8 length of Latin-1 bytes (bytes above 0x7f take two).
+pub(crate) fn latin1_utf8_len(bytes: &[u8]) -> usize {
+    bytes
+        .len()
+        .saturating_add(bytes.iter().filter(|b| **b >= 0x80).count())
 }
 
 /// Is `bytes` UTF-8 where surrogate code points are also allowed (`surrogatepass`)?

@@ -3,8 +3,10 @@
 //!
 //! Output is compact (no spaces), one object per node with the tag `t` first, then
 //! `id` when the node carries one, then the node's fields in the order of the spec's
-//! table. Strings that are not valid UTF-8 (a decoded `str` only fails that when it
-//! holds a lone surrogate) are written as `wtf8` hex so nothing is lost.
+//! table. Strings are escaped as Python's `json.dumps(ensure_ascii=False)` does, so the
+//! text is byte for byte the corpus generator's. A `str` that is not valid UTF-8 (a
+//! decoded one only fails that when it holds a lone surrogate) is written as `wtf8`
+//! hex so nothing is lost.
 //!
 //! # Identity and the expansion budget
 //!
@@ -500,28 +502,32 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// A JSON string literal: `"` and `\` escaped, every control character below U+0020
-/// as `\u00XX`, everything else (non-ASCII included) as it is.
+/// A JSON string literal as Python's `json.dumps(..., ensure_ascii=False)` writes it
+/// (so the corpus expectations match byte for byte): `"` and `\` escaped, `\b \f \n
+/// \r \t` in their short forms, every other control character below U+0020 as
+/// `\u00XX`, everything else (non-ASCII included) as it is.
 fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     let mut start = 0;
     for (i, c) in text.char_indices() {
         let escape = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            _ => None,
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if c < ' ' => "",
+            _ => continue,
         };
-        if escape.is_none() && c >= ' ' {
-            continue;
-        }
         out.push_str(text.get(start..i).unwrap_or(""));
-        match escape {
-            Some(e) => out.push_str(e),
-            None => {
-                out.push_str("\\u00");
-                out.push(hex_digit(u32::from(c) >> 4));
-                out.push(hex_digit(u32::from(c)));
-            }
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(hex_digit(u32::from(c) >> 4));
+            out.push(hex_digit(u32::from(c)));
+        } else {
+            out.push_str(escape);
         }
         start = i.saturating_add(c.len_utf8());
     }
@@ -573,8 +579,13 @@ mod tests {
                 r#"{"t":"float","v":"-inf"}"#,
             ),
             (
-                Node::Str(Cow::Borrowed("a\"b\\c\n\u{1}é€😀\u{7f}".as_bytes())),
-                "{\"t\":\"str\",\"v\":\"a\\\"b\\\\c\\u000a\\u0001é€😀\u{7f}\"}",
+                Node::Str(Cow::Borrowed(
+                    "a\"b\\c\n\r\t\u{8}\u{c}\u{0}\u{1}\u{1f} é€😀\u{7f}".as_bytes(),
+                )),
+                concat!(
+                    r#"{"t":"str","v":"a\"b\\c\n\r\t\b\f\u0000\u0001\u001f é€😀"#,
+                    "\u{7f}\"}"
+                ),
             ),
             (Node::Str(Cow::Borrowed(b"")), r#"{"t":"str","v":""}"#),
             (

@@ -1,1 +1,612 @@
-//! Expansion of shared references into a tree, under an expansion budget. (placeholder)
+//! Expands a graph into an owned [`Tree`] of plain values, for consumers that want
+//! values rather than a graph.
+//!
+//! Expansion copies every shared node once per reference, which is where a memo bomb
+//! finally costs what it claims: 60 levels of `x = [x, x]` decode to 61 nodes but
+//! expand to 2^61 − 1. So [`expand`] first measures, without building anything, the
+//! exact size and depth of the tree it would build (one linear pass over the graph,
+//! sizes added with saturation), and refuses with a typed error before allocating:
+//!
+//! 1. a cycle reachable from the root (a tree cannot hold one):
+//!    `ErrorKind::Malformed("cycle cannot be expanded into a tree")`;
+//! 2. a tree deeper than [`TreeLimits::max_depth`]: `Resource::Depth` with the depth it
+//!    would have;
+//! 3. more nodes than [`TreeLimits::max_nodes`]: `Resource::Expansion` with the number
+//!    of nodes it would have.
+//!
+//! Errors carry offset 0: a view has no stream position.
+//!
+//! An object expands to its callable and args only ([`Tree::Object`]); its kwargs,
+//! states and items are not part of the tree, so a cycle through an object's state
+//! (`self.me = self`, common in real pickles) does not prevent expansion. Extension
+//! codes, buffers and persistent ids become [`Tree::Other`] with the graph's type name.
+//!
+//! # Depth and `Drop`
+//!
+//! Building is iterative. The `Tree` itself is an ordinary recursive enum, so dropping,
+//! cloning, comparing or printing it recurses once per level; that is safe because a
+//! tree is never deeper than `max_depth` (default 1000 levels, a few tens of KiB of
+//! stack). Raise `max_depth` only as far as the thread's stack allows.
+
+use crate::{pyfmt, BigInt, Error, ErrorKind, Graph, Node, NodeId, Resource};
+
+/// A plain value, with sharing expanded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tree {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An int that fits in 64 bits.
+    Int(i64),
+    /// An int that does not.
+    BigInt(BigInt),
+    /// A float.
+    Float(f64),
+    /// A `str`; lone surrogates (which Rust strings cannot hold) become U+FFFD.
+    Str(String),
+    /// `bytes`.
+    Bytes(Vec<u8>),
+    /// `bytearray`.
+    ByteArray(Vec<u8>),
+    /// `tuple`.
+    Tuple(Vec<Tree>),
+    /// `list`.
+    List(Vec<Tree>),
+    /// `dict`, in insertion order.
+    Dict(Vec<(Tree, Tree)>),
+    /// `set`.
+    Set(Vec<Tree>),
+    /// `frozenset`.
+    FrozenSet(Vec<Tree>),
+    /// A global the stream named (never imported).
+    Global {
+        /// Module part.
+        module: String,
+        /// Name part.
+        name: String,
+    },
+    /// A call that was described, not made: what would be called, and with what.
+    Object {
+        /// Usually a [`Tree::Global`].
+        callable: Box<Tree>,
+        /// Usually a [`Tree::Tuple`].
+        args: Box<Tree>,
+    },
+    /// A node with no plain-value form: `extension`, `buffer` or `persistent id`.
+    Other(&'static str),
+}
+
+/// Bounds on one expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeLimits {
+    /// Nodes in the expanded tree (default 1,000,000). This is what stops a memo bomb:
+    /// it counts every copy of a shared node.
+    pub max_nodes: u64,
+    /// Levels in the expanded tree, a scalar root being 1 level (default 1000). Also
+    /// bounds the recursion of `Tree`'s `Drop`, `Clone`, `PartialEq` and `Debug`.
+    pub max_depth: u64,
+}
+
+impl Default for TreeLimits {
+    fn default() -> TreeLimits {
+        TreeLimits {
+            max_nodes: 1_000_000,
+            max_depth: 1000,
+        }
+    }
+}
+
+/// Expands `root` into a tree within `limits`; see the module docs for the errors.
+pub fn expand(graph: &Graph<'_>, root: NodeId, limits: &TreeLimits) -> Result<Tree, Error> {
+    let nodes = measure(graph, root, limits.max_depth)?;
+    if nodes > limits.max_nodes {
+        return Err(Error::limit(
+            Resource::Expansion,
+            limits.max_nodes,
+            nodes,
+            0,
+        ));
+    }
+    build(graph, root)
+}
+
+/// The children a node has *in the tree* (not all its graph children: an object's
+/// state and items are left out).
+fn tree_children<'g>(node: &'g Node<'_>) -> TreeChildren<'g> {
+    match node {
+        Node::Tuple(ids) | Node::List(ids) | Node::Set(ids) | Node::FrozenSet(ids) => {
+            TreeChildren::Ids(ids)
+        }
+        Node::Dict(pairs) => TreeChildren::Pairs(pairs),
+        Node::Object(obj) => TreeChildren::Two([obj.callable, obj.args]),
+        _ => TreeChildren::Ids(&[]),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TreeChildren<'g> {
+    Ids(&'g [NodeId]),
+    Pairs(&'g [(NodeId, NodeId)]),
+    Two([NodeId; 2]),
+}
+
+impl TreeChildren<'_> {
+    /// The `pos`-th child (dict: key, value, key, value...).
+    fn get(&self, pos: usize) -> Option<NodeId> {
+        match self {
+            TreeChildren::Ids(ids) => ids.get(pos).copied(),
+            TreeChildren::Pairs(pairs) => {
+                let (key, value) = pairs.get(pos / 2)?;
+                Some(if pos % 2 == 0 { *key } else { *value })
+            }
+            TreeChildren::Two(ids) => ids.get(pos).copied(),
+        }
+    }
+}
+
+#[cold]
+fn dangling() -> Error {
+    Error::new(ErrorKind::Malformed("node id not in the graph"), 0, None)
+}
+
+#[cold]
+fn cycle() -> Error {
+    Error::new(
+        ErrorKind::Malformed("cycle cannot be expanded into a tree"),
+        0,
+        None,
+    )
+}
+
+/// Walk state of one node during [`measure`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Unseen,
+    /// On the current path: meeting it again is a cycle.
+    Open,
+    /// Measured: its size and depth are known.
+    Done,
+}
+
+/// The number of nodes of the tree `root` expands to, in one post-order pass that
+/// measures each graph node once (so a memo bomb costs its graph size, not its tree
+/// size). Fails on a reachable cycle, a dangling id, or as soon as the walk finds a
+/// path deeper than `max_depth` (so the walk's own stack stays within `max_depth`).
+fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error> {
+    let len = graph.len();
+    let mut mark = vec![Mark::Unseen; len];
+    let mut size = vec![0u64; len];
+    // Levels of each measured node's subtree (a leaf is 1).
+    let mut height = vec![0u64; len];
+    // One entry per level of the current path: (node, its tree children, next child,
+    // nodes so far, tallest child so far).
+    let mut stack: Vec<(NodeId, TreeChildren<'_>, usize, u64, u64)> = Vec::new();
+    let too_deep = |depth: u64| Error::limit(Resource::Depth, max_depth, depth, 0);
+    let mut next = Some(root);
+    loop {
+        if let Some(id) = next.take() {
+            let node = graph.get(id).ok_or_else(dangling)?;
+            let slot = mark.get_mut(id.index()).ok_or_else(dangling)?;
+            *slot = Mark::Open;
+            stack.push((id, tree_children(node), 0, 1, 0));
+            let level = u64::try_from(stack.len()).unwrap_or(u64::MAX);
+            if level > max_depth {
+                return Err(too_deep(level));
+            }
+        }
+        // The current node's level: the root is level 1.
+        let level = u64::try_from(stack.len()).unwrap_or(u64::MAX);
+        let Some((id, children, pos, subtotal, tallest)) = stack.last_mut() else {
+            return Err(dangling());
+        };
+        match children.get(*pos) {
+            Some(child) => {
+                *pos = pos.saturating_add(1);
+                match mark.get(child.index()) {
+                    Some(Mark::Unseen) => next = Some(child),
+                    Some(Mark::Open) => return Err(cycle()),
+                    Some(Mark::Done) => {
+                        let i = child.index();
+                        let child_size = size.get(i).copied().unwrap_or(u64::MAX);
+                        let child_height = height.get(i).copied().unwrap_or(u64::MAX);
+                        let reached = level.saturating_add(child_height);
+                        if reached > max_depth {
+                            return Err(too_deep(reached));
+                        }
+                        *subtotal = subtotal.saturating_add(child_size);
+                        *tallest = (*tallest).max(child_height);
+                    }
+                    None => return Err(dangling()),
+                }
+            }
+            None => {
+                let (id, total, tall) = (*id, *subtotal, (*tallest).saturating_add(1));
+                stack.pop();
+                let i = id.index();
+                if let (Some(m), Some(s), Some(h)) =
+                    (mark.get_mut(i), size.get_mut(i), height.get_mut(i))
+                {
+                    *m = Mark::Done;
+                    *s = total;
+                    *h = tall;
+                }
+                match stack.last_mut() {
+                    Some((_, _, _, parent_total, parent_tallest)) => {
+                        *parent_total = parent_total.saturating_add(total);
+                        *parent_tallest = (*parent_tallest).max(tall);
+                    }
+                    None => return Ok(total),
+                }
+            }
+        }
+    }
+}
+
+/// A tree node whose children are being built.
+struct Building<'g> {
+    node: &'g Node<'g>,
+    children: TreeChildren<'g>,
+    built: Vec<Tree>,
+}
+
+/// Builds the tree iteratively; [`measure`] has already checked that it is finite
+/// and within the limits.
+fn build<'g>(graph: &'g Graph<'g>, root: NodeId) -> Result<Tree, Error> {
+    let mut stack: Vec<Building<'g>> = Vec::new();
+    let mut next = Some(root);
+    loop {
+        let mut finished = None;
+        if let Some(id) = next.take() {
+            let node = graph.get(id).ok_or_else(dangling)?;
+            match leaf(node) {
+                Some(tree) => finished = Some(tree),
+                None => stack.push(Building {
+                    node,
+                    children: tree_children(node),
+                    built: Vec::new(),
+                }),
+            }
+        }
+        if let Some(tree) = finished {
+            match stack.last_mut() {
+                Some(parent) => parent.built.push(tree),
+                None => return Ok(tree),
+            }
+        }
+        let Some(top) = stack.last_mut() else {
+            return Err(dangling());
+        };
+        match top.children.get(top.built.len()) {
+            Some(child) => next = Some(child),
+            None => {
+                let Some(done) = stack.pop() else {
+                    return Err(dangling());
+                };
+                let tree = assemble(done.node, done.built);
+                match stack.last_mut() {
+                    Some(parent) => parent.built.push(tree),
+                    None => return Ok(tree),
+                }
+            }
+        }
+    }
+}
+
+/// The tree for a node without tree children, or `None` for a container.
+fn leaf(node: &Node<'_>) -> Option<Tree> {
+    Some(match node {
+        Node::None => Tree::None,
+        Node::Bool(b) => Tree::Bool(*b),
+        Node::Int(i) => Tree::Int(*i),
+        Node::BigInt(b) => Tree::BigInt((**b).clone()),
+        Node::Float(f) => Tree::Float(*f),
+        Node::Str(bytes) => Tree::Str(lossy(bytes)),
+        Node::Bytes(bytes) => Tree::Bytes(bytes.to_vec()),
+        Node::ByteArray(bytes) => Tree::ByteArray(bytes.to_vec()),
+        Node::Global(g) => Tree::Global {
+            module: g.module.clone(),
+            name: g.name.clone(),
+        },
+        Node::Ext(_) | Node::Buffer { .. } | Node::PersId(_) => Tree::Other(node.type_name()),
+        Node::Tuple(_)
+        | Node::List(_)
+        | Node::Dict(_)
+        | Node::Set(_)
+        | Node::FrozenSet(_)
+        | Node::Object(_) => return None,
+    })
+}
+
+/// The tree for a container whose children are built, in order.
+fn assemble(node: &Node<'_>, built: Vec<Tree>) -> Tree {
+    match node {
+        Node::Tuple(_) => Tree::Tuple(built),
+        Node::List(_) => Tree::List(built),
+        Node::Set(_) => Tree::Set(built),
+        Node::FrozenSet(_) => Tree::FrozenSet(built),
+        Node::Dict(_) => {
+            let mut pairs = Vec::with_capacity(built.len() / 2);
+            let mut items = built.into_iter();
+            while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                pairs.push((key, value));
+            }
+            Tree::Dict(pairs)
+        }
+        Node::Object(_) => {
+            let mut items = built.into_iter();
+            let callable = items.next().unwrap_or(Tree::None);
+            let args = items.next().unwrap_or(Tree::None);
+            Tree::Object {
+                callable: Box::new(callable),
+                args: Box::new(args),
+            }
+        }
+        other => leaf(other).unwrap_or(Tree::None),
+    }
+}
+
+/// Generalized UTF-8 to a `String`: each surrogate code point (and any byte that is
+/// not even generalized UTF-8) becomes one U+FFFD.
+fn lossy(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (c, used) = match pyfmt::next_code_point(rest) {
+            Some((cp, n)) => (char::from_u32(cp).unwrap_or('\u{FFFD}'), n),
+            None => ('\u{FFFD}', 1),
+        };
+        out.push(c);
+        rest = rest.get(used..).unwrap_or(&[]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CallOp, Global, IntValue, Object};
+    use std::borrow::Cow;
+
+    fn add<'a>(g: &mut Graph<'a>, node: Node<'a>) -> NodeId {
+        g.add(node).unwrap()
+    }
+
+    fn limit_of(err: &Error) -> (Resource, u64, u64) {
+        match err.kind() {
+            ErrorKind::Limit {
+                resource,
+                limit,
+                requested,
+            } => (*resource, *limit, *requested),
+            other => panic!("not a limit: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn small_values_expand_whole() {
+        let big = match BigInt::from_parts(false, vec![0, 0, 1]) {
+            IntValue::Big(b) => b,
+            IntValue::Small(_) => unreachable!(),
+        };
+        let mut g = Graph::new();
+        let n1 = add(&mut g, Node::Int(1));
+        let s = add(&mut g, Node::Str(Cow::Borrowed(b"a\xed\xa0\x80b")));
+        let t = add(&mut g, Node::Tuple(vec![n1, s]));
+        let d = add(&mut g, Node::Dict(vec![(s, t), (n1, n1)]));
+        let bi = add(&mut g, Node::BigInt(Box::new(big.clone())));
+        let by = add(&mut g, Node::Bytes(Cow::Borrowed(b"x")));
+        let ba = add(&mut g, Node::ByteArray(Cow::Borrowed(b"y")));
+        let set = add(&mut g, Node::Set(vec![n1]));
+        let fs = add(&mut g, Node::FrozenSet(vec![]));
+        let misc = [
+            Node::None,
+            Node::Bool(true),
+            Node::Float(0.5),
+            Node::Ext(3),
+            Node::Buffer {
+                index: 0,
+                readonly: true,
+            },
+        ];
+        let mut items = vec![t, d, bi, by, ba, set, fs];
+        for node in misc {
+            items.push(add(&mut g, node));
+        }
+        let pid = add(&mut g, Node::PersId(s));
+        items.push(pid);
+        let cls = add(
+            &mut g,
+            Node::Global(Box::new(Global {
+                module: "m".into(),
+                name: "C".into(),
+            })),
+        );
+        let args = add(&mut g, Node::Tuple(vec![n1]));
+        let mut obj = Object::new(CallOp::Reduce, cls, args, None);
+        obj.state.push(n1);
+        let obj = add(&mut g, Node::Object(Box::new(obj)));
+        items.push(obj);
+        let root = add(&mut g, Node::List(items));
+
+        let s_tree = Tree::Str("a\u{FFFD}b".into());
+        let t_tree = Tree::Tuple(vec![Tree::Int(1), s_tree.clone()]);
+        let want = Tree::List(vec![
+            t_tree.clone(),
+            Tree::Dict(vec![(s_tree, t_tree), (Tree::Int(1), Tree::Int(1))]),
+            Tree::BigInt(big),
+            Tree::Bytes(b"x".to_vec()),
+            Tree::ByteArray(b"y".to_vec()),
+            Tree::Set(vec![Tree::Int(1)]),
+            Tree::FrozenSet(vec![]),
+            Tree::None,
+            Tree::Bool(true),
+            Tree::Float(0.5),
+            Tree::Other("extension"),
+            Tree::Other("buffer"),
+            Tree::Other("persistent id"),
+            Tree::Object {
+                callable: Box::new(Tree::Global {
+                    module: "m".into(),
+                    name: "C".into(),
+                }),
+                args: Box::new(Tree::Tuple(vec![Tree::Int(1)])),
+            },
+        ]);
+        assert_eq!(expand(&g, root, &TreeLimits::default()), Ok(want));
+    }
+
+    #[test]
+    fn shared_nodes_are_copied_and_counted() {
+        let mut g = Graph::new();
+        let e = add(&mut g, Node::List(vec![]));
+        let root = add(&mut g, Node::List(vec![e, e, e]));
+        let want = Tree::List(vec![
+            Tree::List(vec![]),
+            Tree::List(vec![]),
+            Tree::List(vec![]),
+        ]);
+        let exact = TreeLimits {
+            max_nodes: 4,
+            max_depth: 2,
+        };
+        assert_eq!(expand(&g, root, &exact), Ok(want));
+        let err = expand(
+            &g,
+            root,
+            &TreeLimits {
+                max_nodes: 3,
+                max_depth: 2,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(limit_of(&err), (Resource::Expansion, 3, 4));
+        let err = expand(
+            &g,
+            root,
+            &TreeLimits {
+                max_nodes: 4,
+                max_depth: 1,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(limit_of(&err), (Resource::Depth, 1, 2));
+        assert_eq!(err.offset(), 0);
+    }
+
+    #[test]
+    fn memo_bomb_is_refused_with_its_exact_size() {
+        let mut g = Graph::new();
+        let mut prev = add(&mut g, Node::List(vec![]));
+        for _ in 0..60 {
+            prev = add(&mut g, Node::List(vec![prev, prev]));
+        }
+        let err = expand(&g, prev, &TreeLimits::default()).unwrap_err();
+        assert_eq!(
+            limit_of(&err),
+            (Resource::Expansion, 1_000_000, (1u64 << 61) - 1)
+        );
+        assert_eq!(err.offset(), 0);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_depth() {
+        let mut g = Graph::new();
+        let mut prev = add(&mut g, Node::List(vec![]));
+        for _ in 0..1_000_000 {
+            prev = add(&mut g, Node::List(vec![prev]));
+        }
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || expand(&g, prev, &TreeLimits::default()))
+            .unwrap();
+        let err = handle.join().unwrap().unwrap_err();
+        assert_eq!(limit_of(&err), (Resource::Depth, 1000, 1001));
+    }
+
+    #[test]
+    fn depth_through_an_already_measured_shared_node() {
+        // a = [[]]; root = [a, [a]]: a is measured under root first (levels 1..3), then
+        // reached again one level lower, where its leaf would be at level 4.
+        let mut g = Graph::new();
+        let e = add(&mut g, Node::List(vec![]));
+        let a = add(&mut g, Node::List(vec![e]));
+        let wrap = add(&mut g, Node::List(vec![a]));
+        let root = add(&mut g, Node::List(vec![a, wrap]));
+        let limits = |max_depth| TreeLimits {
+            max_nodes: 100,
+            max_depth,
+        };
+        let err = expand(&g, root, &limits(3)).unwrap_err();
+        assert_eq!(limit_of(&err), (Resource::Depth, 3, 4));
+        let a_tree = Tree::List(vec![Tree::List(vec![])]);
+        let want = Tree::List(vec![a_tree.clone(), Tree::List(vec![a_tree])]);
+        assert_eq!(expand(&g, root, &limits(4)), Ok(want));
+    }
+
+    #[test]
+    fn deep_within_limits_builds_iteratively() {
+        let mut g = Graph::new();
+        let mut prev = add(&mut g, Node::Int(7));
+        for _ in 0..999 {
+            prev = add(&mut g, Node::Tuple(vec![prev]));
+        }
+        let got = expand(&g, prev, &TreeLimits::default()).unwrap();
+        let mut want = Tree::Int(7);
+        for _ in 0..999 {
+            want = Tree::Tuple(vec![want]);
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn cycles_are_refused_but_not_through_state() {
+        let mut g = Graph::new();
+        let l = add(&mut g, Node::List(vec![]));
+        if let Some(Node::List(items)) = g.get_mut(l) {
+            items.push(l);
+        }
+        let err = expand(&g, l, &TreeLimits::default()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Malformed("cycle cannot be expanded into a tree")
+        );
+
+        let cls = add(
+            &mut g,
+            Node::Global(Box::new(Global {
+                module: "m".into(),
+                name: "C".into(),
+            })),
+        );
+        let args = add(&mut g, Node::Tuple(vec![]));
+        let obj = add(
+            &mut g,
+            Node::Object(Box::new(Object::new(CallOp::NewObj, cls, args, None))),
+        );
+        if let Some(Node::Object(o)) = g.get_mut(obj) {
+            o.state.push(obj);
+        }
+        let want = Tree::Object {
+            callable: Box::new(Tree::Global {
+                module: "m".into(),
+                name: "C".into(),
+            }),
+            args: Box::new(Tree::Tuple(vec![])),
+        };
+        assert_eq!(expand(&g, obj, &TreeLimits::default()), Ok(want));
+    }
+
+    #[test]
+    fn dangling_id_is_malformed() {
+        let g = Graph::new();
+        let err = expand(&g, NodeId(3), &TreeLimits::default()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Malformed("node id not in the graph")
+        );
+    }
+}

@@ -1,1 +1,9 @@
-//! Integration suite.
+//! The one integration-test binary (links once: it matters on a 2-core machine).
+//! Each module owns one concern; see its docs.
+
+mod corpus;
+mod fuzz_replay;
+mod opcodes;
+mod properties;
+mod semantics;
+mod support;
