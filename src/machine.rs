@@ -232,9 +232,23 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// A length-prefixed payload of `len` bytes that will be held as a node: checked
     /// against the input budget, then the memory budget, before anything is read.
     fn payload(&mut self, len: u64) -> Result<Cow<'a, [u8]>, Error> {
+        self.read_payload(len, true)
+    }
+
+    /// A length-prefixed payload that is converted, not kept (LONG1/LONG4): only the
+    /// input budget applies; its size is capped by the caller's own resource check.
+    fn transient_payload(&mut self, len: u64) -> Result<Cow<'a, [u8]>, Error> {
+        self.read_payload(len, false)
+    }
+
+    /// Checks a length claim against the input budget, then (for payloads that will be
+    /// held) the memory budget, and only then reads.
+    fn read_payload(&mut self, len: u64, kept: bool) -> Result<Cow<'a, [u8]>, Error> {
         let end = self.src.position().saturating_add(len);
         self.meter.input_until(end)?;
-        self.meter.check_memory(len)?;
+        if kept {
+            self.meter.check_memory(len)?;
+        }
         let n = usize::try_from(len).map_err(|_| Error::limit(Resource::Memory, 0, len, 0))?;
         let bytes = self.src.take(n)?;
         self.meter.fuel_for_bytes(len)?;
@@ -908,7 +922,18 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 let bytes = match encoding.as_str() {
                     "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1" => {
-                        let mut out = Vec::with_capacity(s.len());
+                        // One byte per code point: size the buffer exactly and check the
+                        // budget before allocating it.
+                        let mut count = 0u64;
+                        let mut rest: &[u8] = s;
+                        while let Some((_, n)) = crate::pyfmt::next_code_point(rest) {
+                            count = count.saturating_add(1);
+                            rest = rest.get(n..).unwrap_or(&[]);
+                        }
+                        self.meter.check_memory(count)?;
+                        let mut out = Vec::new();
+                        out.try_reserve_exact(usize::try_from(count).unwrap_or(usize::MAX))
+                            .map_err(|_| Error::limit(Resource::Memory, 0, count, 0))?;
                         let mut rest: &[u8] = s;
                         while let Some((cp, n)) = crate::pyfmt::next_code_point(rest) {
                             let byte = u8::try_from(cp).map_err(|_| {
@@ -1074,7 +1099,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         .map_err(|_| malformed("LONG pickle has negative byte count"))?
                 };
                 self.meter.int_bytes(len)?;
-                let bytes = self.payload(len)?;
+                // Not kept as bytes: the int's limbs are what is charged (push_int).
+                let bytes = self.transient_payload(len)?;
                 let v = BigInt::from_signed_le(&bytes);
                 self.push_int(v)?;
             }
