@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn digits_roundtrip_through_decimal() {
-        let text = "1".repeat(1) + &"0".repeat(100);
+        let text = "1".to_owned() + &"0".repeat(100);
         let b = big(BigInt::from_digits(true, 10, text.as_bytes()));
         assert_eq!(b.to_decimal(), format!("-{text}"));
         let h = big(BigInt::from_digits(false, 16, b"10000000000000000"));

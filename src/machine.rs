@@ -83,8 +83,8 @@ impl Memo {
             }
             return Ok(());
         }
-        if self.sparse.contains_key(&index) {
-            self.sparse.insert(index, id);
+        if let Some(slot) = self.sparse.get_mut(&index) {
+            *slot = id;
             return Ok(());
         }
         meter.memo_entries(self.count.saturating_add(1))?;
