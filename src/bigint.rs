@@ -64,6 +64,15 @@ impl BigInt {
 
     /// Decodes little-endian two's-complement bytes (LONG1/LONG4), in linear time.
     pub fn from_signed_le(bytes: &[u8]) -> IntValue {
+        if bytes.len() <= 8 {
+            // Sign-extend into an i64 directly: no allocation for the common case.
+            let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
+            let mut word = [fill; 8];
+            for (dst, src) in word.iter_mut().zip(bytes) {
+                *dst = *src;
+            }
+            return IntValue::Small(i64::from_le_bytes(word));
+        }
         let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
         let mut limbs: Vec<u32> = bytes
             .chunks(4)

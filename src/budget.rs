@@ -363,9 +363,9 @@ impl Meter {
 
     /// Makes room for one more entry in `map`, charging `slot_bytes` per new slot of
     /// capacity before the map grows.
-    pub(crate) fn reserve_map_slot<K: std::hash::Hash + Eq, V>(
+    pub(crate) fn reserve_map_slot<K: std::hash::Hash + Eq, V, H: std::hash::BuildHasher>(
         &mut self,
-        map: &mut std::collections::HashMap<K, V>,
+        map: &mut std::collections::HashMap<K, V, H>,
         slot_bytes: u64,
     ) -> Result<(), Error> {
         if map.len() < map.capacity() {

@@ -113,6 +113,15 @@ impl KeyHasher {
         root: NodeId,
         meter: &mut Meter,
     ) -> Result<u64, Error> {
+        // Fast path: most keys are strings or numbers; no work stack needed.
+        let node = graph.get(root).ok_or_else(dangling)?;
+        if !matches!(node, Node::Tuple(_) | Node::FrozenSet(_)) {
+            meter.step()?;
+            if let Node::Str(s) | Node::Bytes(s) = node {
+                meter.fuel_for_bytes(s.len() as u64)?;
+            }
+            return self.leaf_hash(root, node)?.ok_or_else(dangling);
+        }
         let mut work = vec![HashFrame::Enter(root)];
         let mut values: Vec<u64> = Vec::new();
         while let Some(frame) = work.pop() {
@@ -160,6 +169,23 @@ impl KeyHasher {
         values.pop().ok_or_else(dangling)
     }
 
+    /// Is `key` hashable? Cheap for leaves; tuples and frozensets are hashed in full,
+    /// since a list anywhere inside makes them unhashable.
+    pub(crate) fn check_hashable(
+        &self,
+        graph: &Graph<'_>,
+        key: NodeId,
+        meter: &mut Meter,
+    ) -> Result<(), Error> {
+        match graph.get(key).ok_or_else(dangling)? {
+            Node::Tuple(_) | Node::FrozenSet(_) => self.hash(graph, key, meter).map(|_| ()),
+            node @ (Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_)) => Err(
+                Error::new(ErrorKind::Unhashable(node.type_name()), 0, None),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Python's `a == b` for two hashable keys.
     pub(crate) fn equal(
         &self,
@@ -168,6 +194,35 @@ impl KeyHasher {
         b: NodeId,
         meter: &mut Meter,
     ) -> Result<bool, Error> {
+        if a == b {
+            meter.step()?;
+            return Ok(true);
+        }
+        // Fast path for leaves (strings, numbers, globals): no work stack needed.
+        let (na, nb) = (
+            graph.get(a).ok_or_else(dangling)?,
+            graph.get(b).ok_or_else(dangling)?,
+        );
+        let composite = |n: &Node<'_>| matches!(n, Node::Tuple(_) | Node::FrozenSet(_));
+        if !composite(na) && !composite(nb) {
+            meter.step()?;
+            return Ok(match (na, nb) {
+                (Node::None, Node::None) => true,
+                (Node::Str(p), Node::Str(q)) | (Node::Bytes(p), Node::Bytes(q)) => {
+                    if p.len() != q.len() {
+                        false
+                    } else {
+                        meter.fuel_for_bytes(p.len() as u64)?;
+                        p == q
+                    }
+                }
+                (Node::Global(p), Node::Global(q)) => p == q,
+                _ => match (as_num(na), as_num(nb)) {
+                    (Some(p), Some(q)) => num_eq(&p, &q),
+                    _ => false,
+                },
+            });
+        }
         let mut pairs = vec![(a, b)];
         while let Some((x, y)) = pairs.pop() {
             meter.step()?;
@@ -220,6 +275,34 @@ impl KeyHasher {
         Ok(true)
     }
 }
+
+/// A hasher for node ids in the machine's own maps. Ids are assigned by the decoder in
+/// sequence, so a fixed bijective mixer (the SplitMix64 finalizer) spreads them well
+/// and keyed SipHash would only cost time.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+/// Build-hasher for maps keyed by node id.
+pub(crate) type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
 
 #[cold]
 fn dangling() -> Error {

@@ -17,7 +17,7 @@ use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
-use crate::keys::{KeyHasher, KeyTable};
+use crate::keys::{IdBuildHasher, KeyHasher, KeyTable};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
 use crate::text::{self, IntLine, IntLiteral};
@@ -128,7 +128,7 @@ struct Machine<'a, 'd, S> {
     marks: Vec<usize>,
     memo: Memo,
     keys: KeyHasher,
-    tables: HashMap<NodeId, KeyTable>,
+    tables: HashMap<NodeId, KeyTable, IdBuildHasher>,
     /// Reused buffer for items popped off the stack.
     scratch: Vec<NodeId>,
     proto: u8,
@@ -136,6 +136,9 @@ struct Machine<'a, 'd, S> {
     buffers_used: usize,
     buffer_placeholders: u64,
     singletons: [Option<NodeId>; 3],
+    /// False when the whole input (a slice) plus the widest fixed argument fits the
+    /// input budget: then the per-opcode input checks cannot fail and are skipped.
+    check_input: bool,
 }
 
 fn is_callable_kind(node: &Node<'_>) -> bool {
@@ -157,6 +160,10 @@ fn mismatch(operation: &'static str, found: &'static str) -> Error {
 
 impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     fn new(src: S, decoder: &'d Decoder) -> Machine<'a, 'd, S> {
+        let src_needs_input_checks = match src.known_len() {
+            Some(len) => len.saturating_add(8) > decoder.limits.max_input_bytes,
+            None => true,
+        };
         Machine {
             src,
             decoder,
@@ -167,13 +174,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             marks: Vec::new(),
             memo: Memo::default(),
             keys: KeyHasher::new(),
-            tables: HashMap::new(),
+            tables: HashMap::default(),
             scratch: Vec::new(),
             proto: 0,
             max_proto: 0,
             buffers_used: 0,
             buffer_placeholders: 0,
             singletons: [None; 3],
+            check_input: src_needs_input_checks,
         }
     }
 
@@ -181,7 +189,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         loop {
             let offset = self.src.position();
             self.meter.offset = offset;
-            self.meter.input_until(offset.saturating_add(1))?;
+            if self.check_input {
+                self.meter.input_until(offset.saturating_add(1))?;
+            }
             let byte = match self.src.next_byte()? {
                 Some(b) => b,
                 None => return Err(Error::new(ErrorKind::Eof, offset, None)),
@@ -197,15 +207,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     // ----- reading arguments -------------------------------------------------------
 
+    #[inline]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let end = self.src.position().saturating_add(N as u64);
-        self.meter.input_until(end)?;
-        let bytes = self.src.take(N)?;
-        let mut out = [0u8; N];
-        for (dst, src) in out.iter_mut().zip(bytes.iter()) {
-            *dst = *src;
+        if self.check_input {
+            let end = self.src.position().saturating_add(N as u64);
+            self.meter.input_until(end)?;
         }
-        Ok(out)
+        self.src.take_array::<N>()
     }
 
     fn u8_arg(&mut self) -> Result<u8, Error> {
@@ -486,7 +494,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     }
 
     /// Finds `key` among the keys of `container`; returns its position and hash.
-    fn find_key(&mut self, container: NodeId, key: NodeId) -> Result<(Option<usize>, u64), Error> {
+    fn find_key(
+        &mut self,
+        container: NodeId,
+        key: NodeId,
+    ) -> Result<(Option<usize>, Option<u64>), Error> {
         let Machine {
             graph,
             keys,
@@ -494,32 +506,36 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             tables,
             ..
         } = self;
-        let hash = keys.hash(graph, key, meter)?;
-        let found = match tables.get(&container) {
-            Some(table) => table.find(hash, |pos| match Self::key_at(graph, container, pos) {
-                Some(existing) => keys.equal(graph, existing, key, meter),
-                None => Ok(false),
-            })?,
+        match tables.get(&container) {
+            Some(table) => {
+                let hash = keys.hash(graph, key, meter)?;
+                let found = table.find(hash, |pos| match Self::key_at(graph, container, pos) {
+                    Some(existing) => keys.equal(graph, existing, key, meter),
+                    None => Ok(false),
+                })?;
+                Ok((found, Some(hash)))
+            }
             None => {
-                let mut found = None;
+                // Small container: a linear scan, no hash needed (but the key must
+                // still be hashable, as Python requires).
+                keys.check_hashable(graph, key, meter)?;
                 for pos in 0..Self::entry_count(graph, container) {
                     if let Some(existing) = Self::key_at(graph, container, pos) {
                         if keys.equal(graph, existing, key, meter)? {
-                            found = Some(pos);
-                            break;
+                            return Ok((Some(pos), None));
                         }
                     }
                 }
-                found
+                Ok((None, None))
             }
-        };
-        Ok((found, hash))
+        }
     }
 
-    /// Keeps the hash index of `container` in step after a new key was appended.
-    fn index_new_key(&mut self, container: NodeId, hash: u64) -> Result<(), Error> {
+    /// Keeps the hash index of `container` in step after a new key was appended
+    /// (`hash` is the new key's hash when the container already has an index).
+    fn index_new_key(&mut self, container: NodeId, hash: Option<u64>) -> Result<(), Error> {
         let count = Self::entry_count(&self.graph, container);
-        if let Some(table) = self.tables.get_mut(&container) {
+        if let (Some(table), Some(hash)) = (self.tables.get_mut(&container), hash) {
             return table.insert(hash, &mut self.meter);
         }
         if count <= LINEAR_SCAN_MAX {
@@ -527,13 +543,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         }
         // Outgrew the linear scan: index every key so far.
         let mut table = KeyTable::default();
-        for pos in 0..count.saturating_sub(1) {
+        for pos in 0..count {
             let key = Self::key_at(&self.graph, container, pos)
                 .ok_or_else(|| malformed("dangling key"))?;
             let h = self.keys.hash(&self.graph, key, &mut self.meter)?;
             table.insert(h, &mut self.meter)?;
         }
-        table.insert(hash, &mut self.meter)?;
         self.meter
             .reserve_map_slot(&mut self.tables, TABLE_OVERHEAD)?;
         self.tables.insert(container, table);

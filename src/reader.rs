@@ -35,6 +35,23 @@ pub(crate) trait Source<'a> {
 
     /// FRAME support: are `n` more bytes available? A stream reads them ahead.
     fn has_at_least(&mut self, n: u64) -> Result<bool, Error>;
+
+    /// The total input length, when known up front (a slice), so the machine can skip
+    /// per-read input checks that cannot fail.
+    fn known_len(&self) -> Option<u64> {
+        None
+    }
+
+    /// Exactly `N` bytes, for fixed-size arguments.
+    #[inline]
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let bytes = self.take(N)?;
+        let mut out = [0u8; N];
+        for (dst, src) in out.iter_mut().zip(bytes.iter()) {
+            *dst = *src;
+        }
+        Ok(out)
+    }
 }
 
 #[cold]
@@ -65,6 +82,26 @@ impl<'a> SliceSource<'a> {
 }
 
 impl<'a> Source<'a> for SliceSource<'a> {
+    fn known_len(&self) -> Option<u64> {
+        Some(self.data.len() as u64)
+    }
+
+    #[inline]
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let end = self.pos.checked_add(N).ok_or_else(|| eof(self.pos as u64))?;
+        let bytes: Option<[u8; N]> = self
+            .data
+            .get(self.pos..end)
+            .and_then(|b| b.try_into().ok());
+        match bytes {
+            Some(array) => {
+                self.pos = end;
+                Ok(array)
+            }
+            None => Err(eof(self.pos as u64)),
+        }
+    }
+
     #[inline]
     fn position(&self) -> u64 {
         self.pos as u64
@@ -322,5 +359,11 @@ impl<'a, S: Source<'a>> Source<'a> for &mut S {
     }
     fn has_at_least(&mut self, n: u64) -> Result<bool, Error> {
         (**self).has_at_least(n)
+    }
+    fn known_len(&self) -> Option<u64> {
+        (**self).known_len()
+    }
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        (**self).take_array::<N>()
     }
 }

@@ -580,7 +580,13 @@ fn empty_number_lines_are_malformed() {
         (b"F\n.", Opcode::Float),
         (b"g\n.", Opcode::Get),
     ] {
-        assert_error(&strict(), data, malformed("empty argument line"), 0, op(opcode));
+        assert_error(
+            &strict(),
+            data,
+            malformed("empty argument line"),
+            0,
+            op(opcode),
+        );
     }
 }
 
@@ -1634,7 +1640,13 @@ fn global_with_an_empty_line_is_an_error() {
         0,
         op(Opcode::Global),
     );
-    assert_error(&inert(), b"(i\nint\n.", malformed("empty argument line"), 1, op(Opcode::Inst));
+    assert_error(
+        &inert(),
+        b"(i\nint\n.",
+        malformed("empty argument line"),
+        1,
+        op(Opcode::Inst),
+    );
 }
 
 #[test]
