@@ -6,6 +6,10 @@
 //! two's-complement bytes for the encoder, and compare exactly with floats for
 //! Python's dict-key equality. No arithmetic beyond that, and no dependency.
 
+// Big ints are built from untrusted input: no arithmetic that can overflow or panic
+// (checked, saturating, overflowing or wrapping forms, each where it is exact).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -66,7 +70,11 @@ impl BigInt {
     pub fn from_signed_le(bytes: &[u8]) -> IntValue {
         if bytes.len() <= 8 {
             // Sign-extend into an i64 directly: no allocation for the common case.
-            let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
+            let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            };
             let mut word = [fill; 8];
             for (dst, src) in word.iter_mut().zip(bytes) {
                 *dst = *src;
@@ -107,10 +115,13 @@ impl BigInt {
         // Process several digits per pass to cut the quadratic constant.
         let mut chunk_value: u64 = 0;
         let mut chunk_scale: u64 = 1;
+        // `scale` stays below 2^26 * 36 < 2^32 and `value` below `scale`, so with limbs
+        // and carries below 2^32 every `limb * scale + carry` is at most 2^64 - 2^32:
+        // the saturating forms below never saturate.
         let flush = |limbs: &mut Vec<u32>, scale: u64, value: u64| {
             let mut carry = value;
             for limb in limbs.iter_mut() {
-                let wide = u64::from(*limb) * scale + carry;
+                let wide = u64::from(*limb).saturating_mul(scale).saturating_add(carry);
                 *limb = wide as u32;
                 carry = wide >> 32;
             }
@@ -121,8 +132,10 @@ impl BigInt {
         };
         for &d in digits {
             let v = u64::from(digit_value(d).unwrap_or(0));
-            chunk_value = chunk_value * u64::from(radix) + v;
-            chunk_scale *= u64::from(radix);
+            chunk_value = chunk_value
+                .saturating_mul(u64::from(radix))
+                .saturating_add(v);
+            chunk_scale = chunk_scale.saturating_mul(u64::from(radix));
             if chunk_scale >= (1 << 26) {
                 flush(&mut limbs, chunk_scale, chunk_value);
                 chunk_value = 0;
@@ -201,7 +214,7 @@ impl BigInt {
                 limbs.pop();
             }
         }
-        let mut out = String::with_capacity(groups.len() * 9 + 1);
+        let mut out = String::with_capacity(groups.len().saturating_mul(9).saturating_add(1));
         if self.negative {
             out.push('-');
         }
@@ -230,24 +243,15 @@ impl BigInt {
             return Some(IntValue::Small(f as i64));
         }
         let bits = f.to_bits();
-        let exponent = ((bits >> 52) & 0x7ff) as i64 - 1075;
+        let biased_exponent = ((bits >> 52) & 0x7ff) as u32;
         let mantissa = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-        // |f| >= 9e18 > 2^53, so exponent > 0.
-        let shift = u32::try_from(exponent).ok()?;
-        let mut limbs = vec![mantissa as u32, (mantissa >> 32) as u32];
-        let words = (shift / 32) as usize;
-        let bits_shift = shift % 32;
-        if bits_shift > 0 {
-            let mut carry = 0u32;
-            for limb in limbs.iter_mut() {
-                let next = *limb >> (32 - bits_shift);
-                *limb = (*limb << bits_shift) | carry;
-                carry = next;
-            }
-            limbs.push(carry);
-        }
-        let mut shifted = vec![0u32; words];
-        shifted.extend(limbs);
+        // f = mantissa * 2^(biased_exponent - 1075), and |f| >= 9e18 > 2^53, so the
+        // exponent is positive: `None` is unreachable.
+        let shift = biased_exponent.checked_sub(1075)?;
+        // 53 significant bits shifted by less than 32 fit in three limbs.
+        let wide = u128::from(mantissa) << (shift % 32);
+        let mut shifted = vec![0u32; (shift / 32) as usize];
+        shifted.extend([wide as u32, (wide >> 32) as u32, (wide >> 64) as u32]);
         Some(BigInt::from_parts(f < 0.0, shifted))
     }
 
@@ -303,12 +307,8 @@ impl fmt::Display for BigInt {
 
 /// The value of an ASCII digit or letter in bases up to 36.
 pub(crate) fn digit_value(b: u8) -> Option<u32> {
-    match b {
-        b'0'..=b'9' => Some(u32::from(b - b'0')),
-        b'a'..=b'z' => Some(u32::from(b - b'a') + 10),
-        b'A'..=b'Z' => Some(u32::from(b - b'A') + 10),
-        _ => None,
-    }
+    // `0-9`, then `a-z` and `A-Z` as 10..=35.
+    char::from(b).to_digit(36)
 }
 
 #[cfg(test)]

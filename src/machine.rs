@@ -25,7 +25,7 @@ use crate::{Decoded, Decoder, StringEncoding};
 
 /// Containers up to this many entries find duplicate keys by a linear scan; bigger
 /// ones get a hash index.
-const LINEAR_SCAN_MAX: usize = 8;
+const LINEAR_SCAN_MAX: usize = 16;
 
 /// Bytes charged for each hash index beyond its own vectors (its map entry).
 const TABLE_OVERHEAD: u64 = 128;
@@ -519,6 +519,39 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 // Small container: a linear scan, no hash needed (but the key must
                 // still be hashable, as Python requires).
                 keys.check_hashable(graph, key, meter)?;
+                // Fast path for str keys (most dicts): a str equals only a str, so
+                // compare bytes directly, with one fuel charge for the whole scan.
+                if let Some(Node::Str(wanted)) = graph.get(key) {
+                    let existing_keys: &[NodeId] = match graph.get(container) {
+                        Some(Node::Set(items) | Node::FrozenSet(items)) => items,
+                        _ => &[],
+                    };
+                    let dict_entries: &[(NodeId, NodeId)] = match graph.get(container) {
+                        Some(Node::Dict(entries)) => entries,
+                        _ => &[],
+                    };
+                    let count = existing_keys.len().saturating_add(dict_entries.len());
+                    meter.fuel(count as u64 + 1)?;
+                    let mut compared_bytes = 0u64;
+                    let mut same = |existing: NodeId| {
+                        if existing == key {
+                            return true;
+                        }
+                        match graph.get(existing) {
+                            Some(Node::Str(have)) if have.len() == wanted.len() => {
+                                compared_bytes = compared_bytes.saturating_add(have.len() as u64);
+                                have == wanted
+                            }
+                            _ => false,
+                        }
+                    };
+                    let found = match dict_entries.is_empty() {
+                        false => dict_entries.iter().position(|(k, _)| same(*k)),
+                        true => existing_keys.iter().position(|k| same(*k)),
+                    };
+                    meter.fuel_for_bytes(compared_bytes)?;
+                    return Ok((found, None));
+                }
                 for pos in 0..Self::entry_count(graph, container) {
                     if let Some(existing) = Self::key_at(graph, container, pos) {
                         if keys.equal(graph, existing, key, meter)? {
@@ -673,6 +706,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     fn setitems(&mut self, target: NodeId, pairs: &[NodeId]) -> Result<(), Error> {
         match self.node(target)? {
             Node::Dict(_) => {
+                // Room for the whole batch at once (duplicates only leave spare slots).
+                if let Some(Node::Dict(entries)) = self.graph.get_mut(target) {
+                    self.meter.reserve(entries, pairs.len() / 2)?;
+                }
                 for pair in pairs.chunks(2) {
                     if let [k, v] = pair {
                         self.dict_set(target, *k, *v)?;

@@ -1,6 +1,10 @@
 //! Python's own text forms of numbers and strings, shared by the views and the encoder
 //! (protocol 0 writes floats as their `repr`).
 
+// The views and the encoder print untrusted values with these: no arithmetic that
+// can overflow or panic.
+#![deny(clippy::arithmetic_side_effects)]
+
 /// Python's `repr(float)`: the shortest string that round-trips, in Python's layout
 /// (`1e+16`, `1e-05`, `0.0001`, `1.5`, `-0.0`, `nan`, `inf`).
 pub fn float_repr(f: f64) -> String {
@@ -19,41 +23,46 @@ pub fn float_repr(f: f64) -> String {
         Some(parts) => parts,
         None => return sci,
     };
+    // Within ±324 for a finite float, so `exp + 1` never saturates.
     let exp: i64 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let decpt = exp + 1; // digits[..decpt] is the integer part
-    let mut out = String::with_capacity(digits.len() + 8);
+    let decpt = exp.saturating_add(1); // digits[..decpt] is the integer part
+    let mut out = String::with_capacity(digits.len().saturating_add(8));
     if f < 0.0 {
         out.push('-');
     }
     if decpt > -4 && decpt <= 16 {
-        let n = digits.len() as i64;
+        let n = i64::try_from(digits.len()).unwrap_or(i64::MAX);
         if decpt <= 0 {
             out.push_str("0.");
-            for _ in 0..(-decpt) {
+            for _ in decpt..0 {
                 out.push('0');
             }
             out.push_str(&digits);
         } else if decpt >= n {
             out.push_str(&digits);
-            for _ in 0..(decpt - n) {
+            for _ in n..decpt {
                 out.push('0');
             }
             out.push_str(".0");
         } else {
-            let (int_part, frac_part) = digits.split_at(decpt as usize);
+            // 0 < decpt < n, and the digits are ASCII: the split always succeeds.
+            let (int_part, frac_part) = usize::try_from(decpt)
+                .ok()
+                .and_then(|at| digits.split_at_checked(at))
+                .unwrap_or((&digits, ""));
             out.push_str(int_part);
             out.push('.');
             out.push_str(frac_part);
         }
     } else {
-        let (first, rest) = digits.split_at(1.min(digits.len()));
+        let (first, rest) = digits.split_at_checked(1).unwrap_or((&digits, ""));
         out.push_str(first);
         if !rest.is_empty() {
             out.push('.');
             out.push_str(rest);
         }
-        let e = decpt - 1;
+        let e = exp; // decpt - 1
         out.push('e');
         out.push(if e < 0 { '-' } else { '+' });
         let abs = e.unsigned_abs();
@@ -102,7 +111,7 @@ pub fn str_repr(bytes: &[u8]) -> String {
         rest = rest.get(n..).unwrap_or(&[]);
     }
     let quote = if has_single && !has_double { '"' } else { '\'' };
-    let mut out = String::with_capacity(bytes.len() + 2);
+    let mut out = String::with_capacity(bytes.len().saturating_add(2));
     out.push(quote);
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -150,7 +159,7 @@ pub fn bytes_repr(bytes: &[u8]) -> String {
     } else {
         b'\''
     };
-    let mut out = String::with_capacity(bytes.len() + 3);
+    let mut out = String::with_capacity(bytes.len().saturating_add(3));
     out.push('b');
     out.push(char::from(quote));
     for &b in bytes {

@@ -9,6 +9,10 @@
 //! `max_input_bytes` (so a claim of 2^62 bytes is a limit error before anything is read
 //! or reserved), and a short input is [`ErrorKind::Eof`].
 
+// The cursors run on untrusted input: no arithmetic that can overflow or panic
+// (checked or saturating forms, each with the bound that makes it exact).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::borrow::Cow;
 use std::io::{self, BufRead};
 
@@ -88,11 +92,11 @@ impl<'a> Source<'a> for SliceSource<'a> {
 
     #[inline]
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let end = self.pos.checked_add(N).ok_or_else(|| eof(self.pos as u64))?;
-        let bytes: Option<[u8; N]> = self
-            .data
-            .get(self.pos..end)
-            .and_then(|b| b.try_into().ok());
+        let end = self
+            .pos
+            .checked_add(N)
+            .ok_or_else(|| eof(self.pos as u64))?;
+        let bytes: Option<[u8; N]> = self.data.get(self.pos..end).and_then(|b| b.try_into().ok());
         match bytes {
             Some(array) => {
                 self.pos = end;
@@ -111,7 +115,9 @@ impl<'a> Source<'a> for SliceSource<'a> {
     fn next_byte(&mut self) -> Result<Option<u8>, Error> {
         let byte = self.data.get(self.pos).copied();
         if byte.is_some() {
-            self.pos += 1;
+            // `pos < data.len()` here, so this never saturates: it compiles to the same
+            // plain increment as `+= 1`.
+            self.pos = self.pos.saturating_add(1);
         }
         Ok(byte)
     }
@@ -203,7 +209,8 @@ impl<R: BufRead> StreamSource<R> {
             let avail = self.ahead.get(self.ahead_pos..).unwrap_or(&[]);
             let n = avail.len().min(want);
             out.extend_from_slice(avail.get(..n).unwrap_or(&[]));
-            self.ahead_pos += n;
+            // At most `ahead.len()`: `n` is no more than what was left.
+            self.ahead_pos = self.ahead_pos.saturating_add(n);
             if self.ahead_pos >= self.ahead.len() {
                 self.ahead.clear();
                 self.ahead_pos = 0;
@@ -227,8 +234,8 @@ impl<R: BufRead> StreamSource<R> {
     fn read_exactly(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
         let start = self.pos;
         while out.len() < n {
-            let want = (n - out.len()).min(STREAM_STEP);
-            if out.capacity() - out.len() < want {
+            let want = n.saturating_sub(out.len()).min(STREAM_STEP);
+            if out.capacity().saturating_sub(out.len()) < want {
                 // Grow by what is about to be read, not by the claim.
                 if out.try_reserve(want).is_err() {
                     return Err(Error::limit(Resource::Memory, 0, n as u64, start));
@@ -252,12 +259,13 @@ impl<'a, R: BufRead> Source<'a> for StreamSource<R> {
 
     fn next_byte(&mut self) -> Result<Option<u8>, Error> {
         if let Some(&b) = self.ahead.get(self.ahead_pos) {
-            self.ahead_pos += 1;
+            // `ahead_pos < ahead.len()` here: never saturates.
+            self.ahead_pos = self.ahead_pos.saturating_add(1);
             if self.ahead_pos >= self.ahead.len() {
                 self.ahead.clear();
                 self.ahead_pos = 0;
             }
-            self.pos += 1;
+            self.pos = self.pos.saturating_add(1);
             return Ok(Some(b));
         }
         loop {
@@ -266,7 +274,7 @@ impl<'a, R: BufRead> Source<'a> for StreamSource<R> {
                     let byte = buf.first().copied();
                     if byte.is_some() {
                         self.inner.consume(1);
-                        self.pos += 1;
+                        self.pos = self.pos.saturating_add(1);
                     }
                     return Ok(byte);
                 }
@@ -308,7 +316,7 @@ impl<'a, R: BufRead> Source<'a> for StreamSource<R> {
     }
 
     fn has_at_least(&mut self, n: u64) -> Result<bool, Error> {
-        let buffered = (self.ahead.len() - self.ahead_pos) as u64;
+        let buffered = self.ahead.len().saturating_sub(self.ahead_pos) as u64;
         if buffered >= n {
             return Ok(true);
         }
@@ -318,7 +326,7 @@ impl<'a, R: BufRead> Source<'a> for StreamSource<R> {
         self.ahead_pos = 0;
         let need = usize::try_from(n).unwrap_or(usize::MAX);
         while rest.len() < need {
-            let want = (need - rest.len()).min(STREAM_STEP);
+            let want = need.saturating_sub(rest.len()).min(STREAM_STEP);
             if rest.try_reserve(want).is_err() {
                 return Err(Error::limit(Resource::Memory, 0, n, self.pos));
             }

@@ -9,6 +9,10 @@
 //! C strings end at the first NUL, so every line parser here first cuts the line at
 //! its first NUL byte, as CPython effectively does.
 
+// The text parsers run on untrusted lines: no arithmetic that can overflow or panic
+// (slice cursors, checked or saturating forms instead).
+#![deny(clippy::arithmetic_side_effects)]
+
 /// A parsed integer literal, before conversion (which is quadratic for non-power-of-two
 /// bases, so the machine checks `digits` against the budget first).
 #[derive(Debug, PartialEq, Eq)]
@@ -46,93 +50,106 @@ fn digit_in(b: u8, radix: u32) -> Option<u32> {
     crate::bigint::digit_value(b).filter(|d| *d < radix)
 }
 
-/// C `strtol(s, &end, 0)` on a 64-bit long: `(value, end, overflowed)`.
-fn strtol(s: &[u8]) -> (i64, usize, bool) {
-    let mut i = 0;
-    while s.get(i).copied().is_some_and(is_space) {
-        i += 1;
+/// The first byte of `s` as a digit in `radix`, and the bytes after it.
+fn split_digit(s: &[u8], radix: u32) -> Option<(u32, &[u8])> {
+    let (&b, rest) = s.split_first()?;
+    Some((digit_in(b, radix)?, rest))
+}
+
+/// `s` without its longest prefix of bytes satisfying `pred`.
+fn skip_while(s: &[u8], pred: impl Fn(u8) -> bool) -> &[u8] {
+    let n = s.iter().take_while(|&&b| pred(b)).count();
+    s.get(n..).unwrap_or(&[])
+}
+
+/// `s` without a leading `+` or `-`, and whether that was a `-`.
+fn split_sign(s: &[u8]) -> (bool, &[u8]) {
+    match s.split_first() {
+        Some((&sign @ (b'+' | b'-'), rest)) => (sign == b'-', rest),
+        _ => (false, s),
     }
-    let mut negative = false;
-    if let Some(&sign) = s.get(i) {
-        if sign == b'+' || sign == b'-' {
-            negative = sign == b'-';
-            i += 1;
-        }
-    }
+}
+
+/// C `strtol(s, &end, 0)` on a 64-bit long: `(value, the bytes from end on, overflowed)`.
+fn strtol(s: &[u8]) -> (i64, &[u8], bool) {
+    /// The magnitude of `i64::MIN`: the largest a negative literal may reach.
+    const LIMIT: i128 = 1 << 63;
+    let (negative, mut rest) = split_sign(skip_while(s, is_space));
     let mut radix = 10;
-    if s.get(i) == Some(&b'0') {
-        let x = s.get(i + 1).copied();
-        if matches!(x, Some(b'x' | b'X'))
-            && s.get(i + 2).is_some_and(|&h| digit_in(h, 16).is_some())
-        {
-            radix = 16;
-            i += 2;
-        } else {
-            radix = 8;
+    if let Some(after_zero) = rest.strip_prefix(b"0") {
+        match after_zero.split_first() {
+            Some((b'x' | b'X', hex)) if split_digit(hex, 16).is_some() => {
+                radix = 16;
+                rest = hex;
+            }
+            _ => radix = 8,
         }
     }
-    let start = i;
+    let digits_start = rest.len();
     let mut acc: i128 = 0;
     let mut overflow = false;
-    while let Some(d) = s.get(i).and_then(|&b| digit_in(b, radix)) {
+    while let Some((d, after)) = split_digit(rest, radix) {
         if !overflow {
-            acc = acc * i128::from(radix) + i128::from(d);
-            if acc > i128::from(i64::MAX) + 1 {
-                overflow = true;
+            // `acc <= LIMIT` before, so this cannot overflow an i128 (checked anyway).
+            match acc
+                .checked_mul(i128::from(radix))
+                .and_then(|a| a.checked_add(i128::from(d)))
+            {
+                Some(next) if next <= LIMIT => acc = next,
+                _ => overflow = true,
             }
         }
-        i += 1;
+        rest = after;
     }
-    if i == start {
-        return (0, 0, false); // no conversion: end = start of string
+    if rest.len() == digits_start {
+        return (0, s, false); // no conversion: end = start of string
     }
-    let value = if negative { -acc } else { acc };
-    match i64::try_from(value) {
-        Ok(v) if !overflow => (v, i, false),
-        _ => (0, i, true),
+    // `0 <= acc <= LIMIT`: negating cannot overflow.
+    let value = if negative {
+        acc.checked_neg()
+    } else {
+        Some(acc)
+    };
+    match value.and_then(|v| i64::try_from(v).ok()) {
+        Some(v) if !overflow => (v, rest, false),
+        _ => (0, rest, true),
     }
 }
 
 /// Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10.
 pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
     let s = until_nul(s);
-    let mut i = 0;
-    while s.get(i).copied().is_some_and(is_space) {
-        i += 1;
-    }
-    let mut negative = false;
-    if let Some(&sign) = s.get(i) {
-        if sign == b'+' || sign == b'-' {
-            negative = sign == b'-';
-            i += 1;
-        }
-    }
+    let (negative, mut rest) = split_sign(skip_while(s, is_space));
     let mut radix = if base == 0 { 10 } else { base };
     let mut leading_zero_decimal = false;
-    if base == 0 && s.get(i) == Some(&b'0') {
-        match s.get(i + 1).copied() {
-            Some(b'x' | b'X') => {
-                radix = 16;
-                i += 2;
+    if base == 0 {
+        if let Some(after_zero) = rest.strip_prefix(b"0") {
+            match after_zero.split_first() {
+                Some((b'x' | b'X', after)) => {
+                    radix = 16;
+                    rest = after;
+                }
+                Some((b'o' | b'O', after)) => {
+                    radix = 8;
+                    rest = after;
+                }
+                Some((b'b' | b'B', after)) => {
+                    radix = 2;
+                    rest = after;
+                }
+                _ => leading_zero_decimal = true,
             }
-            Some(b'o' | b'O') => {
-                radix = 8;
-                i += 2;
+            if radix != 10 {
+                if let Some(after) = rest.strip_prefix(b"_") {
+                    rest = after; // "0x_1f" is allowed
+                }
             }
-            Some(b'b' | b'B') => {
-                radix = 2;
-                i += 2;
-            }
-            _ => leading_zero_decimal = true,
-        }
-        if radix != 10 && s.get(i) == Some(&b'_') {
-            i += 1; // "0x_1f" is allowed
         }
     }
     let mut digits = Vec::new();
     let mut last_was_digit = false;
-    while let Some(&b) = s.get(i) {
-        if let Some(_d) = digit_in(b, radix) {
+    while let Some((&b, after)) = rest.split_first() {
+        if digit_in(b, radix).is_some() {
             digits.push(b);
             last_was_digit = true;
         } else if b == b'_' && last_was_digit {
@@ -140,15 +157,12 @@ pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
         } else {
             break;
         }
-        i += 1;
+        rest = after;
     }
     if digits.is_empty() || !last_was_digit {
         return None;
     }
-    while s.get(i).copied().is_some_and(is_space) {
-        i += 1;
-    }
-    if i != s.len() {
+    if !skip_while(rest, is_space).is_empty() {
         return None;
     }
     if leading_zero_decimal && digits.iter().any(|&d| d != b'0') {
@@ -166,12 +180,12 @@ pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
     if line.is_empty() {
         return None;
     }
-    let line_len_with_newline = line.len() + 1;
     let s = until_nul(line);
-    let (value, end, overflow) = strtol(s);
+    let (value, rest, overflow) = strtol(s);
     // strtol stops at the NUL that ends the C string: converting nothing is 0.
-    if !overflow && end == s.len() {
-        if line_len_with_newline == 3 && (value == 0 || value == 1) {
+    if !overflow && rest.is_empty() {
+        // A 3-byte line, newline included (`I00\n`, `I01\n`, `I+1\n`...).
+        if line.len() == 2 && (value == 0 || value == 1) {
             return Some(IntLine::Bool(value == 1));
         }
         return Some(IntLine::Small(value));
@@ -211,36 +225,24 @@ pub(crate) fn float_line(line: &[u8]) -> Option<f64> {
         return Some(if negative { -f64::NAN } else { f64::NAN });
     }
     // digits [. digits] [e [sign] digits], at least one mantissa digit, nothing after.
-    let mut i = 0;
-    let mut mantissa_digits = 0;
-    while body.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-        mantissa_digits += 1;
+    let is_digit = |b: u8| b.is_ascii_digit();
+    let mut rest = skip_while(body, is_digit);
+    let mut has_mantissa_digits = rest.len() != body.len();
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        rest = skip_while(fraction, is_digit);
+        has_mantissa_digits |= rest.len() != fraction.len();
     }
-    if body.get(i) == Some(&b'.') {
-        i += 1;
-        while body.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-            mantissa_digits += 1;
-        }
-    }
-    if mantissa_digits == 0 {
+    if !has_mantissa_digits {
         return None;
     }
-    if matches!(body.get(i), Some(b'e' | b'E')) {
-        let mut j = i + 1;
-        if matches!(body.get(j), Some(b'+' | b'-')) {
-            j += 1;
-        }
-        let exp_start = j;
-        while body.get(j).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-        }
-        if j > exp_start {
-            i = j;
+    if let Some(exponent) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let (_, exp_digits) = split_sign(exponent);
+        let after = skip_while(exp_digits, is_digit);
+        if after.len() != exp_digits.len() {
+            rest = after;
         }
     }
-    if i != body.len() {
+    if !rest.is_empty() {
         return None;
     }
     let text = std::str::from_utf8(body).ok()?;
@@ -253,24 +255,22 @@ pub(crate) fn float_line(line: &[u8]) -> Option<f64> {
 
 /// STRING's quoted argument: strip matching quotes, then `PyBytes_DecodeEscape`.
 pub(crate) fn string_literal(line: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let inner = match (line.first(), line.last()) {
-        (Some(&q), Some(&last)) if line.len() >= 2 && q == last && (q == b'\'' || q == b'"') => {
-            line.get(1..line.len() - 1).unwrap_or(&[])
-        }
+    let inner = match line {
+        [q @ (b'\'' | b'"'), inner @ .., last] if q == last => inner,
         _ => return Err("the STRING opcode argument must be quoted"),
     };
     let mut out = Vec::with_capacity(inner.len());
-    let mut i = 0;
-    while let Some(&b) = inner.get(i) {
-        i += 1;
+    let mut rest = inner;
+    while let Some((&b, after)) = rest.split_first() {
+        rest = after;
         if b != b'\\' {
             out.push(b);
             continue;
         }
-        let Some(&c) = inner.get(i) else {
+        let Some((&c, after)) = rest.split_first() else {
             return Err("trailing \\ in string");
         };
-        i += 1;
+        rest = after;
         match c {
             b'\n' => {}
             b'\\' | b'\'' | b'"' => out.push(c),
@@ -282,33 +282,32 @@ pub(crate) fn string_literal(line: &[u8]) -> Result<Vec<u8>, &'static str> {
             b'v' => out.push(11),
             b'a' => out.push(7),
             b'0'..=b'7' => {
-                let mut value = u32::from(c - b'0');
+                // Up to three octal digits; `'0'..='7'` is 0x30..=0x37, so the low three
+                // bits are the digit. Like CPython, keep the low byte ("\777" is 0xff).
+                let mut value = u32::from(c & 0o7);
                 for _ in 0..2 {
-                    match inner.get(i) {
-                        Some(&d @ b'0'..=b'7') => {
-                            value = value * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
+                    let Some((d, after)) = split_digit(rest, 8) else {
+                        break;
+                    };
+                    value = (value << 3) | d;
+                    rest = after;
                 }
                 out.push((value & 0xff) as u8);
             }
-            b'x' => {
-                let hi = inner.get(i).and_then(|&h| digit_in(h, 16));
-                let lo = inner.get(i + 1).and_then(|&h| digit_in(h, 16));
-                match (hi, lo) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => return Err("invalid \\x escape"),
+            b'x' => match split_digit(rest, 16)
+                .and_then(|(hi, after)| Some((hi, split_digit(after, 16)?)))
+            {
+                Some((hi, (lo, after))) => {
+                    out.push(((hi << 4) | lo) as u8);
+                    rest = after;
                 }
-            }
+                None => return Err("invalid \\x escape"),
+            },
             _ => {
-                // Unknown escapes keep the backslash (CPython warns, then keeps it).
+                // Unknown escapes keep the backslash (CPython warns, then keeps it), and
+                // the character after it is an ordinary one (it is not a backslash).
                 out.push(b'\\');
-                i -= 1;
+                out.push(c);
             }
         }
     }
@@ -365,22 +364,19 @@ fn utf8_len(cp: u32) -> usize {
 }
 
 fn raw_unicode_escape_each(s: &[u8], mut emit: impl FnMut(u32)) -> Result<(), &'static str> {
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
+    let mut rest = s;
+    while let Some((&b, after)) = rest.split_first() {
         if b != b'\\' {
             emit(u32::from(b));
-            i += 1;
+            rest = after;
             continue;
         }
-        let run_start = i;
-        while s.get(i) == Some(&b'\\') {
-            i += 1;
-        }
-        let run = i - run_start;
+        let run = rest.iter().take_while(|&&c| c == b'\\').count();
+        rest = rest.get(run..).unwrap_or(&[]);
         let odd = run % 2 == 1;
-        let count = match s.get(i) {
-            Some(b'u') if odd => 4,
-            Some(b'U') if odd => 8,
+        let (count, after) = match rest.split_first() {
+            Some((b'u', after)) if odd => (4, after),
+            Some((b'U', after)) if odd => (8, after),
             _ => {
                 for _ in 0..run {
                     emit(u32::from(b'\\'));
@@ -391,15 +387,12 @@ fn raw_unicode_escape_each(s: &[u8], mut emit: impl FnMut(u32)) -> Result<(), &'
         for _ in 1..run {
             emit(u32::from(b'\\')); // all but the escaping backslash
         }
-        i += 1;
+        rest = after;
         let mut cp: u32 = 0;
         for _ in 0..count {
-            let d = s
-                .get(i)
-                .and_then(|&h| digit_in(h, 16))
-                .ok_or("truncated \\uXXXX escape")?;
+            let (d, after) = split_digit(rest, 16).ok_or("truncated \\uXXXX escape")?;
             cp = (cp << 4) | d;
-            i += 1;
+            rest = after;
         }
         if cp > 0x10FFFF {
             return Err("\\Uxxxxxxxx out of range");

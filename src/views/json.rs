@@ -536,6 +536,7 @@ fn push_json_string(out: &mut String, text: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::{BigInt, CallOp, Global, IntValue};
