@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# CI fuzz smoke: fuzz/smoke.sh [SECONDS_PER_TARGET]
+#
+# Builds every cargo-fuzz target (no sanitizer: the fast path) and runs each one for a
+# few seconds from the committed corpus, with the dictionary and libFuzzer's RSS and
+# time limits. Any crash, timeout or OOM fails the run; the input is left under
+# fuzz/artifacts/<target>/ for minimising into corpus/regressions/ (see nightly.sh).
+# Installs cargo-fuzz and the nightly toolchain when missing (CI has no stdin).
+set -euo pipefail
+SECS=${1:-20}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views)
+STRUCTURED=" ops roundtrip "
+cargo +nightly fuzz build -s none
+TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
+BIN=fuzz/target/$TRIPLE/release
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+status=0
+for t in "${TARGETS[@]}"; do
+    mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
+    args=("$WORK/$t")
+    if [[ $STRUCTURED != *" $t "* ]]; then
+        args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
+    fi
+    echo "== fuzz smoke: $t (${SECS}s)"
+    if ! "$BIN/$t" "${args[@]}" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 \
+            -max_len=65536 -artifact_prefix="fuzz/artifacts/$t/" >"$WORK/$t.log" 2>&1; then
+        tail -40 "$WORK/$t.log"
+        echo "fuzz smoke: $t FAILED (input under fuzz/artifacts/$t/)"
+        status=1
+    else
+        grep -aE '^#[0-9]+.*(DONE|exec/s)' "$WORK/$t.log" | tail -1 || true
+    fi
+done
+exit $status

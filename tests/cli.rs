@@ -1,0 +1,181 @@
+//! The `pickleproof` binary: exit codes, never-partial stdout, the one-line error.
+
+use std::process::{Command, Output, Stdio};
+
+use std::io::Write;
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pickleproof"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pickleproof");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn dump_json_of_the_example_matches_its_expected_json() {
+    let out = run(&["dump", "--json", "corpus/examples/config.pkl"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/examples/config.json"),
+        )
+        .expect("expected JSON"),
+    )
+    .expect("expected JSON parses");
+    // Sets are the only unordered part; the example's set is compared sorted.
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let is_set = matches!(
+                    m.get("t").and_then(|t| t.as_str()),
+                    Some("set" | "frozenset")
+                );
+                serde_json::Value::Object(
+                    m.iter()
+                        .map(|(k, x)| {
+                            let mut x = sorted(x);
+                            if is_set && k == "items" {
+                                if let serde_json::Value::Array(items) = &mut x {
+                                    items.sort_by_key(|i| i.to_string());
+                                }
+                            }
+                            (k.clone(), x)
+                        })
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    assert_eq!(sorted(&ours), sorted(&want));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn dump_repr_from_stdin() {
+    // pickle.dumps([1, 'a', None], 2)
+    let out = run(
+        &["dump", "-"],
+        b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00aq\x01Ne.",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "[1, 'a', None]\n");
+}
+
+#[test]
+fn malformed_stream_exits_2_with_nothing_on_stdout() {
+    let out = run(&["dump", "--json", "-"], b"\x80\x02]q\x00(K\x01K\x02");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "partial output: {}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("pickleproof: error: eof at offset 10 (opcode -)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn budget_error_exits_3_and_names_resource_and_limit() {
+    let out = run(
+        &[
+            "dump",
+            "--max-memory",
+            "1KiB",
+            "corpus/bombs/claim_binbytes8_512mib.pkl",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("pickleproof: error: limit at offset 2 (opcode BINBYTES8)"),
+        "{err}"
+    );
+    assert!(err.contains("resource=memory limit=1024"), "{err}");
+    assert!(err.contains("bytes 0x0: 80 04 [8e"), "{err}");
+}
+
+#[test]
+fn nesting_bomb_exits_3_with_depth() {
+    let out = run(&["dump", "corpus/bombs/nest_marks_1m.pkl"], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("resource=depth limit=1000"));
+}
+
+#[test]
+fn forbidden_global_exits_4_and_inert_describes_it() {
+    let evil = b"cos\nsystem\n(S'echo pwned'\ntR.";
+    let out = run(&["dump", "-"], evil);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).starts_with("pickleproof: error: forbidden at offset 0 (opcode GLOBAL)")
+    );
+    let out = run(&["dump", "--policy", "inert", "-"], evil);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "os.system('echo pwned')\n");
+}
+
+#[test]
+fn usage_and_io_errors_exit_1() {
+    let out = run(&["dump", "--max-memory", "12 parsecs", "-"], b"N.");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let out = run(&["dump", "no/such/file.pkl"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("cannot read no/such/file.pkl"));
+}
+
+#[test]
+fn out_of_band_buffers_from_files() {
+    let out = run(
+        &[
+            "dump",
+            "--json",
+            "--buffer",
+            "corpus/seed/oob_bytes.p5.buf0",
+            "corpus/seed/oob_bytes.p5.pkl",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"t\":\"bytes\""));
+    // Without the buffer the strict policy refuses NEXT_BUFFER: exit 4.
+    let out = run(&["dump", "corpus/seed/oob_bytes.p5.pkl"], b"");
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn disasm_prints_opcodes_and_fails_cleanly() {
+    let out = run(&["disasm", "-"], b"\x80\x02K\x01.");
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    assert!(listing.contains("PROTO"), "{listing}");
+    assert!(listing.contains("BININT1"), "{listing}");
+    assert!(listing.contains("STOP"), "{listing}");
+    let out = run(&["disasm", "-"], b"\x80\x02K");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
