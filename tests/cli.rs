@@ -179,3 +179,104 @@ fn disasm_prints_opcodes_and_fails_cleanly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+/// Acceptance: every seed gives its expected JSON through `pickleproof dump --json`
+/// (policy and buffers from the manifest), and no corpus file makes the binary panic
+/// (exit 101) under either policy.
+#[test]
+fn every_seed_through_the_cli_and_no_corpus_file_panics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let manifest: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(root.join("seed/manifest.json")).expect("manifest"),
+    )
+    .expect("manifest parses");
+    let mut failures = Vec::new();
+    for entry in &manifest {
+        let file = entry["file"].as_str().unwrap_or_default();
+        let mut args: Vec<String> = vec!["dump".into(), "--json".into()];
+        args.push("--policy".into());
+        args.push(entry["policy"].as_str().unwrap_or("strict").into());
+        for buffer in entry["buffers"].as_array().into_iter().flatten() {
+            args.push("--buffer".into());
+            args.push(format!(
+                "corpus/seed/{}",
+                buffer.as_str().unwrap_or_default()
+            ));
+        }
+        args.push(format!("corpus/seed/{file}"));
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&arg_refs, b"");
+        if out.status.code() != Some(0) {
+            failures.push(format!(
+                "{file}: exit {:?}: {}",
+                out.status.code(),
+                text(&out.stderr)
+            ));
+            continue;
+        }
+        let expected = std::fs::read_to_string(
+            root.join("seed")
+                .join(entry["expected"].as_str().unwrap_or_default()),
+        )
+        .unwrap_or_default();
+        let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let want: serde_json::Value = serde_json::from_str(&expected).unwrap_or_default();
+        // Set order is not significant: compare with set items sorted on both sides.
+        if normalise(&ours) != normalise(&want) {
+            failures.push(format!("{file}: JSON differs"));
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["seed", "bombs", "hostile", "regressions", "examples"] {
+        for entry in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "pkl") {
+                files.push(entry.path());
+            }
+        }
+    }
+    for path in files {
+        for policy in ["strict", "inert"] {
+            let p = path.display().to_string();
+            let out = run(&["dump", "--json", "--policy", policy, &p], b"");
+            match out.status.code() {
+                Some(0) => {}
+                Some(2..=4) if out.stdout.is_empty() => {}
+                other => failures.push(format!(
+                    "{p} ({policy}): exit {other:?}, {} bytes on stdout",
+                    out.stdout.len()
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn normalise(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let is_set = matches!(
+                m.get("t").and_then(|t| t.as_str()),
+                Some("set" | "frozenset")
+            );
+            serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, x)| {
+                        let mut x = normalise(x);
+                        if is_set && k == "items" {
+                            if let serde_json::Value::Array(items) = &mut x {
+                                items.sort_by_key(|i| i.to_string());
+                            }
+                        }
+                        (k.clone(), x)
+                    })
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(normalise).collect()),
+        other => other.clone(),
+    }
+}
