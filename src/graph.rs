@@ -300,33 +300,26 @@ impl Iterator for Children<'_> {
             }
             ChildrenOf::One(id) => (pos == 0).then_some(*id),
             ChildrenOf::Object(o) => {
+                // Walk the parts in order; `i` is the position within the current part
+                // (each subtraction happens only after `i` was found to be past it).
+                let head: [Option<NodeId>; 3] = [Some(o.callable), Some(o.args), o.kwargs];
                 let mut i = pos;
-                if i == 0 {
-                    return Some(o.callable);
-                }
-                i -= 1;
-                if i == 0 {
-                    return Some(o.args);
-                }
-                i -= 1;
-                if let Some(kw) = o.kwargs {
-                    if i == 0 {
-                        return Some(kw);
+                for part in head.into_iter().flatten() {
+                    match i.checked_sub(1) {
+                        None => return Some(part),
+                        Some(rest) => i = rest,
                     }
-                    i -= 1;
                 }
-                if let Some(s) = o.state.get(i) {
-                    return Some(*s);
+                for part in [&o.state, &o.listitems] {
+                    match part.get(i) {
+                        Some(id) => return Some(*id),
+                        None => i = i.checked_sub(part.len())?,
+                    }
                 }
-                i -= o.state.len();
-                if let Some(s) = o.listitems.get(i) {
-                    return Some(*s);
-                }
-                i -= o.listitems.len();
                 if let Some((k, v)) = o.dictitems.get(i / 2) {
                     return Some(if i % 2 == 0 { *k } else { *v });
                 }
-                i -= o.dictitems.len() * 2;
+                i = i.checked_sub(o.dictitems.len().checked_mul(2)?)?;
                 o.additems.get(i).copied()
             }
         }
@@ -335,6 +328,12 @@ impl Iterator for Children<'_> {
 
 /// Nodes per arena chunk.
 const CHUNK: usize = 1024;
+
+/// Bytes of one arena chunk (checked at compile time).
+const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<Node<'static>>()) {
+    Some(bytes) => bytes as u64,
+    None => u64::MAX,
+};
 
 /// An arena of nodes. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -419,7 +418,7 @@ impl<'a> Graph<'a> {
     #[cold]
     fn add_chunk(&mut self, meter: &mut Meter) -> Result<(), Error> {
         meter.reserve(&mut self.chunks, 1)?;
-        let bytes = (CHUNK * std::mem::size_of::<Node<'a>>()) as u64;
+        let bytes = CHUNK_BYTES;
         meter.take_memory(bytes)?;
         let mut chunk = Vec::new();
         if chunk.try_reserve_exact(CHUNK).is_err() {

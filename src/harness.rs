@@ -31,6 +31,16 @@
 //! recurses: graph walks keep explicit stacks. The bodies are deterministic and do no
 //! I/O.
 
+// A fuzz body's job is to panic when an invariant breaks, and its bookkeeping is not
+// input-facing decoding code: the crate-wide no-panic lints do not apply here.
+#![allow(
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
 

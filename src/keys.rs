@@ -179,9 +179,9 @@ impl KeyHasher {
     ) -> Result<(), Error> {
         match graph.get(key).ok_or_else(dangling)? {
             Node::Tuple(_) | Node::FrozenSet(_) => self.hash(graph, key, meter).map(|_| ()),
-            node @ (Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_)) => Err(
-                Error::new(ErrorKind::Unhashable(node.type_name()), 0, None),
-            ),
+            node @ (Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_)) => {
+                Err(Error::new(ErrorKind::Unhashable(node.type_name()), 0, None))
+            }
             _ => Ok(()),
         }
     }
@@ -337,11 +337,11 @@ impl KeyTable {
             if slot == 0 {
                 return Ok(None);
             }
-            let pos = (slot - 1) as usize;
+            let pos = slot.saturating_sub(1) as usize; // slot != 0 here
             if self.hashes.get(pos) == Some(&hash) && found(pos)? {
                 return Ok(Some(pos));
             }
-            i = (i + 1) & mask;
+            i = i.wrapping_add(1) & mask; // wraps around the table by design
         }
     }
 
@@ -351,12 +351,15 @@ impl KeyTable {
         meter.reserve(&mut self.hashes, 1)?;
         self.hashes.push(hash);
         // Keep the load factor at most 1/2.
-        if self.slots.len() < (pos + 1) * 2 {
-            let new_len = ((pos + 1) * 2).next_power_of_two().max(16);
+        let wanted = pos.saturating_add(1).saturating_mul(2);
+        if self.slots.len() < wanted {
+            let new_len = wanted.next_power_of_two().max(16);
             let mut slots: Vec<u32> = Vec::new();
             meter.reserve(&mut slots, new_len)?;
             slots.resize(new_len, 0);
-            meter.release_memory((self.slots.capacity() * std::mem::size_of::<u32>()) as u64);
+            meter.release_memory(
+                (self.slots.capacity() as u64).saturating_mul(std::mem::size_of::<u32>() as u64),
+            );
             self.slots = slots;
             let hashes = std::mem::take(&mut self.hashes);
             for (p, h) in hashes.iter().enumerate() {
@@ -375,10 +378,10 @@ impl KeyTable {
         loop {
             match self.slots.get_mut(i) {
                 Some(slot) if *slot == 0 => {
-                    *slot = u32::try_from(pos + 1).unwrap_or(u32::MAX);
+                    *slot = u32::try_from(pos.saturating_add(1)).unwrap_or(u32::MAX);
                     return;
                 }
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = i.wrapping_add(1) & mask, // wraps around by design
                 None => return,
             }
         }

@@ -50,6 +50,19 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Decoding code must not panic on any input: no unwrap/expect/panic, no indexing that
+// can go out of bounds, no arithmetic that can overflow. (Unit tests may; the fuzz
+// harness, whose job is to panic on a broken invariant, opts out in its own file.)
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 mod bigint;
 mod budget;

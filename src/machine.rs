@@ -375,11 +375,30 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         match value {
             IntValue::Small(i) => self.push_new(Node::Int(i)),
             IntValue::Big(b) => {
-                let bytes = std::mem::size_of::<BigInt>() + b.magnitude().len() * 4;
+                let bytes = b
+                    .magnitude()
+                    .len()
+                    .saturating_mul(4)
+                    .saturating_add(std::mem::size_of::<BigInt>());
                 self.meter.take_memory(bytes as u64)?;
                 self.push_new(Node::BigInt(Box::new(b)))
             }
         }
+    }
+
+    /// A text integer longer than the digit budget is counted (without allocating)
+    /// and refused before it is parsed: a million-digit line costs one scan.
+    fn check_digits_before_parsing(
+        &mut self,
+        line: &[u8],
+        count: fn(&[u8]) -> Option<usize>,
+    ) -> Result<(), Error> {
+        if line.len() as u64 > self.meter.limits.max_int_digits {
+            if let Some(digits) = count(line) {
+                self.meter.int_digits(digits as u64)?;
+            }
+        }
+        Ok(())
     }
 
     fn int_from_literal(&mut self, lit: &IntLiteral) -> Result<IntValue, Error> {
@@ -531,7 +550,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         _ => &[],
                     };
                     let count = existing_keys.len().saturating_add(dict_entries.len());
-                    meter.fuel(count as u64 + 1)?;
+                    meter.fuel((count as u64).saturating_add(1))?;
                     let mut compared_bytes = 0u64;
                     let mut same = |existing: NodeId| {
                         if existing == key {
@@ -861,8 +880,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         } else {
             (m3, n3)
         };
-        self.meter
-            .take_memory((std::mem::size_of::<Global>() + m.len() + n.len()) as u64)?;
+        self.meter.take_memory(
+            (std::mem::size_of::<Global>() as u64)
+                .saturating_add(m.len() as u64)
+                .saturating_add(n.len() as u64),
+        )?;
         self.new_node(
             Node::Global(Box::new(Global {
                 module: m.to_owned(),
@@ -1046,6 +1068,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// A text memo index (PUT/GET): `int(s, 10)`, non-negative.
     fn text_index(&mut self, what: &'static str, needs_stack: bool) -> Result<u64, Error> {
         let line = self.arg_line()?;
+        self.check_digits_before_parsing(&line, |l| text::python_int_digit_count(l, 10))?;
         if needs_stack {
             self.top()?; // CPython checks the stack before parsing the index
         }
@@ -1112,10 +1135,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::NewFalse => self.push_singleton(2, Node::Bool(false))?,
             Opcode::Int => {
                 let line = self.arg_line()?;
+                self.check_digits_before_parsing(&line, text::int_line_big_digits)?;
                 match text::int_line(&line)
                     .ok_or_else(|| malformed("could not convert string to int"))?
                 {
-                    IntLine::Bool(b) => self.push_singleton(usize::from(!b) + 1, Node::Bool(b))?,
+                    IntLine::Bool(b) => {
+                        let slot = if b { 1 } else { 2 };
+                        self.push_singleton(slot, Node::Bool(b))?
+                    }
                     IntLine::Small(i) => self.push_new(Node::Int(i))?,
                     IntLine::Big(lit) => {
                         let v = self.int_from_literal(&lit)?;
@@ -1125,6 +1152,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Opcode::Long => {
                 let line = self.arg_line()?;
+                self.check_digits_before_parsing(&line, text::long_line_digits)?;
                 let lit =
                     text::long_line(&line).ok_or_else(|| malformed("invalid literal for LONG"))?;
                 let v = self.int_from_literal(&lit)?;
@@ -1289,17 +1317,23 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 if mark == self.stack.len() {
                     return Ok(Flow::Continue);
                 }
-                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                let target = *mark
+                    .checked_sub(1)
+                    .and_then(|at| self.stack.get(at))
+                    .ok_or_else(|| self.underflow())?;
                 self.take_items_from(mark)?;
                 self.append_scratch(target)?;
             }
             Opcode::SetItem => {
                 let len = self.stack.len();
-                if len < 3 || len - 2 <= self.fence() {
+                let (Some(items), Some(at)) = (len.checked_sub(2), len.checked_sub(3)) else {
+                    return Err(self.underflow());
+                };
+                if items <= self.fence() {
                     return Err(self.underflow());
                 }
-                let target = *self.stack.get(len - 3).ok_or_else(|| self.underflow())?;
-                self.take_items_from(len - 2)?;
+                let target = *self.stack.get(at).ok_or_else(|| self.underflow())?;
+                self.take_items_from(items)?;
                 self.setitems_scratch(target)?;
             }
             Opcode::SetItems => {
@@ -1310,10 +1344,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 if mark == self.stack.len() {
                     return Ok(Flow::Continue);
                 }
-                if (self.stack.len() - mark) % 2 != 0 {
+                if self.stack.len().saturating_sub(mark) % 2 != 0 {
                     return Err(malformed("odd number of items for SETITEMS"));
                 }
-                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                let target = *mark
+                    .checked_sub(1)
+                    .and_then(|at| self.stack.get(at))
+                    .ok_or_else(|| self.underflow())?;
                 self.take_items_from(mark)?;
                 self.setitems_scratch(target)?;
             }
@@ -1325,7 +1362,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 if mark == self.stack.len() {
                     return Ok(Flow::Continue);
                 }
-                let target = *self.stack.get(mark - 1).ok_or_else(|| self.underflow())?;
+                let target = *mark
+                    .checked_sub(1)
+                    .and_then(|at| self.stack.get(at))
+                    .ok_or_else(|| self.underflow())?;
                 self.take_items_from(mark)?;
                 self.additems_scratch(target)?;
             }

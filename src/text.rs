@@ -116,8 +116,9 @@ fn strtol(s: &[u8]) -> (i64, &[u8], bool) {
     }
 }
 
-/// Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10.
-pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
+/// Scans Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10,
+/// handing each digit to `on_digit`; returns the sign and radix when `s` is valid.
+fn scan_python_int(s: &[u8], base: u32, mut on_digit: impl FnMut(u8)) -> Option<(bool, u32)> {
     let s = until_nul(s);
     let (negative, mut rest) = split_sign(skip_while(s, is_space));
     let mut radix = if base == 0 { 10 } else { base };
@@ -146,11 +147,14 @@ pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
             }
         }
     }
-    let mut digits = Vec::new();
+    let mut any_digit = false;
+    let mut any_nonzero = false;
     let mut last_was_digit = false;
     while let Some((&b, after)) = rest.split_first() {
         if digit_in(b, radix).is_some() {
-            digits.push(b);
+            on_digit(b);
+            any_digit = true;
+            any_nonzero |= b != b'0';
             last_was_digit = true;
         } else if b == b'_' && last_was_digit {
             last_was_digit = false;
@@ -159,20 +163,35 @@ pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
         }
         rest = after;
     }
-    if digits.is_empty() || !last_was_digit {
+    if !any_digit || !last_was_digit {
         return None;
     }
     if !skip_while(rest, is_space).is_empty() {
         return None;
     }
-    if leading_zero_decimal && digits.iter().any(|&d| d != b'0') {
+    if leading_zero_decimal && any_nonzero {
         return None; // "01" is not a Python 3 integer
     }
+    Some((negative, radix))
+}
+
+/// Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10.
+pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
+    let mut digits = Vec::new();
+    let (negative, radix) = scan_python_int(s, base, |d| digits.push(d))?;
     Some(IntLiteral {
         negative,
         radix,
         digits,
     })
+}
+
+/// The number of digits `python_int` would collect, counted without allocating, so
+/// a million-digit literal is refused by the digit budget before it is copied.
+pub(crate) fn python_int_digit_count(s: &[u8], base: u32) -> Option<usize> {
+    let mut count = 0usize;
+    scan_python_int(s, base, |_| count = count.saturating_add(1))?;
+    Some(count)
 }
 
 /// The INT opcode's argument (the line without its `\n`).
@@ -191,6 +210,26 @@ pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
         return Some(IntLine::Small(value));
     }
     python_int(s, 0).map(IntLine::Big)
+}
+
+/// Digits of an INT line that takes the arbitrary-size path (`None` when it fits a
+/// C long or is invalid), counted without allocating.
+pub(crate) fn int_line_big_digits(line: &[u8]) -> Option<usize> {
+    let s = until_nul(line);
+    let (_, rest, overflow) = strtol(s);
+    if !overflow && rest.is_empty() {
+        return None;
+    }
+    python_int_digit_count(s, 0)
+}
+
+/// Digits of a LONG line, counted without allocating (`None` when invalid).
+pub(crate) fn long_line_digits(line: &[u8]) -> Option<usize> {
+    let s = match line.split_last() {
+        Some((b'L', rest)) => rest,
+        _ => line,
+    };
+    python_int_digit_count(s, 0)
 }
 
 /// The LONG opcode's argument: `int(s, 0)` after dropping one trailing `L`.
