@@ -334,6 +334,32 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(())
     }
 
+    /// APPENDS/SETITEMS/ADDITEMS: pops the MARK, moves the items above it into
+    /// `scratch` and returns the container below it, or `None` when there are no items
+    /// (CPython's `do_append`/`do_setitems` then touch nothing, not even the target's
+    /// type). `odd_pairs` is the error for an odd item count, when pairs are expected.
+    fn marked_items(&mut self, odd_pairs: Option<&'static str>) -> Result<Option<NodeId>, Error> {
+        let mark = self.pop_mark()?;
+        if mark > self.stack.len() || mark <= self.fence() {
+            return Err(self.underflow());
+        }
+        let count = self.stack.len().saturating_sub(mark);
+        if count == 0 {
+            return Ok(None);
+        }
+        if let Some(why) = odd_pairs {
+            if count % 2 != 0 {
+                return Err(malformed(why));
+            }
+        }
+        let target = *mark
+            .checked_sub(1)
+            .and_then(|at| self.stack.get(at))
+            .ok_or_else(|| self.underflow())?;
+        self.take_items_from(mark)?;
+        Ok(Some(target))
+    }
+
     // ----- nodes -------------------------------------------------------------------
 
     fn height(&self, id: NodeId) -> u32 {
@@ -1310,19 +1336,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.append_scratch(target)?;
             }
             Opcode::Appends => {
-                let mark = self.pop_mark()?;
-                if mark > self.stack.len() || mark <= self.fence() {
-                    return Err(self.underflow());
+                if let Some(target) = self.marked_items(None)? {
+                    self.append_scratch(target)?;
                 }
-                if mark == self.stack.len() {
-                    return Ok(Flow::Continue);
-                }
-                let target = *mark
-                    .checked_sub(1)
-                    .and_then(|at| self.stack.get(at))
-                    .ok_or_else(|| self.underflow())?;
-                self.take_items_from(mark)?;
-                self.append_scratch(target)?;
             }
             Opcode::SetItem => {
                 let len = self.stack.len();
@@ -1337,37 +1353,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.setitems_scratch(target)?;
             }
             Opcode::SetItems => {
-                let mark = self.pop_mark()?;
-                if mark > self.stack.len() || mark <= self.fence() {
-                    return Err(self.underflow());
+                if let Some(target) = self.marked_items(Some("odd number of items for SETITEMS"))? {
+                    self.setitems_scratch(target)?;
                 }
-                if mark == self.stack.len() {
-                    return Ok(Flow::Continue);
-                }
-                if self.stack.len().saturating_sub(mark) % 2 != 0 {
-                    return Err(malformed("odd number of items for SETITEMS"));
-                }
-                let target = *mark
-                    .checked_sub(1)
-                    .and_then(|at| self.stack.get(at))
-                    .ok_or_else(|| self.underflow())?;
-                self.take_items_from(mark)?;
-                self.setitems_scratch(target)?;
             }
             Opcode::AddItems => {
-                let mark = self.pop_mark()?;
-                if mark > self.stack.len() || mark <= self.fence() {
-                    return Err(self.underflow());
+                if let Some(target) = self.marked_items(None)? {
+                    self.additems_scratch(target)?;
                 }
-                if mark == self.stack.len() {
-                    return Ok(Flow::Continue);
-                }
-                let target = *mark
-                    .checked_sub(1)
-                    .and_then(|at| self.stack.get(at))
-                    .ok_or_else(|| self.underflow())?;
-                self.take_items_from(mark)?;
-                self.additems_scratch(target)?;
             }
             Opcode::Get => {
                 let index = self.text_index("negative GET index", false)?;
