@@ -273,3 +273,8 @@ pub fn decode(input: &[u8]) -> Result<Decoded<'_>, Error> {
 pub fn decode_reader<R: BufRead>(reader: R) -> Result<Decoded<'static>, Error> {
     Decoder::new().decode_reader(reader)
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
