@@ -33,6 +33,9 @@ const TABLE_OVERHEAD: u64 = 128;
 /// Bytes charged per slot of the sparse memo map (key, value and control bytes).
 const SPARSE_SLOT_BYTES: u64 = 24;
 
+/// Ints below this share one node per value (see `push_small_int`).
+const SMALL_INTS: usize = 256;
+
 /// Marks an empty slot of the dense memo.
 const EMPTY: u32 = u32::MAX;
 
@@ -136,6 +139,7 @@ struct Machine<'a, 'd, S> {
     buffers_used: usize,
     buffer_placeholders: u64,
     singletons: [Option<NodeId>; 3],
+    small_ints: [Option<NodeId>; SMALL_INTS],
     /// False when the whole input (a slice) plus the widest fixed argument fits the
     /// input budget: then the per-opcode input checks cannot fail and are skipped.
     check_input: bool,
@@ -181,6 +185,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             buffers_used: 0,
             buffer_placeholders: 0,
             singletons: [None; 3],
+            small_ints: [None; SMALL_INTS],
             check_input: src_needs_input_checks,
         }
     }
@@ -397,9 +402,27 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         self.push(id)
     }
 
+    /// An int that fits in 64 bits. Values 0..=255 share one node each, as CPython
+    /// shares its small ints: lists of small numbers then cost a stack slot per item,
+    /// not a node.
+    #[inline]
+    fn push_small_int(&mut self, value: i64) -> Result<(), Error> {
+        let Some(slot) = usize::try_from(value).ok().filter(|v| *v < SMALL_INTS) else {
+            return self.push_new(Node::Int(value));
+        };
+        if let Some(id) = self.small_ints.get(slot).copied().flatten() {
+            return self.push(id);
+        }
+        let id = self.new_node(Node::Int(value), 0)?;
+        if let Some(entry) = self.small_ints.get_mut(slot) {
+            *entry = Some(id);
+        }
+        self.push(id)
+    }
+
     fn push_int(&mut self, value: IntValue) -> Result<(), Error> {
         match value {
-            IntValue::Small(i) => self.push_new(Node::Int(i)),
+            IntValue::Small(i) => self.push_small_int(i),
             IntValue::Big(b) => {
                 let bytes = b
                     .magnitude()
@@ -1169,7 +1192,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         let slot = if b { 1 } else { 2 };
                         self.push_singleton(slot, Node::Bool(b))?
                     }
-                    IntLine::Small(i) => self.push_new(Node::Int(i))?,
+                    IntLine::Small(i) => self.push_small_int(i)?,
                     IntLine::Big(lit) => {
                         let v = self.int_from_literal(&lit)?;
                         self.push_int(v)?;
@@ -1186,15 +1209,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Opcode::BinInt => {
                 let v = self.i32_arg()?;
-                self.push_new(Node::Int(i64::from(v)))?;
+                self.push_small_int(i64::from(v))?;
             }
             Opcode::BinInt1 => {
                 let v = self.u8_arg()?;
-                self.push_new(Node::Int(i64::from(v)))?;
+                self.push_small_int(i64::from(v))?;
             }
             Opcode::BinInt2 => {
                 let v = self.u16_arg()?;
-                self.push_new(Node::Int(i64::from(v)))?;
+                self.push_small_int(i64::from(v))?;
             }
             Opcode::Long1 | Opcode::Long4 => {
                 let len = if op == Opcode::Long1 {
