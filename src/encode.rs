@@ -58,7 +58,8 @@
 //! written, and every later occurrence is a GET. Nodes CPython never memoizes (ints,
 //! floats, the empty tuple, extension codes, persistent ids) are memoized only when the
 //! graph reaches them more than once, so sharing survives; `None`, `True` and `False`
-//! are never memoized (they are singletons in Python and in the decoder). Buffer
+//! and the ints 0..=255 are never memoized (they are singletons in Python and in the
+//! decoder). Buffer
 //! placeholders are always memoized, so that each is written once and the decoder
 //! numbers them as the graph does. Output is therefore linear in the size of the
 //! graph, memo bombs included.
@@ -1363,7 +1364,12 @@ impl<'g, 'a> State<'g, 'a> {
             },
             Node::Int(i) => {
                 self.write_int(id, *i)?;
-                self.memoize_if_shared(id)?;
+                // 0..=255 are shared singletons in the decoder (as in CPython): their
+                // sharing means nothing, and memoizing them would make re-encoding a
+                // decoded graph differ from the first encoding.
+                if !(0..256).contains(i) {
+                    self.memoize_if_shared(id)?;
+                }
             }
             Node::BigInt(b) => {
                 if self.proto >= 2 {
