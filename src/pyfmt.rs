@@ -5,6 +5,50 @@
 // can overflow or panic.
 #![deny(clippy::arithmetic_side_effects)]
 
+/// Code points Python's `str.isprintable()` rejects, so `repr` escapes them: controls
+/// (Cc), separators other than the ASCII space (Zs, Zl, Zp), format characters (Cf),
+/// private use (Co) and the noncharacters. Unassigned code points (Cn) are not
+/// tabulated here and print as themselves — the one way this repr can differ from
+/// Python's.
+fn is_printable(cp: u32) -> bool {
+    const NOT_PRINTABLE: &[(u32, u32)] = &[
+        (0x0000, 0x001F),
+        (0x007F, 0x00A0),
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x1680, 0x1680),
+        (0x180E, 0x180E),
+        (0x2000, 0x200F),
+        (0x2028, 0x202F),
+        (0x205F, 0x2064),
+        (0x2066, 0x206F),
+        (0x3000, 0x3000),
+        (0xE000, 0xF8FF),
+        (0xFDD0, 0xFDEF),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+        (0xF0000, 0x10FFFF),
+    ];
+    if cp & 0xFFFE == 0xFFFE {
+        return false; // U+xFFFE and U+xFFFF in every plane are noncharacters
+    }
+    !NOT_PRINTABLE
+        .iter()
+        .any(|(lo, hi)| (*lo..=*hi).contains(&cp))
+}
+
 /// Python's `repr(float)`: the shortest string that round-trips, in Python's layout
 /// (`1e+16`, `1e-05`, `0.0001`, `1.5`, `-0.0`, `nan`, `inf`).
 pub fn float_repr(f: f64) -> String {
@@ -136,11 +180,15 @@ pub fn str_repr(bytes: &[u8]) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            Some(c) if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            Some(c) if (0x80..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+            Some(c) if !is_printable(c as u32) => {
+                let cp = c as u32;
+                if cp < 0x100 {
+                    out.push_str(&format!("\\x{cp:02x}"));
+                } else if cp < 0x10000 {
+                    out.push_str(&format!("\\u{cp:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{cp:08x}"));
+                }
             }
             Some(c) => out.push(c),
             None => out.push_str(&format!("\\u{cp:04x}")),
@@ -212,6 +260,11 @@ mod tests {
         assert_eq!(str_repr(b"a'b"), "\"a'b\"");
         assert_eq!(str_repr(b"a\nb\\"), "'a\\nb\\\\'");
         assert_eq!(str_repr(&[0xED, 0xA0, 0x80]), "'\\ud800'");
+        // Checked against CPython 3.11: repr('\xa0\xad\u200b\u2028\U0010ffff\ue000é')
+        assert_eq!(
+            str_repr("\u{a0}\u{ad}\u{200b}\u{2028}\u{10ffff}\u{e000}é".as_bytes()),
+            "'\\xa0\\xad\\u200b\\u2028\\U0010ffff\\ue000é'"
+        );
         assert_eq!(bytes_repr(b"a\x00'"), "b\"a\\x00'\"");
     }
 }
