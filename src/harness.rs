@@ -155,6 +155,111 @@ pub fn decode_guarded(data: &[u8], guard: &dyn HeapGuard) {
         check_renders(decoded);
     }
     check_disasm(data, result.is_ok());
+    if let Err(e) = &result {
+        check_error_reporting(e);
+    }
+    check_policies_agree(data, &limits, &result);
+    check_iter_slice(data, &decoder);
+}
+
+/// Every error renders and classifies consistently (what the CLI prints).
+fn check_error_reporting(e: &Error) {
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("at offset {}", e.offset())),
+        "Display lacks the offset: {text}"
+    );
+    assert!(!format!("{e:?}").is_empty());
+    assert_eq!(
+        e.is_limit(),
+        e.resource().is_some(),
+        "is_limit vs resource: {e:?}"
+    );
+    assert_eq!(e.is_eof(), e.kind().name() == "eof");
+    let classes = [e.is_eof(), e.is_limit(), e.is_policy(), e.is_io()];
+    assert!(
+        classes.iter().filter(|c| **c).count() <= 1,
+        "{e:?} in two classes"
+    );
+    if let Some(resource) = e.resource() {
+        assert!(!resource.name().is_empty() && resource.to_string() == resource.name());
+    }
+}
+
+/// Metamorphic: a narrower policy only ever refuses. Under `strict`, `pytorch`,
+/// `numpy` and an allowlist, a success equals the inert decode, and an error that is
+/// not a refusal is the inert decode's error at the same offset (the streams were
+/// identical up to there, and narrower policies only refuse).
+fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>, Error>) {
+    let policies = [
+        Policy::strict(),
+        Policy::pytorch(),
+        Policy::numpy(),
+        Policy::deny_all()
+            .allow("collections", "OrderedDict")
+            .allow_module_prefix("torch")
+            .allow_persistent_ids(true)
+            .allow_extensions(true),
+    ];
+    for policy in policies {
+        let narrow = Decoder::new()
+            .limits(*limits)
+            .policy(policy.clone())
+            .decode(data);
+        match (&narrow, inert) {
+            (Ok(n), Ok(i)) => {
+                assert!(
+                    n.graph == i.graph && n.root == i.root,
+                    "{policy:?}: graph differs from inert"
+                );
+            }
+            (Ok(_), Err(e)) => panic!("{policy:?} accepted what inert refused: {e:?}"),
+            (Err(n), _) if n.is_policy() || matches!(n.kind(), crate::ErrorKind::BufferMissing) => {
+                if let crate::ErrorKind::Forbidden { module, name } = n.kind() {
+                    assert!(
+                        !policy.allows_global(module, name),
+                        "refused an allowed global"
+                    );
+                }
+            }
+            (Err(n), Err(i)) => assert!(
+                n.kind() == i.kind() && n.offset() == i.offset(),
+                "{policy:?}: {n:?} but inert gave {i:?}"
+            ),
+            (Err(n), Ok(_)) => panic!("{policy:?} failed with a non-policy error: {n:?}"),
+        }
+    }
+}
+
+/// `iter_slice` yields the same first pickle as `decode`, and every later one starts
+/// where the previous one stopped.
+fn check_iter_slice(data: &[u8], decoder: &Decoder) {
+    let mut rest = data;
+    for (n, item) in decoder.iter_slice(data).take(4).enumerate() {
+        let direct = decoder.decode(rest);
+        match (item, direct) {
+            (Ok(a), Ok(b)) => {
+                assert!(
+                    a.graph == b.graph && a.consumed == b.consumed,
+                    "pickle {n} differs"
+                );
+                let used = usize::try_from(a.consumed).unwrap_or(usize::MAX);
+                rest = rest.get(used..).unwrap_or(&[]);
+            }
+            (Err(a), Err(b)) => {
+                assert!(
+                    a.kind() == b.kind() && a.offset() == b.offset(),
+                    "pickle {n} error differs"
+                );
+                break;
+            }
+            (a, b) => panic!(
+                "iter_slice {:?} vs decode {:?}",
+                a.map(|d| d.consumed),
+                b.map(|d| d.consumed)
+            ),
+        }
+    }
 }
 
 /// What every decode result must satisfy, whatever the input.
