@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Line coverage of src/ (without src/main.rs) from the COMMITTED corpus:
+# fuzz/coverage.sh [OUT_DIR]
+#
+# Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
+# (decode, stream, roundtrip_bytes, limits, views) with `cargo fuzz coverage`, merges
+# the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
+# llvm-tools-preview (installed when missing) and cargo-fuzz.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=${1:-fuzz/report/committed-coverage}
+mkdir -p "$OUT"
+rustup component add llvm-tools-preview --toolchain nightly >/dev/null 2>&1 || true
+TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
+LLVM_BIN=$(rustc +nightly --print sysroot)/lib/rustlib/$TRIPLE/bin
+IGNORE='(\.cargo/|/rustc/|/fuzz/|/library/|src/main\.rs)'
+# One flat input folder: cargo fuzz coverage takes one corpus directory per run.
+INPUTS=$(mktemp -d)
+trap 'rm -rf "$INPUTS"' EXIT
+for d in seed bombs hostile regressions examples fuzz; do
+    find "corpus/$d" -name '*.pkl' -exec cp {} "$INPUTS/" \;
+done
+PROFILES=()
+OBJECTS=()
+for t in decode stream roundtrip_bytes limits views; do
+    cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
+    PROFILES+=("fuzz/coverage/$t/coverage.profdata")
+    obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
+    [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
+    OBJECTS+=(-object "$obj")
+done
+"$LLVM_BIN/llvm-profdata" merge -sparse "${PROFILES[@]}" -o "$OUT/all.profdata"
+"$LLVM_BIN/llvm-cov" report -instr-profile="$OUT/all.profdata" "${OBJECTS[@]:1}" \
+    -ignore-filename-regex="$IGNORE" | tee "$OUT/coverage.txt"
+"$LLVM_BIN/llvm-cov" report -instr-profile="$OUT/all.profdata" "${OBJECTS[@]:1}" \
+    -ignore-filename-regex="$IGNORE" -show-functions=false >/dev/null
+"$LLVM_BIN/llvm-cov" show -instr-profile="$OUT/all.profdata" "${OBJECTS[@]:1}" \
+    -ignore-filename-regex="$IGNORE" -show-line-counts -format=text >"$OUT/lines.txt"
+echo "uncovered lines listed in $OUT/lines.txt (count 0)"
