@@ -3,7 +3,8 @@
 # fuzz/coverage.sh [OUT_DIR]
 #
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views) with `cargo fuzz coverage`, merges
+# (decode, stream, roundtrip_bytes, limits, views) and corpus/fuzz-{ops,roundtrip}
+# through the structured targets with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
 # llvm-tools-preview (installed when missing) and cargo-fuzz.
 set -euo pipefail
@@ -25,6 +26,18 @@ PROFILES=()
 OBJECTS=()
 for t in decode stream roundtrip_bytes limits views; do
     cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
+    PROFILES+=("fuzz/coverage/$t/coverage.profdata")
+    obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
+    [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
+    OBJECTS+=(-object "$obj")
+done
+# The structured targets replay their own committed corpora (arbitrary's raw bytes).
+for t in ops roundtrip; do
+    STRUCT=$(mktemp -d)
+    cp corpus/fuzz-$t/*.bin "$STRUCT/" 2>/dev/null || true
+    cp corpus/regressions/$t-*.bin "$STRUCT/" 2>/dev/null || true
+    cargo +nightly fuzz coverage "$t" "$STRUCT" >"$OUT/$t.log" 2>&1
+    rm -rf "$STRUCT"
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
     [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
