@@ -912,45 +912,47 @@ impl<'g, 'a> State<'g, 'a> {
 
     /// SHORT_BINUNICODE / BINUNICODE / BINUNICODE8 of text already known to be valid.
     fn write_utf8(&mut self, at: NodeId, text: &[u8]) -> Result<(), EncodeError> {
-        let len = text.len();
-        let mut header = Vec::with_capacity(FRAME_HEADER);
-        match (u8::try_from(len), u32::try_from(len)) {
-            (Ok(n), _) if self.proto >= 4 => {
-                header.push(Opcode::ShortBinUnicode.byte());
-                header.push(n);
-            }
-            (_, Ok(n)) => {
-                header.push(Opcode::BinUnicode.byte());
-                header.extend_from_slice(&n.to_le_bytes());
-            }
-            _ if self.proto >= 4 => {
-                header.push(Opcode::BinUnicode8.byte());
-                header.extend_from_slice(&(len as u64).to_le_bytes());
-            }
-            _ => return Err(self.unrep(at, "str of 4 GiB or more")),
-        }
-        self.out.payload(&header, text);
-        Ok(())
+        let ops = [
+            Opcode::ShortBinUnicode,
+            Opcode::BinUnicode,
+            Opcode::BinUnicode8,
+        ];
+        self.sized_payload(at, ops, self.proto >= 4, text, "str of 4 GiB or more")
     }
 
     /// SHORT_BINBYTES / BINBYTES / BINBYTES8 (protocol 3+).
     fn write_bytes(&mut self, at: NodeId, data: &[u8]) -> Result<(), EncodeError> {
+        let ops = [Opcode::ShortBinBytes, Opcode::BinBytes, Opcode::BinBytes8];
+        self.sized_payload(at, ops, true, data, "bytes of 4 GiB or more")
+    }
+
+    /// A length-prefixed payload: `ops` are the 1-byte, 4-byte and 8-byte length forms;
+    /// the 1-byte form only when `short_ok`, the 8-byte one only from protocol 4.
+    fn sized_payload(
+        &mut self,
+        at: NodeId,
+        ops: [Opcode; 3],
+        short_ok: bool,
+        data: &[u8],
+        too_big: &'static str,
+    ) -> Result<(), EncodeError> {
+        let [short, long, long8] = ops;
         let len = data.len();
         let mut header = Vec::with_capacity(FRAME_HEADER);
         match (u8::try_from(len), u32::try_from(len)) {
-            (Ok(n), _) => {
-                header.push(Opcode::ShortBinBytes.byte());
+            (Ok(n), _) if short_ok => {
+                header.push(short.byte());
                 header.push(n);
             }
             (_, Ok(n)) => {
-                header.push(Opcode::BinBytes.byte());
+                header.push(long.byte());
                 header.extend_from_slice(&n.to_le_bytes());
             }
             _ if self.proto >= 4 => {
-                header.push(Opcode::BinBytes8.byte());
+                header.push(long8.byte());
                 header.extend_from_slice(&(len as u64).to_le_bytes());
             }
-            _ => return Err(self.unrep(at, "bytes of 4 GiB or more")),
+            _ => return Err(self.unrep(at, too_big)),
         }
         self.out.payload(&header, data);
         Ok(())
