@@ -298,6 +298,11 @@ pub(crate) fn string_literal(line: &[u8]) -> Result<Vec<u8>, &'static str> {
         [q @ (b'\'' | b'"'), inner @ .., last] if q == last => inner,
         _ => return Err("the STRING opcode argument must be quoted"),
     };
+    escape_decode(inner)
+}
+
+/// `PyBytes_DecodeEscape` (Python's `codecs.escape_decode`) of unquoted text.
+pub(crate) fn escape_decode(inner: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::with_capacity(inner.len());
     let mut rest = inner;
     while let Some((&b, after)) = rest.split_first() {

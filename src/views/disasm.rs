@@ -569,138 +569,35 @@ fn string_text(line: &[u8], max: usize) -> Option<String> {
     Some(latin1_repr_cut(&bytes, max, cut))
 }
 
-/// Python's `codecs.escape_decode`, stopping after `max + 1` output bytes (then the
-/// flag says the result was cut). `None` where Python raises.
+/// Python's `codecs.escape_decode` (the decoder's own, `text::escape_decode`), cut
+/// after `max + 1` output bytes (then the flag says so). `None` where Python raises.
 fn escape_decode(input: &[u8], max: usize) -> Option<(Vec<u8>, bool)> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    while let Some((&b, tail)) = rest.split_first() {
-        if out.len() > max {
-            return Some((out, true));
-        }
-        rest = tail;
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        let (&e, tail) = rest.split_first()?; // "Trailing \ in string"
-        rest = tail;
-        match e {
-            b'\n' => {}
-            b'\\' | b'\'' | b'"' => out.push(e),
-            b'a' => out.push(0x07),
-            b'b' => out.push(0x08),
-            b'f' => out.push(0x0c),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'v' => out.push(0x0b),
-            b'0'..=b'7' => {
-                let mut value = u32::from(e.saturating_sub(b'0'));
-                for _ in 0..2 {
-                    match rest.split_first() {
-                        Some((&d @ b'0'..=b'7', tail)) => {
-                            value = value
-                                .saturating_mul(8)
-                                .saturating_add(u32::from(d.saturating_sub(b'0')));
-                            rest = tail;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push(low_byte(value));
-            }
-            b'x' => {
-                let hi = rest.first().and_then(|d| char::from(*d).to_digit(16))?;
-                let lo = rest.get(1).and_then(|d| char::from(*d).to_digit(16))?;
-                rest = rest.get(2..).unwrap_or(&[]);
-                out.push(low_byte((hi << 4) | lo));
-            }
-            _ => {
-                out.push(b'\\');
-                out.push(e);
-            }
-        }
-    }
-    Some((out, false))
+    let mut out = crate::text::escape_decode(input).ok()?;
+    let keep = max.saturating_add(1);
+    let cut = out.len() > keep;
+    out.truncate(keep);
+    Some((out, cut))
 }
 
-/// Python's `raw-unicode-escape` decoding, into generalized UTF-8 (surrogates kept),
-/// stopping after about `max + 1` code points. `None` where Python raises.
+/// Python's `raw-unicode-escape` decoding (the decoder's own,
+/// `text::raw_unicode_escape`), cut after `max + 1` code points. `None` where Python
+/// raises.
 fn raw_unicode_escape(input: &[u8], max: usize) -> Option<(Vec<u8>, bool)> {
-    let mut out = Vec::new();
-    let mut count: usize = 0;
-    let mut rest = input;
-    while let Some((&b, tail)) = rest.split_first() {
-        if count > max {
-            return Some((out, true));
-        }
-        if b != b'\\' {
-            push_code_point(&mut out, u32::from(b));
-            count = count.saturating_add(1);
-            rest = tail;
-            continue;
-        }
-        // A run of backslashes: only an odd one before `u`/`U` starts an escape.
-        let run = rest.iter().take_while(|&&c| c == b'\\').count();
-        let after = rest.get(run..).unwrap_or(&[]);
-        let width = match after.first() {
-            Some(b'u') if run % 2 == 1 => 4,
-            Some(b'U') if run % 2 == 1 => 8,
-            _ => 0,
-        };
-        let literal = if width == 0 {
-            run
-        } else {
-            run.saturating_sub(1)
-        };
-        out.resize(out.len().saturating_add(literal), b'\\');
-        count = count.saturating_add(literal);
-        rest = after;
-        if width == 0 {
-            continue;
-        }
-        let hex = after.get(1..1usize.saturating_add(width))?;
-        let mut cp: u32 = 0;
-        for &d in hex {
-            cp = (cp << 4) | char::from(d).to_digit(16)?;
-        }
-        if cp > 0x10FFFF {
-            return None;
-        }
-        push_code_point(&mut out, cp);
-        count = count.saturating_add(1);
-        rest = after.get(1usize.saturating_add(width)..).unwrap_or(&[]);
-    }
-    Some((out, false))
-}
-
-/// The low eight bits (Python's octal escapes wrap: `\400` is `\x00`).
-fn low_byte(v: u32) -> u8 {
-    v.to_le_bytes().first().copied().unwrap_or(0)
-}
-
-/// Appends one code point (surrogates included) as generalized UTF-8.
-fn push_code_point(out: &mut Vec<u8>, cp: u32) {
-    let byte = low_byte;
-    match cp {
-        0..=0x7f => out.push(byte(cp)),
-        0x80..=0x7ff => {
-            out.push(byte(0xC0 | (cp >> 6)));
-            out.push(byte(0x80 | (cp & 0x3F)));
-        }
-        0x800..=0xffff => {
-            out.push(byte(0xE0 | (cp >> 12)));
-            out.push(byte(0x80 | ((cp >> 6) & 0x3F)));
-            out.push(byte(0x80 | (cp & 0x3F)));
-        }
-        _ => {
-            out.push(byte(0xF0 | (cp >> 18)));
-            out.push(byte(0x80 | ((cp >> 12) & 0x3F)));
-            out.push(byte(0x80 | ((cp >> 6) & 0x3F)));
-            out.push(byte(0x80 | (cp & 0x3F)));
+    let mut out = crate::text::raw_unicode_escape(input).ok()?;
+    let mut rest: &[u8] = &out;
+    let mut kept = 0usize;
+    for _ in 0..max.saturating_add(1) {
+        match pyfmt::next_code_point(rest) {
+            Some((_, n)) => {
+                rest = rest.get(n..).unwrap_or(&[]);
+                kept = kept.saturating_add(n);
+            }
+            None => break,
         }
     }
+    let cut = !rest.is_empty();
+    out.truncate(kept);
+    Some((out, cut))
 }
 
 #[cfg(test)]
