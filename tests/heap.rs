@@ -16,8 +16,10 @@
 //! Large graphs come in under their charge, since payloads borrowed from the input slice
 //! are charged but not allocated.
 
+#[path = "suite/support.rs"]
+mod support;
+
 use std::alloc::System;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cap::Cap;
@@ -33,26 +35,6 @@ const HEAP_SLACK: u64 = 64 * 1024;
 
 const CHILD_ENV: &str = "PICKLEPROOF_HEAP_CHILD";
 const TEST_NAME: &str = "decode_heap_stays_within_the_memory_budget";
-
-fn corpus_files() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "pkl") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn limits_named(name: &str) -> Limits {
     match name {
@@ -87,7 +69,7 @@ fn decode_heap_stays_within_the_memory_budget() {
         return;
     }
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
-    let files = corpus_files();
+    let files = support::corpus_files("pkl");
     assert!(files.len() > 100, "corpus/ looks empty");
     let mut failures = Vec::new();
     // (overhead beyond the charge, file, limits) of the worst success and failure.
