@@ -389,8 +389,25 @@ impl<'a> Graph<'a> {
     }
 
     /// Adds a node, charging the arena's growth to `meter`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
+        // Fast path: room in the last chunk (its capacity is exactly CHUNK, so the
+        // push never reallocates) and ids left.
+        if let Some(chunk) = self.chunks.last_mut() {
+            if chunk.len() < CHUNK && self.len < u32::MAX {
+                chunk.push(node);
+                let id = self.len;
+                self.len = id.wrapping_add(1); // < u32::MAX checked above
+                return Ok(NodeId(id));
+            }
+        }
+        self.push_slow(node, meter)
+    }
+
+    /// Adds a node that needs a new chunk (or fails: no ids left).
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
         let id = self.len;
         let next = id.checked_add(1).ok_or_else(|| {
             Error::limit(

@@ -86,6 +86,14 @@ impl Memo {
             }
             return Ok(());
         }
+        if index == dense_len && self.sparse.is_empty() {
+            // MEMOIZE and sequential PUTs: the next dense slot.
+            meter.memo_entries(self.count.saturating_add(1))?;
+            meter.reserve(&mut self.dense, 1)?;
+            self.dense.push(id.0);
+            self.count = self.count.saturating_add(1);
+            return Ok(());
+        }
         if let Some(slot) = self.sparse.get_mut(&index) {
             *slot = id;
             return Ok(());
@@ -124,7 +132,9 @@ struct Machine<'a, 'd, S> {
     decoder: &'d Decoder,
     meter: Meter,
     graph: Graph<'a>,
-    /// Nesting height of each node (0 for scalars, 1 for an empty container).
+    /// Nesting height of each container by node id (1 for an empty container). Ids
+    /// past the end are scalars (height 0): the vector only grows when a container is
+    /// made, so a run of scalars costs nothing here.
     heights: Vec<u32>,
     stack: Vec<NodeId>,
     /// Stack lengths at each open MARK; the last one is the fence.
@@ -201,7 +211,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 Some(b) => b,
                 None => return Err(Error::new(ErrorKind::Eof, offset, None)),
             };
-            let step = self.meter.step().and_then(|()| self.op(byte));
+            let step = match self.meter.step() {
+                Ok(()) => self.op(byte),
+                Err(e) => Err(e),
+            };
             match step {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(root)) => return Ok(root),
@@ -212,7 +225,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     // ----- reading arguments -------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         if self.check_input {
             let end = self.src.position().saturating_add(N as u64);
@@ -221,23 +234,28 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         self.src.take_array::<N>()
     }
 
+    #[inline(always)]
     fn u8_arg(&mut self) -> Result<u8, Error> {
         let [b] = self.fixed::<1>()?;
         Ok(b)
     }
 
+    #[inline(always)]
     fn u16_arg(&mut self) -> Result<u16, Error> {
         Ok(u16::from_le_bytes(self.fixed::<2>()?))
     }
 
+    #[inline(always)]
     fn u32_arg(&mut self) -> Result<u32, Error> {
         Ok(u32::from_le_bytes(self.fixed::<4>()?))
     }
 
+    #[inline(always)]
     fn i32_arg(&mut self) -> Result<i32, Error> {
         Ok(i32::from_le_bytes(self.fixed::<4>()?))
     }
 
+    #[inline(always)]
     fn u64_arg(&mut self) -> Result<u64, Error> {
         Ok(u64::from_le_bytes(self.fixed::<8>()?))
     }
@@ -339,11 +357,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(())
     }
 
-    /// APPENDS/SETITEMS/ADDITEMS: pops the MARK, moves the items above it into
-    /// `scratch` and returns the container below it, or `None` when there are no items
+    /// APPENDS/SETITEMS/ADDITEMS: pops the MARK and returns the container below it and
+    /// the stack position of the first item above it, or `None` when there are no items
     /// (CPython's `do_append`/`do_setitems` then touch nothing, not even the target's
     /// type). `odd_pairs` is the error for an odd item count, when pairs are expected.
-    fn marked_items(&mut self, odd_pairs: Option<&'static str>) -> Result<Option<NodeId>, Error> {
+    fn marked_items(
+        &mut self,
+        odd_pairs: Option<&'static str>,
+    ) -> Result<Option<(NodeId, usize)>, Error> {
         let mark = self.pop_mark()?;
         if mark > self.stack.len() || mark <= self.fence() {
             return Err(self.underflow());
@@ -361,8 +382,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             .checked_sub(1)
             .and_then(|at| self.stack.get(at))
             .ok_or_else(|| self.underflow())?;
-        self.take_items_from(mark)?;
-        Ok(Some(target))
+        Ok(Some((target, mark)))
     }
 
     // ----- nodes -------------------------------------------------------------------
@@ -371,20 +391,37 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         self.heights.get(id.index()).copied().unwrap_or(0)
     }
 
+    /// A node of `height` (0 for scalars, which need no height entry).
     #[inline]
     fn new_node(&mut self, node: Node<'a>, height: u32) -> Result<NodeId, Error> {
-        if height > 0 {
-            self.meter.depth(u64::from(height))?;
+        if height == 0 {
+            return self.graph.push(node, &mut self.meter);
         }
+        self.meter.depth(u64::from(height))?;
         let id = self.graph.push(node, &mut self.meter)?;
-        self.meter.reserve(&mut self.heights, 1)?;
-        self.heights.push(height);
+        self.set_height(id, height)?;
         Ok(id)
     }
 
+    /// Records the height of a container, growing `heights` up to its id.
     #[inline]
+    fn set_height(&mut self, id: NodeId, height: u32) -> Result<(), Error> {
+        let index = id.index();
+        if index >= self.heights.len() {
+            let grow = index.saturating_add(1).saturating_sub(self.heights.len());
+            self.meter.reserve(&mut self.heights, grow)?;
+            self.heights.resize(index.saturating_add(1), 0);
+        }
+        if let Some(slot) = self.heights.get_mut(index) {
+            *slot = height;
+        }
+        Ok(())
+    }
+
+    /// A scalar node, pushed.
+    #[inline(always)]
     fn push_new(&mut self, node: Node<'a>) -> Result<(), Error> {
-        let id = self.new_node(node, 0)?;
+        let id = self.graph.push(node, &mut self.meter)?;
         self.push(id)
     }
 
@@ -405,7 +442,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// An int that fits in 64 bits. Values 0..=255 share one node each, as CPython
     /// shares its small ints: lists of small numbers then cost a stack slot per item,
     /// not a node.
-    #[inline]
+    #[inline(always)]
     fn push_small_int(&mut self, value: i64) -> Result<(), Error> {
         let Some(slot) = usize::try_from(value).ok().filter(|v| *v < SMALL_INTS) else {
             return self.push_new(Node::Int(value));
@@ -502,16 +539,20 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         }
     }
 
-    /// A container node built from `scratch`, with its height and length checked.
-    fn container_from_scratch(
+    /// A container node made of the stack items from `from` to the top (which it
+    /// pops), with its height and length checked.
+    fn container_from_stack(
         &mut self,
         make: fn(Vec<NodeId>) -> Node<'a>,
+        from: usize,
     ) -> Result<NodeId, Error> {
-        let n = self.scratch.len();
+        let taken = self.stack.get(from..).unwrap_or(&[]);
+        let n = taken.len();
         self.meter.container_len(n as u64)?;
         let mut items = Vec::new();
         self.meter.reserve(&mut items, n)?;
-        items.extend_from_slice(&self.scratch);
+        items.extend_from_slice(taken);
+        self.stack.truncate(from);
         let height = self.children_height(&items)?;
         self.new_node(make(items), height)
     }
@@ -524,14 +565,25 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(height)
     }
 
+    /// Records that all of `children` now sit inside `parent`.
+    fn nest_all(&mut self, parent: NodeId, children: &[NodeId]) -> Result<(), Error> {
+        let tallest = children.iter().map(|c| self.height(*c)).max();
+        if let Some(tallest) = tallest {
+            let h = tallest.saturating_add(1);
+            if h > self.height(parent) {
+                self.meter.depth(u64::from(h))?;
+                self.set_height(parent, h)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Records that `child` now sits inside `parent`.
     fn nest(&mut self, parent: NodeId, child: NodeId) -> Result<(), Error> {
         let h = self.height(child).saturating_add(1);
         if h > self.height(parent) {
             self.meter.depth(u64::from(h))?;
-            if let Some(slot) = self.heights.get_mut(parent.index()) {
-                *slot = h;
-            }
+            self.set_height(parent, h)?;
         }
         Ok(())
     }
@@ -566,15 +618,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         &mut self,
         container: NodeId,
         key: NodeId,
+        table: Option<&KeyTable>,
     ) -> Result<(Option<usize>, Option<u64>), Error> {
         let Machine {
-            graph,
-            keys,
-            meter,
-            tables,
-            ..
+            graph, keys, meter, ..
         } = self;
-        match tables.get(&container) {
+        match table {
             Some(table) => {
                 let hash = keys.hash(graph, key, meter)?;
                 let found = table.find(hash, |pos| match Self::key_at(graph, container, pos) {
@@ -634,9 +683,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// Keeps the hash index of `container` in step after a new key was appended
     /// (`hash` is the new key's hash when the container already has an index).
-    fn index_new_key(&mut self, container: NodeId, hash: Option<u64>) -> Result<(), Error> {
-        let count = Self::entry_count(&self.graph, container);
-        if let (Some(table), Some(hash)) = (self.tables.get_mut(&container), hash) {
+    fn index_new_key(
+        &mut self,
+        container: NodeId,
+        count: usize,
+        hash: Option<u64>,
+        index: &mut Option<KeyTable>,
+    ) -> Result<(), Error> {
+        if let (Some(table), Some(hash)) = (index.as_mut(), hash) {
             return table.insert(hash, &mut self.meter);
         }
         if count <= LINEAR_SCAN_MAX {
@@ -650,15 +704,39 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             let h = self.keys.hash(&self.graph, key, &mut self.meter)?;
             table.insert(h, &mut self.meter)?;
         }
-        self.meter
-            .reserve_map_slot(&mut self.tables, TABLE_OVERHEAD)?;
-        self.tables.insert(container, table);
+        *index = Some(table);
         Ok(())
     }
 
-    /// `dict[key] = value` with Python's key semantics.
-    fn dict_set(&mut self, dict: NodeId, key: NodeId, value: NodeId) -> Result<(), Error> {
-        let (found, hash) = self.find_key(dict, key)?;
+    /// Runs `f` with the hash index of `container` taken out of the map (so a batch
+    /// of SETITEMS or ADDITEMS looks it up once, not once per key), and puts it back.
+    fn with_key_index<R>(
+        &mut self,
+        container: NodeId,
+        f: impl FnOnce(&mut Self, &mut Option<KeyTable>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut index = self.tables.remove(&container);
+        let result = f(self, &mut index);
+        if let Some(table) = index {
+            // Free when the index was there before (removing left a slot); a new
+            // index pays for its map slot.
+            self.meter
+                .reserve_map_slot(&mut self.tables, TABLE_OVERHEAD)?;
+            self.tables.insert(container, table);
+        }
+        result
+    }
+
+    /// `dict[key] = value` with Python's key semantics. The caller records the
+    /// nesting (once per batch).
+    fn dict_set(
+        &mut self,
+        dict: NodeId,
+        key: NodeId,
+        value: NodeId,
+        index: &mut Option<KeyTable>,
+    ) -> Result<(), Error> {
+        let (found, hash) = self.find_key(dict, key, index.as_ref())?;
         let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
@@ -673,16 +751,21 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     .container_len(entries.len().saturating_add(1) as u64)?;
                 self.meter.reserve(entries, 1)?;
                 entries.push((key, value));
-                self.index_new_key(dict, hash)?;
+                let count = entries.len();
+                self.index_new_key(dict, count, hash, index)?;
             }
         }
-        self.nest(dict, key)?;
-        self.nest(dict, value)
+        Ok(())
     }
 
     /// `set.add(item)` with Python's key semantics (also used to build frozensets).
-    fn set_add(&mut self, set: NodeId, item: NodeId) -> Result<(), Error> {
-        let (found, hash) = self.find_key(set, item)?;
+    fn set_add(
+        &mut self,
+        set: NodeId,
+        item: NodeId,
+        index: &mut Option<KeyTable>,
+    ) -> Result<(), Error> {
+        let (found, hash) = self.find_key(set, item, index.as_ref())?;
         if found.is_some() {
             return Ok(());
         }
@@ -694,45 +777,49 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             .container_len(items.len().saturating_add(1) as u64)?;
         self.meter.reserve(items, 1)?;
         items.push(item);
-        self.index_new_key(set, hash)?;
+        let count = items.len();
+        self.index_new_key(set, count, hash, index)?;
         self.nest(set, item)
     }
 
     // ----- container operations ----------------------------------------------------
 
-    /// APPEND/APPENDS of `scratch` onto `target`.
-    fn append_scratch(&mut self, target: NodeId) -> Result<(), Error> {
-        let n = self.scratch.len();
+    /// APPEND/APPENDS: moves the stack items from `from` to the top onto `target`,
+    /// straight from the stack (no intermediate copy).
+    fn append_from(&mut self, target: NodeId, from: usize) -> Result<(), Error> {
         if let Node::ByteArray(_) = self.node(target)? {
+            self.take_items_from(from)?;
             let bytes = self.scratch_as_bytes("APPEND to a bytearray")?;
             return self.extend_bytearray(target, &bytes);
         }
-        let node = self
-            .graph
-            .get_mut(target)
-            .ok_or_else(|| malformed("dangling node id"))?;
-        let items = match node {
-            Node::List(items) => items,
-            Node::Object(obj) => &mut obj.listitems,
-            other => return Err(mismatch("APPEND", other.type_name())),
+        let Machine {
+            graph,
+            stack,
+            heights,
+            meter,
+            ..
+        } = self;
+        let taken = stack.get(from..).unwrap_or(&[]);
+        let n = taken.len();
+        let items = match graph.get_mut(target) {
+            Some(Node::List(items)) => items,
+            Some(Node::Object(obj)) => &mut obj.listitems,
+            Some(other) => return Err(mismatch("APPEND", other.type_name())),
+            None => return Err(malformed("dangling node id")),
         };
-        self.meter
-            .container_len(items.len().saturating_add(n) as u64)?;
-        self.meter.reserve(items, n)?;
-        items.extend_from_slice(&self.scratch);
-        let tallest = self
-            .scratch
+        meter.container_len(items.len().saturating_add(n) as u64)?;
+        meter.reserve(items, n)?;
+        items.extend_from_slice(taken);
+        let tallest = taken
             .iter()
-            .map(|c| self.height(*c))
-            .max()
-            .unwrap_or(0);
-        if n > 0 {
+            .map(|c| heights.get(c.index()).copied().unwrap_or(0))
+            .max();
+        stack.truncate(from);
+        if let Some(tallest) = tallest {
             let h = tallest.saturating_add(1);
             if h > self.height(target) {
                 self.meter.depth(u64::from(h))?;
-                if let Some(slot) = self.heights.get_mut(target.index()) {
-                    *slot = h;
-                }
+                self.set_height(target, h)?;
             }
         }
         Ok(())
@@ -778,12 +865,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 if let Some(Node::Dict(entries)) = self.graph.get_mut(target) {
                     self.meter.reserve(entries, pairs.len() / 2)?;
                 }
-                for pair in pairs.chunks(2) {
-                    if let [k, v] = pair {
-                        self.dict_set(target, *k, *v)?;
+                self.with_key_index(target, |m, index| {
+                    for pair in pairs.chunks(2) {
+                        if let [k, v] = pair {
+                            m.dict_set(target, *k, *v, index)?;
+                        }
                     }
-                }
-                Ok(())
+                    Ok(())
+                })?;
+                self.nest_all(target, pairs)
             }
             Node::Object(_) => {
                 let n = pairs.len() / 2;
@@ -878,9 +968,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     fn additems_scratch(&mut self, target: NodeId) -> Result<(), Error> {
         let items = std::mem::take(&mut self.scratch);
         let result = match self.node(target) {
-            Ok(Node::Set(_)) => items
-                .iter()
-                .try_for_each(|item| self.set_add(target, *item)),
+            Ok(Node::Set(_)) => self.with_key_index(target, |m, index| {
+                items
+                    .iter()
+                    .try_for_each(|item| m.set_add(target, *item, index))
+            }),
             Ok(Node::Object(_)) => {
                 let n = items.len();
                 match self.graph.get_mut(target) {
@@ -1002,9 +1094,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     Node::FrozenSet(Vec::new())
                 };
                 let id = self.new_node(node, 1)?;
-                for item in items {
-                    self.set_add(id, item)?;
-                }
+                self.with_key_index(id, |m, index| {
+                    items
+                        .into_iter()
+                        .try_for_each(|item| m.set_add(id, item, index))
+                })?;
                 Ok(Some(id))
             }
             ("builtins", kind @ ("bytearray" | "bytes")) => {
@@ -1133,6 +1227,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     // ----- dispatch ----------------------------------------------------------------
 
+    /// Inlined into the loop of [`Machine::execute`], its only caller, so the hot
+    /// opcodes do not pay a call's register saves on every byte.
+    #[inline(always)]
     fn op(&mut self, byte: u8) -> Result<Flow, Error> {
         let Some(op) = Opcode::from_byte(byte) else {
             return Err(Error::new(ErrorKind::UnknownOpcode(byte), 0, None));
@@ -1307,20 +1404,23 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     .checked_sub(n)
                     .filter(|s| *s >= self.fence())
                     .ok_or_else(|| self.underflow())?;
-                self.take_items_from(start)?;
-                let id = self.container_from_scratch(Node::Tuple)?;
+                let id = self.container_from_stack(Node::Tuple, start)?;
                 self.push(id)?;
             }
             Opcode::Tuple | Opcode::List | Opcode::FrozenSet => {
                 let mark = self.pop_mark()?;
-                self.take_items_from(mark)?;
                 let id = match op {
-                    Opcode::Tuple => self.container_from_scratch(Node::Tuple)?,
-                    Opcode::List => self.container_from_scratch(Node::List)?,
+                    Opcode::Tuple => self.container_from_stack(Node::Tuple, mark)?,
+                    Opcode::List => self.container_from_stack(Node::List, mark)?,
                     _ => {
+                        self.take_items_from(mark)?;
                         let id = self.new_node(Node::FrozenSet(Vec::new()), 1)?;
                         let items = std::mem::take(&mut self.scratch);
-                        let r = items.iter().try_for_each(|item| self.set_add(id, *item));
+                        let r = self.with_key_index(id, |m, index| {
+                            items
+                                .iter()
+                                .try_for_each(|item| m.set_add(id, *item, index))
+                        });
                         self.scratch = items;
                         r?;
                         id
@@ -1351,16 +1451,23 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.push(id)?;
             }
             Opcode::Append => {
-                let value = self.pop()?;
-                let target = self.top()?;
-                self.scratch.clear();
-                self.meter.reserve(&mut self.scratch, 1)?;
-                self.scratch.push(value);
-                self.append_scratch(target)?;
+                // CPython's do_append(len - 1): the value and the list below it must
+                // both lie above the fence.
+                let from = self
+                    .stack
+                    .len()
+                    .checked_sub(1)
+                    .filter(|from| *from > self.fence())
+                    .ok_or_else(|| self.underflow())?;
+                let target = *from
+                    .checked_sub(1)
+                    .and_then(|at| self.stack.get(at))
+                    .ok_or_else(|| self.underflow())?;
+                self.append_from(target, from)?;
             }
             Opcode::Appends => {
-                if let Some(target) = self.marked_items(None)? {
-                    self.append_scratch(target)?;
+                if let Some((target, from)) = self.marked_items(None)? {
+                    self.append_from(target, from)?;
                 }
             }
             Opcode::SetItem => {
@@ -1376,12 +1483,16 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.setitems_scratch(target)?;
             }
             Opcode::SetItems => {
-                if let Some(target) = self.marked_items(Some("odd number of items for SETITEMS"))? {
+                if let Some((target, from)) =
+                    self.marked_items(Some("odd number of items for SETITEMS"))?
+                {
+                    self.take_items_from(from)?;
                     self.setitems_scratch(target)?;
                 }
             }
             Opcode::AddItems => {
-                if let Some(target) = self.marked_items(None)? {
+                if let Some((target, from)) = self.marked_items(None)? {
+                    self.take_items_from(from)?;
                     self.additems_scratch(target)?;
                 }
             }
@@ -1437,8 +1548,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let mark = self.pop_mark()?;
                 let (module, name) = self.read_global_lines(true)?;
                 let callable = self.global_node(&module, &name)?;
-                self.take_items_from(mark)?;
-                let args = self.container_from_scratch(Node::Tuple)?;
+                let args = self.container_from_stack(Node::Tuple, mark)?;
                 let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1448,9 +1558,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     return Err(self.underflow());
                 }
                 let callable = *self.stack.get(mark).ok_or_else(|| self.underflow())?;
-                self.take_items_from(mark.saturating_add(1))?;
+                let args = self.container_from_stack(Node::Tuple, mark.saturating_add(1))?;
                 self.stack.truncate(mark);
-                let args = self.container_from_scratch(Node::Tuple)?;
                 self.check_callable(callable, "OBJ")?;
                 let id = self.object_node(Object::new(CallOp::Obj, callable, args, None))?;
                 self.push(id)?;

@@ -90,7 +90,7 @@ impl<'a> Source<'a> for SliceSource<'a> {
         Some(self.data.len() as u64)
     }
 
-    #[inline]
+    #[inline(always)]
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let end = self
             .pos

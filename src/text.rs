@@ -455,7 +455,8 @@ pub(crate) fn latin1_utf8_len(bytes: &[u8]) -> usize {
 
 /// Is `bytes` UTF-8 where surrogate code points are also allowed (`surrogatepass`)?
 pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
-    if std::str::from_utf8(bytes).is_ok() {
+    // Most strings in real pickles are ASCII: one OR over the bytes settles them.
+    if bytes.iter().fold(0u8, |acc, b| acc | b) < 0x80 || std::str::from_utf8(bytes).is_ok() {
         return true;
     }
     let mut rest = bytes;
