@@ -86,6 +86,19 @@ impl KeyedState {
     }
 }
 
+impl KeyedState {
+    /// The hash of `(tag, bytes)`, the same as hashing that tuple through `Hash` but
+    /// without the trait's per-call plumbing: str and bytes keys are most keys.
+    #[inline]
+    fn hash_tagged_bytes(&self, tag: u8, bytes: &[u8]) -> u64 {
+        let mut hasher = self.build_hasher();
+        hasher.write_u8(tag);
+        hasher.write_usize(bytes.len());
+        hasher.write(bytes);
+        hasher.finish()
+    }
+}
+
 impl BuildHasher for KeyedState {
     type Hasher = KeyedHasher;
 
@@ -119,14 +132,46 @@ impl KeyedHasher {
     }
 }
 
-/// Up to 8 bytes as a little-endian word (zero-padded).
+/// The first 8 bytes of `bytes` as a little-endian word (0 if there are fewer).
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = *src;
+fn le64(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// The first 4 bytes of `bytes` as a little-endian word (0 if there are fewer).
+#[inline]
+fn le32(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+}
+
+/// A tail of fewer than 16 bytes as two words, with whole-word loads that may
+/// overlap (the first and the last 8 or 4 bytes): every byte lands in a word, and
+/// the length is hashed alongside, so equal tails give equal words and different
+/// ones almost never do.
+#[inline]
+fn tail_words(tail: &[u8]) -> (u64, u64) {
+    let n = tail.len();
+    let from_end = |width: usize| tail.get(n.saturating_sub(width)..).unwrap_or(&[]);
+    if n >= 8 {
+        (le64(tail), le64(from_end(8)))
+    } else if n >= 4 {
+        (le32(tail), le32(from_end(4)))
+    } else {
+        let byte = |i: usize| u64::from(tail.get(i).copied().unwrap_or(0));
+        match n {
+            0 => (0, 0),
+            _ => (
+                byte(0) | byte(n / 2).rotate_left(8) | byte(n.saturating_sub(1)).rotate_left(16),
+                0,
+            ),
+        }
     }
-    u64::from_le_bytes(buf)
 }
 
 impl Hasher for KeyedHasher {
@@ -135,12 +180,11 @@ impl Hasher for KeyedHasher {
         let mut blocks = bytes.chunks_exact(16);
         for block in &mut blocks {
             let (lo, hi) = block.split_at(8);
-            self.absorb(word(lo), word(hi));
+            self.absorb(le64(lo), le64(hi));
         }
-        let tail = blocks.remainder();
-        let (lo, hi) = tail.split_at(tail.len().min(8));
+        let (lo, hi) = tail_words(blocks.remainder());
         // The length goes in with the tail, so "ab" + "" and "a" + "b" differ.
-        self.absorb(word(lo) ^ (bytes.len() as u64).rotate_left(32), word(hi));
+        self.absorb(lo ^ (bytes.len() as u64).rotate_left(32), hi);
     }
 
     #[inline]
@@ -201,8 +245,8 @@ impl KeyHasher {
                 },
                 None => self.state.hash_one(0u8),
             },
-            Node::Str(s) => self.state.hash_one((4u8, s.as_ref())),
-            Node::Bytes(b) => self.state.hash_one((5u8, b.as_ref())),
+            Node::Str(s) => self.state.hash_tagged_bytes(4, s),
+            Node::Bytes(b) => self.state.hash_tagged_bytes(5, b),
             Node::Global(g) => self.state.hash_one((6u8, &g.module, &g.name)),
             Node::Object(_) | Node::Ext(_) | Node::Buffer { .. } | Node::PersId(_) => {
                 self.state.hash_one((7u8, id))
@@ -224,6 +268,11 @@ impl KeyHasher {
     ) -> Result<u64, Error> {
         // Fast path: most keys are strings or numbers; no work stack needed.
         let node = graph.get(root).ok_or_else(dangling)?;
+        if let Node::Str(s) = node {
+            meter.step()?;
+            meter.fuel_for_bytes(s.len() as u64)?;
+            return Ok(self.state.hash_tagged_bytes(4, s));
+        }
         if !matches!(node, Node::Tuple(_) | Node::FrozenSet(_)) {
             meter.step()?;
             if let Node::Str(s) | Node::Bytes(s) = node {
@@ -494,5 +543,55 @@ impl KeyTable {
                 None => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte of a key must reach the hash: strings that differ in one byte at
+    /// any position, at every length across the word and block boundaries, never
+    /// collide (a collision among a few thousand 64-bit hashes would mean a byte
+    /// was dropped, not bad luck).
+    #[test]
+    fn keyed_hash_sees_every_byte_and_the_length() {
+        let state = KeyedState::new();
+        let mut seen = std::collections::HashMap::new();
+        for len in 0..40usize {
+            let base: Vec<u8> = (0..len).map(|i| b'a'.wrapping_add(i as u8)).collect();
+            let mut variants = vec![base.clone()];
+            for pos in 0..len {
+                let mut v = base.clone();
+                v[pos] ^= 0x20;
+                variants.push(v);
+            }
+            for v in variants {
+                let h = state.hash_tagged_bytes(4, &v);
+                if let Some(other) = seen.insert(h, v.clone()) {
+                    assert_eq!(other, v, "collision between {other:?} and {v:?}");
+                }
+                assert_eq!(h, state.hash_tagged_bytes(4, &v), "not deterministic");
+            }
+        }
+        // Zero bytes are not the same as a shorter string.
+        assert_ne!(
+            state.hash_tagged_bytes(4, b"ab"),
+            state.hash_tagged_bytes(4, b"ab\0")
+        );
+        // The tag separates str from bytes.
+        assert_ne!(
+            state.hash_tagged_bytes(4, b"ab"),
+            state.hash_tagged_bytes(5, b"ab")
+        );
+    }
+
+    /// Two decoders use different secret keys, so a stream cannot precompute
+    /// colliding keys.
+    #[test]
+    fn keys_differ_between_decodes() {
+        let a = KeyedState::new().hash_tagged_bytes(4, b"key");
+        let b = KeyedState::new().hash_tagged_bytes(4, b"key");
+        assert_ne!(a, b);
     }
 }

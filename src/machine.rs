@@ -71,6 +71,7 @@ impl Memo {
         self.sparse.get(&index).copied()
     }
 
+    #[inline]
     fn put(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
@@ -392,7 +393,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     }
 
     /// A node of `height` (0 for scalars, which need no height entry).
-    #[inline]
+    #[inline(always)]
     fn new_node(&mut self, node: Node<'a>, height: u32) -> Result<NodeId, Error> {
         if height == 0 {
             return self.graph.push(node, &mut self.meter);
@@ -404,17 +405,29 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     }
 
     /// Records the height of a container, growing `heights` up to its id.
-    #[inline]
+    #[inline(always)]
     fn set_height(&mut self, id: NodeId, height: u32) -> Result<(), Error> {
         let index = id.index();
-        if index >= self.heights.len() {
-            let grow = index.saturating_add(1).saturating_sub(self.heights.len());
-            self.meter.reserve(&mut self.heights, grow)?;
-            self.heights.resize(index.saturating_add(1), 0);
-        }
         if let Some(slot) = self.heights.get_mut(index) {
             *slot = height;
+            return Ok(());
         }
+        if index == self.heights.len() {
+            // The common case: containers made one after another.
+            self.meter.reserve(&mut self.heights, 1)?;
+            self.heights.push(height);
+            return Ok(());
+        }
+        self.grow_heights(index, height)
+    }
+
+    /// `set_height` for an id past the end with scalars before it (height 0).
+    #[inline(never)]
+    fn grow_heights(&mut self, index: usize, height: u32) -> Result<(), Error> {
+        let grow = index.saturating_add(1).saturating_sub(self.heights.len());
+        self.meter.reserve(&mut self.heights, grow)?;
+        self.heights.resize(index, 0);
+        self.heights.push(height);
         Ok(())
     }
 
@@ -736,7 +749,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         value: NodeId,
         index: &mut Option<KeyTable>,
     ) -> Result<(), Error> {
-        let (found, hash) = self.find_key(dict, key, index.as_ref())?;
+        if let Some(table) = index {
+            return self.dict_set_indexed(dict, key, value, table);
+        }
+        let (found, hash) = self.find_key(dict, key, None)?;
         let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
@@ -753,6 +769,43 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 entries.push((key, value));
                 let count = entries.len();
                 self.index_new_key(dict, count, hash, index)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `dict_set` for a dict with a hash index: the path of every big dict, written
+    /// out in one piece so the dict node is looked up once per key.
+    fn dict_set_indexed(
+        &mut self,
+        dict: NodeId,
+        key: NodeId,
+        value: NodeId,
+        table: &mut KeyTable,
+    ) -> Result<(), Error> {
+        let Machine {
+            graph, keys, meter, ..
+        } = self;
+        let hash = keys.hash(graph, key, meter)?;
+        let graph_ref: &Graph<'a> = graph;
+        let entries: &[(NodeId, NodeId)] = match graph_ref.get(dict) {
+            Some(Node::Dict(entries)) => entries,
+            _ => return Err(malformed("dict expected")),
+        };
+        let found = table.find(hash, |pos| match entries.get(pos) {
+            Some((existing, _)) => keys.equal(graph_ref, *existing, key, meter),
+            None => Ok(false),
+        })?;
+        let Some(Node::Dict(entries)) = graph.get_mut(dict) else {
+            return Err(malformed("dict expected"));
+        };
+        match found.and_then(|pos| entries.get_mut(pos)) {
+            Some(entry) => entry.1 = value, // first key stays, last value wins
+            None => {
+                meter.container_len(entries.len().saturating_add(1) as u64)?;
+                meter.reserve(entries, 1)?;
+                entries.push((key, value));
+                table.insert(hash, meter)?;
             }
         }
         Ok(())
