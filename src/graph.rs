@@ -329,6 +329,10 @@ impl Iterator for Children<'_> {
 /// Nodes per arena chunk.
 const CHUNK: usize = 1024;
 
+/// The most nodes a graph holds. The ids above it are never nodes: the decoder
+/// uses them as stack markers (see `machine.rs`, pending containers).
+pub(crate) const MAX_NODES: u32 = u32::MAX - 8;
+
 /// Bytes of one arena chunk (checked at compile time).
 const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<Node<'static>>()) {
     Some(bytes) => bytes as u64,
@@ -394,10 +398,10 @@ impl<'a> Graph<'a> {
         // Fast path: room in the last chunk (its capacity is exactly CHUNK, so the
         // push never reallocates) and ids left.
         if let Some(chunk) = self.chunks.last_mut() {
-            if chunk.len() < CHUNK && self.len < u32::MAX {
+            if chunk.len() < CHUNK && self.len < MAX_NODES {
                 chunk.push(node);
                 let id = self.len;
-                self.len = id.wrapping_add(1); // < u32::MAX checked above
+                self.len = id.wrapping_add(1); // < MAX_NODES checked above
                 return Ok(NodeId(id));
             }
         }
@@ -409,14 +413,17 @@ impl<'a> Graph<'a> {
     #[inline(never)]
     fn push_slow(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
         let id = self.len;
-        let next = id.checked_add(1).ok_or_else(|| {
-            Error::limit(
-                crate::Resource::Memory,
-                u64::from(u32::MAX),
-                u64::MAX,
-                meter.offset,
-            )
-        })?;
+        let next = id
+            .checked_add(1)
+            .filter(|next| *next <= MAX_NODES)
+            .ok_or_else(|| {
+                Error::limit(
+                    crate::Resource::Memory,
+                    u64::from(MAX_NODES),
+                    u64::MAX,
+                    meter.offset,
+                )
+            })?;
         let needs_chunk = match self.chunks.last() {
             Some(chunk) => chunk.len() >= CHUNK,
             None => true,

@@ -160,6 +160,43 @@ pub fn decode_guarded(data: &[u8], guard: &dyn HeapGuard) {
     }
     check_policies_agree(data, &limits, &result);
     check_iter_slice(data, &decoder);
+    check_deferred_containers(data, &limits);
+}
+
+/// Metamorphic: deferring every empty container (the path a deep stack takes, see
+/// `PENDING_TUPLE` in `machine.rs`) changes when nodes are made, never what is built.
+/// Memory is unbounded for both decodes, because deferring moves the memory charge of
+/// a container to its first use; every other limit stays tight.
+fn check_deferred_containers(data: &[u8], limits: &Limits) {
+    let mut limits = *limits;
+    limits.max_memory_bytes = u64::MAX;
+    let eager = inert_decoder(limits);
+    let mut deferred = inert_decoder(limits);
+    deferred.eager_containers = 0;
+    match (eager.decode(data), deferred.decode(data)) {
+        (Ok(a), Ok(b)) => {
+            if let Err(why) = isomorphic(&a.graph, a.root, &b.graph, b.root) {
+                panic!("deferred containers built a different graph: {why}");
+            }
+            assert_eq!(a.consumed, b.consumed, "deferred containers: consumed");
+            let mut ua = a.usage;
+            let mut ub = b.usage;
+            ua.memory_bytes = 0;
+            ub.memory_bytes = 0;
+            assert_eq!(ua, ub, "deferred containers: usage other than memory");
+            assert!(b.graph.len() <= a.graph.len(), "deferring made more nodes");
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            (a.kind(), a.offset()),
+            (b.kind(), b.offset()),
+            "deferred containers: a different error"
+        ),
+        (a, b) => panic!(
+            "deferred containers: eager {:?} but deferred {:?}",
+            a.map(|d| d.root),
+            b.map(|d| d.root)
+        ),
+    }
 }
 
 /// Every error renders and classifies consistently (what the CLI prints).

@@ -106,13 +106,35 @@ pub enum StringEncoding {
 }
 
 /// Everything that shapes one decode.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Decoder {
     limits: Limits,
     policy: Policy,
     raw: bool,
     string_encoding: StringEncoding,
     buffers: Option<Vec<Vec<u8>>>,
+    /// Below this stack length an empty container becomes a node at once; above it,
+    /// a marker that becomes a node when first used (see `machine.rs`). Only the
+    /// fuzz harness changes it (to 0, so every container takes the deferred path).
+    pub(crate) eager_containers: usize,
+}
+
+/// See [`Decoder::eager_containers`]: a real stream rarely has this many values on
+/// its stack (pickle batches APPENDS and SETITEMS by 1000), a nesting bomb has a
+/// million.
+const EAGER_CONTAINERS: usize = 1024;
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder {
+            limits: Limits::default(),
+            policy: Policy::default(),
+            raw: false,
+            string_encoding: StringEncoding::default(),
+            buffers: None,
+            eager_containers: EAGER_CONTAINERS,
+        }
+    }
 }
 
 /// A decoded pickle: the graph, its root, and what the decode used.

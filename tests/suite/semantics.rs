@@ -2106,6 +2106,87 @@ fn depth_is_a_property_of_the_value() {
     assert_eq!(depth(b"K\x01\x85."), 1);
 }
 
+/// Past a thousand values on the stack, empty containers are made when first used
+/// (a nesting bomb's million unused EMPTY_LISTs then cost a stack slot each). The
+/// value built is the same either way: every container its own object, in order,
+/// sharing exactly what the stream shares.
+#[test]
+fn deep_stacks_of_empty_containers_build_the_same_values() {
+    let n = 3000;
+    // MARK, n x (EMPTY_LIST, EMPTY_DICT, EMPTY_SET, EMPTY_TUPLE), LIST.
+    let mut data = vec![0x80, 4, b'('];
+    for _ in 0..n {
+        data.extend_from_slice(b"]}\x8f)");
+    }
+    data.extend_from_slice(b"l.");
+    let d = Decoder::new().decode(&data).unwrap();
+    let Some(Node::List(items)) = d.graph.get(d.root) else {
+        panic!("not a list");
+    };
+    assert_eq!(items.len(), 4 * n);
+    let kinds: Vec<&str> = items
+        .iter()
+        .map(|id| d.graph.get(*id).unwrap().type_name())
+        .collect();
+    for (i, kind) in kinds.iter().enumerate() {
+        assert_eq!(*kind, ["list", "dict", "set", "tuple"][i % 4], "item {i}");
+    }
+    // Each list, dict and set is its own object.
+    let mut mutable: Vec<_> = items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 3)
+        .map(|(_, id)| *id)
+        .collect();
+    mutable.sort();
+    mutable.dedup();
+    assert_eq!(mutable.len(), 3 * n);
+
+    // Deep in the stack, DUP and memo share one list; APPEND onto it shows in both.
+    let mut data = vec![0x80, 4];
+    data.extend(std::iter::repeat(b']').take(2000));
+    data.extend_from_slice(b"\x94h\x00K\x07a\x86.");
+    let d = Decoder::new().decode(&data).unwrap();
+    assert_eq!(
+        canon(&d.graph, d.root),
+        json!({ "tuple": [[7], [7]] }),
+        "memo GET of a deep empty list"
+    );
+    let Some(Node::Tuple(pair)) = d.graph.get(d.root) else {
+        panic!("not a tuple");
+    };
+    assert_eq!(pair[0], pair[1], "the memoized list is one object");
+    let mut data = vec![0x80, 4];
+    data.extend(std::iter::repeat(b']').take(2000));
+    data.extend_from_slice(b"2K\x07a\x86.");
+    let d = Decoder::new().decode(&data).unwrap();
+    let Some(Node::Tuple(pair)) = d.graph.get(d.root) else {
+        panic!("not a tuple");
+    };
+    assert_eq!(pair[0], pair[1], "DUP of a deep empty list is one object");
+}
+
+/// A million empty lists that are pushed and popped again never become nodes: the
+/// decode holds a stack, not a graph of a million lists (the nesting bomb's cost).
+#[test]
+fn unused_empty_containers_cost_only_their_stack_slot() {
+    let n = 1_000_000;
+    let mut data = vec![0x80, 4, b'N'];
+    data.extend(std::iter::repeat(b']').take(n));
+    data.extend(std::iter::repeat(b'0').take(n));
+    data.push(b'.');
+    let d = Decoder::new().decode(&data).unwrap();
+    assert_eq!(canon(&d.graph, d.root), json!(null));
+    // The stack (4 bytes a slot, doubling) and the first 1024 lists (eager, 32 bytes
+    // each, one 32 KiB arena chunk): well under the 32 MB a node per list would take.
+    assert!(
+        d.usage.memory_bytes < 6_000_000,
+        "memory {}",
+        d.usage.memory_bytes
+    );
+    assert_eq!(d.usage.depth, 1);
+}
+
 #[test]
 fn memo_entries() {
     assert_error(
