@@ -434,6 +434,114 @@ impl KeyHasher {
     }
 }
 
+/// The keys of a dict small enough for a linear scan (see `LINEAR_SCAN_MAX` in
+/// `machine.rs`), as `(id, length, first 8 bytes)`, for the length of one SETITEMS
+/// batch.
+///
+/// Why: a JSON-like record has a dozen str keys and every new key must be compared
+/// with every earlier one. Read from the nodes, each comparison loads a node from the
+/// arena; read from here, it compares two words, and only keys of the same length and
+/// prefix are compared byte for byte. Keys that are not str have length `u64::MAX`,
+/// which no str has (a str never equals a non-str key).
+pub(crate) struct SmallKeys {
+    keys: [(NodeId, u64, u64); SMALL_KEYS],
+    len: usize,
+    /// False until filled from the dict's entries (on the first str key).
+    ready: bool,
+}
+
+/// How many keys [`SmallKeys`] holds: the machine's linear-scan limit.
+pub(crate) const SMALL_KEYS: usize = 16;
+
+/// The first 8 bytes (zero-padded): with the length, a cheap filter for equality.
+#[inline]
+fn prefix(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = *src;
+    }
+    u64::from_le_bytes(buf)
+}
+
+/// Where a str key was found among [`SmallKeys`], and the work done looking.
+pub(crate) struct StrScan {
+    /// Position of the equal key, if any.
+    pub(crate) found: Option<usize>,
+    /// Bytes of same-length keys compared (what a byte-by-byte scan would compare).
+    pub(crate) bytes: u64,
+}
+
+impl SmallKeys {
+    pub(crate) fn new() -> SmallKeys {
+        SmallKeys {
+            keys: [(NodeId(0), 0, 0); SMALL_KEYS],
+            len: 0,
+            ready: false,
+        }
+    }
+
+    fn entry(graph: &Graph<'_>, id: NodeId) -> (NodeId, u64, u64) {
+        match graph.get(id) {
+            Some(Node::Str(s)) => (id, s.len() as u64, prefix(s)),
+            _ => (id, u64::MAX, 0),
+        }
+    }
+
+    /// Loads the keys of `entries` (once per batch), or returns false when there are
+    /// more than fit (the dict has a hash index then, and this is not used).
+    #[inline]
+    pub(crate) fn fill(&mut self, graph: &Graph<'_>, entries: &[(NodeId, NodeId)]) -> bool {
+        if !self.ready {
+            if entries.len() > SMALL_KEYS {
+                return false;
+            }
+            self.len = 0;
+            for (key, _) in entries {
+                self.push(graph, *key);
+            }
+            self.ready = true;
+        }
+        self.len == entries.len()
+    }
+
+    /// Records a key appended to the dict.
+    #[inline]
+    pub(crate) fn push(&mut self, graph: &Graph<'_>, key: NodeId) {
+        if let Some(slot) = self.keys.get_mut(self.len) {
+            *slot = Self::entry(graph, key);
+            self.len = self.len.saturating_add(1);
+        } else {
+            self.ready = false; // outgrown: the dict gets a hash index
+        }
+    }
+
+    /// Finds the str `wanted` (node `key`) among the keys, in order.
+    #[inline]
+    pub(crate) fn find_str(&self, graph: &Graph<'_>, key: NodeId, wanted: &[u8]) -> StrScan {
+        let (len, head) = (wanted.len() as u64, prefix(wanted));
+        let mut scan = StrScan {
+            found: None,
+            bytes: 0,
+        };
+        for (pos, (id, have_len, have_head)) in self.keys.iter().take(self.len).enumerate() {
+            if *id == key {
+                scan.found = Some(pos);
+                break;
+            }
+            if *have_len == len {
+                scan.bytes = scan.bytes.saturating_add(len);
+                if *have_head == head
+                    && matches!(graph.get(*id), Some(Node::Str(have)) if have.as_ref() == wanted)
+                {
+                    scan.found = Some(pos);
+                    break;
+                }
+            }
+        }
+        scan
+    }
+}
+
 /// A hasher for node ids in the machine's own maps. Ids are assigned by the decoder in
 /// sequence, so a fixed bijective mixer (the SplitMix64 finalizer) spreads them well
 /// and keyed SipHash would only cost time.

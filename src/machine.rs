@@ -17,7 +17,7 @@ use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
-use crate::keys::{IdBuildHasher, KeyHasher, KeyTable};
+use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
 use crate::text::{self, IntLine, IntLiteral};
@@ -25,7 +25,7 @@ use crate::{Decoded, Decoder, StringEncoding};
 
 /// Containers up to this many entries find duplicate keys by a linear scan; bigger
 /// ones get a hash index.
-const LINEAR_SCAN_MAX: usize = 16;
+const LINEAR_SCAN_MAX: usize = SMALL_KEYS;
 
 /// Bytes charged for each hash index beyond its own vectors (its map entry).
 const TABLE_OVERHEAD: u64 = 128;
@@ -861,11 +861,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         key: NodeId,
         value: NodeId,
         index: &mut Option<KeyTable>,
+        small: &mut SmallKeys,
     ) -> Result<(), Error> {
         if let Some(table) = index {
             return self.dict_set_indexed(dict, key, value, table);
         }
-        let (found, hash) = self.find_key(dict, key, None)?;
+        let (found, hash) = match self.find_small_str_key(dict, key, small)? {
+            Some(found) => (found, None),
+            None => self.find_key(dict, key, None)?,
+        };
         let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
@@ -881,10 +885,37 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.meter.reserve(entries, 1)?;
                 entries.push((key, value));
                 let count = entries.len();
+                small.push(&self.graph, key);
                 self.index_new_key(dict, count, hash, index)?;
             }
         }
         Ok(())
+    }
+
+    /// A str key of a small dict, looked up in `small` (see [`SmallKeys`]):
+    /// `Some(position or None)`, or `None` when that path does not apply (not a str
+    /// key, or too many keys). Charges what the byte-by-byte scan of `find_key`
+    /// charges, so the path taken never shows in `Usage`.
+    #[inline]
+    fn find_small_str_key(
+        &mut self,
+        dict: NodeId,
+        key: NodeId,
+        small: &mut SmallKeys,
+    ) -> Result<Option<Option<usize>>, Error> {
+        let Some(Node::Str(wanted)) = self.graph.get(key) else {
+            return Ok(None);
+        };
+        let Some(Node::Dict(entries)) = self.graph.get(dict) else {
+            return Ok(None);
+        };
+        if !small.fill(&self.graph, entries) {
+            return Ok(None);
+        }
+        let scan = small.find_str(&self.graph, key, wanted);
+        self.meter.fuel((entries.len() as u64).saturating_add(1))?;
+        self.meter.fuel_for_bytes(scan.bytes)?;
+        Ok(Some(scan.found))
     }
 
     /// `dict_set` for a dict with a hash index: the path of every big dict, written
@@ -1033,9 +1064,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.meter.reserve(entries, pairs.len() / 2)?;
                 }
                 self.with_key_index(target, |m, index| {
+                    let mut small = SmallKeys::new();
                     for pair in pairs.chunks(2) {
                         if let [k, v] = pair {
-                            m.dict_set(target, *k, *v, index)?;
+                            m.dict_set(target, *k, *v, index, &mut small)?;
                         }
                     }
                     Ok(())
