@@ -456,6 +456,9 @@ pub(crate) const SMALL_KEYS: usize = 16;
 /// The first 8 bytes (zero-padded): with the length, a cheap filter for equality.
 #[inline]
 fn prefix(bytes: &[u8]) -> u64 {
+    if bytes.len() >= 8 {
+        return le64(bytes);
+    }
     let mut buf = [0u8; 8];
     for (dst, src) in buf.iter_mut().zip(bytes) {
         *dst = *src;
