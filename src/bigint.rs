@@ -42,6 +42,13 @@ impl BigInt {
         &self.magnitude
     }
 
+    /// Heap bytes held by the limbs (their capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.magnitude
+            .capacity()
+            .saturating_mul(std::mem::size_of::<u32>())
+    }
+
     /// Builds a value from sign and magnitude limbs, normalising to `Small` when it fits.
     pub fn from_parts(negative: bool, mut magnitude: Vec<u32>) -> IntValue {
         while magnitude.last() == Some(&0) {

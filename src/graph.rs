@@ -457,6 +457,44 @@ impl<'a> Graph<'a> {
         Ok(())
     }
 
+    /// Heap bytes the graph holds: its arena (at capacity) and what its nodes own
+    /// (container slots at capacity, owned payloads, boxed globals, objects and big
+    /// ints). Payloads borrowed from the input are not counted: they are the input's.
+    ///
+    /// This is the figure to compare a decode's peak heap with; the memory budget
+    /// (`Usage::memory_bytes`) also counts the decoder's own stacks, memo and indexes,
+    /// and payloads as if owned, so that a slice and a stream decode agree.
+    pub fn heap_bytes(&self) -> usize {
+        fn cap<T>(v: &Vec<T>) -> usize {
+            v.capacity().saturating_mul(std::mem::size_of::<T>())
+        }
+        let mut total = cap(&self.chunks);
+        for chunk in &self.chunks {
+            total = total.saturating_add(cap(chunk));
+            for node in chunk {
+                let owned = match node {
+                    Node::Str(Cow::Owned(v))
+                    | Node::Bytes(Cow::Owned(v))
+                    | Node::ByteArray(Cow::Owned(v)) => cap(v),
+                    Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => cap(v),
+                    Node::Dict(v) => cap(v),
+                    Node::BigInt(b) => std::mem::size_of::<BigInt>().saturating_add(b.heap_bytes()),
+                    Node::Global(g) => std::mem::size_of::<Global>()
+                        .saturating_add(g.module.capacity())
+                        .saturating_add(g.name.capacity()),
+                    Node::Object(o) => std::mem::size_of::<Object>()
+                        .saturating_add(cap(&o.state))
+                        .saturating_add(cap(&o.listitems))
+                        .saturating_add(cap(&o.dictitems))
+                        .saturating_add(cap(&o.additems)),
+                    _ => 0,
+                };
+                total = total.saturating_add(owned);
+            }
+        }
+        total
+    }
+
     /// Copies every borrowed payload so the graph no longer borrows the input.
     pub fn into_owned(self) -> Graph<'static> {
         Graph {

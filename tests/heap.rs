@@ -142,3 +142,159 @@ fn decode_heap_stays_within_the_memory_budget() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ===== peak heap against the graph's own size ==========================================
+
+const SHAPE_ENV: &str = "PICKLEPROOF_HEAP_SHAPE";
+const SHAPE_TEST: &str = "peak_heap_is_at_most_one_and_a_half_graphs";
+
+/// The shapes of `benches/` ((a)–(d)), built here so the test needs no Python: a
+/// graph made by hand, pickled by pickleproof's encoder (what CPython writes for plain
+/// data), at protocol 4.
+fn shape(name: &str) -> Vec<u8> {
+    use pickleproof::{Graph, Node};
+    use std::borrow::Cow;
+    let mut g = Graph::new();
+    let mut add = |g: &mut Graph<'static>, n: Node<'static>| g.add(n).expect("node");
+    let root = match name {
+        "ints" => {
+            let items = (0..300_000u64)
+                .map(|i| {
+                    let v = match i % 10 {
+                        0..=2 => (i % 250) as i64,
+                        3..=4 => (i % 60_000) as i64,
+                        9 => (i as i64) << 33,
+                        _ => (i * 7919) as i64 - 1_000_000,
+                    };
+                    add(&mut g, Node::Int(v))
+                })
+                .collect();
+            add(&mut g, Node::List(items))
+        }
+        "str_float" => {
+            let entries = (0..100_000u32)
+                .map(|i| {
+                    let k = add(
+                        &mut g,
+                        Node::Str(Cow::Owned(format!("feature_{i}_max").into())),
+                    );
+                    let v = add(&mut g, Node::Float(f64::from(i) * 0.37));
+                    (k, v)
+                })
+                .collect();
+            add(&mut g, Node::Dict(entries))
+        }
+        "bytes_1k" => {
+            let items = (0..5_000u32)
+                .map(|i| add(&mut g, Node::Bytes(Cow::Owned(vec![(i % 251) as u8; 1024]))))
+                .collect();
+            add(&mut g, Node::List(items))
+        }
+        "json_doc" => {
+            let names = [
+                "id", "uuid", "name", "email", "active", "age", "score", "balance", "created",
+                "parent", "tags", "address", "friends", "about", "metrics", "flags",
+            ];
+            let keys: Vec<_> = names
+                .iter()
+                .map(|k| add(&mut g, Node::Str(Cow::Owned(k.as_bytes().to_vec()))))
+                .collect();
+            let records = (0..20_000u32)
+                .map(|i| {
+                    let mut values = Vec::new();
+                    for (j, _) in names.iter().enumerate() {
+                        let v = match j % 6 {
+                            0 => Node::Int(1_000_000 + i64::from(i)),
+                            1 => Node::Str(Cow::Owned(format!("user{i}-{j}@example.com").into())),
+                            2 => Node::Float(f64::from(i) / 7.0),
+                            3 => Node::Bool(i % 3 == 0),
+                            4 => Node::None,
+                            _ => {
+                                let inner = add(&mut g, Node::Str(Cow::Owned(b"Lisbon".to_vec())));
+                                Node::List(vec![inner])
+                            }
+                        };
+                        values.push(add(&mut g, v));
+                    }
+                    let entries = keys.iter().copied().zip(values).collect();
+                    add(&mut g, Node::Dict(entries))
+                })
+                .collect();
+            add(&mut g, Node::List(records))
+        }
+        other => panic!("unknown shape {other}"),
+    };
+    pickleproof::encode::encode(&g, root, 4).expect("encodes")
+}
+
+/// One decode of a shape file, measured; prints `SHAPE <peak − before> <graph heap
+/// bytes> <input bytes>`. The file is written by the parent: building it here would
+/// raise the allocator's high-water mark before the decode.
+fn shape_child(path: &str) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let decoder = Decoder::new().limits(Limits::default());
+    let before = ALLOC.allocated() as u64;
+    let decoded = decoder.decode(&data).expect("decodes");
+    let peak = ALLOC.max_allocated() as u64;
+    println!(
+        "SHAPE {} {} {}",
+        peak.saturating_sub(before),
+        decoded.graph.heap_bytes(),
+        data.len()
+    );
+}
+
+/// Acceptance: the decoder's peak heap is at most 1.5 × the heap of the graph it
+/// returns (the input is the caller's and excluded on both sides), on the benchmark
+/// shapes. What the decoder holds beyond the graph: its stack, memo, the key index of
+/// big dicts and container heights, all freed when it returns.
+#[test]
+fn peak_heap_is_at_most_one_and_a_half_graphs() {
+    if let Ok(name) = std::env::var(SHAPE_ENV) {
+        shape_child(&name);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+    let dir = std::env::temp_dir().join(format!("pickleproof-heap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut failures = Vec::new();
+    for name in ["ints", "str_float", "bytes_1k", "json_doc"] {
+        let path = dir.join(format!("{name}.pkl"));
+        std::fs::write(&path, shape(name)).expect("write shape");
+        let out = Command::new(&exe)
+            .args([
+                SHAPE_TEST,
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(SHAPE_ENV, &path)
+            .output()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", exe.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = stdout.lines().find(|l| l.starts_with("SHAPE ")) else {
+            panic!(
+                "{name}: child failed: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().expect("number"))
+            .collect();
+        let (peak, graph, input) = (n[0], n[1], n[2]);
+        let ratio = peak as f64 / graph as f64;
+        println!(
+            "{name}: input {input} B, graph {graph} B, decoder peak {peak} B = {ratio:.3} x graph"
+        );
+        if peak.saturating_mul(2) > graph.saturating_mul(3) {
+            failures.push(format!(
+                "{name}: peak {peak} B > 1.5 x graph {graph} B ({ratio:.3})"
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
