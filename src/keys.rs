@@ -453,17 +453,16 @@ pub(crate) struct SmallKeys {
 /// How many keys [`SmallKeys`] holds: the machine's linear-scan limit.
 pub(crate) const SMALL_KEYS: usize = 16;
 
-/// The first 8 bytes (zero-padded): with the length, a cheap filter for equality.
+/// A word made of the key's bytes (the first 8, or for a shorter key overlapping
+/// loads of its ends): with the length, a cheap filter for equality. Equal keys
+/// always give equal words.
 #[inline]
 fn prefix(bytes: &[u8]) -> u64 {
     if bytes.len() >= 8 {
         return le64(bytes);
     }
-    let mut buf = [0u8; 8];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = *src;
-    }
-    u64::from_le_bytes(buf)
+    let (lo, hi) = tail_words(bytes);
+    lo ^ hi.rotate_left(32)
 }
 
 /// Where a str key was found among [`SmallKeys`], and the work done looking.

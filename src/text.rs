@@ -455,11 +455,28 @@ pub(crate) fn latin1_utf8_len(bytes: &[u8]) -> usize {
 
 /// Is `bytes` UTF-8 where surrogate code points are also allowed (`surrogatepass`)?
 pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
-    // Most strings in real pickles are ASCII: one OR over the bytes settles them.
-    if bytes.iter().fold(0u8, |acc, b| acc | b) < 0x80 || std::str::from_utf8(bytes).is_ok() {
+    // Most strings in real pickles are ASCII, or start with an ASCII run: skip it 16
+    // bytes at a time (an OR per block) and validate only the rest.
+    let mut blocks = bytes.chunks_exact(16);
+    let mut ascii = 0usize;
+    for block in &mut blocks {
+        if block.iter().fold(0u8, |acc, b| acc | b) >= 0x80 {
+            break;
+        }
+        ascii = ascii.saturating_add(16);
+    }
+    let rest = bytes.get(ascii..).unwrap_or(&[]);
+    if rest.len() < 16 && rest.iter().fold(0u8, |acc, b| acc | b) < 0x80 {
         return true;
     }
-    let mut rest = bytes;
+    // `rest` starts at a character boundary (after ASCII bytes), so validating it
+    // validates the whole string.
+    if std::str::from_utf8(rest).is_ok() {
+        return true;
+    }
+    // Not UTF-8: maybe generalized UTF-8 (lone surrogates), checked code point by
+    // code point.
+    let mut rest = rest;
     while !rest.is_empty() {
         match crate::pyfmt::next_code_point(rest) {
             Some((_, n)) => rest = rest.get(n..).unwrap_or(&[]),
