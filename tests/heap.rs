@@ -155,7 +155,7 @@ fn shape(name: &str) -> Vec<u8> {
     use pickleproof::{Graph, Node};
     use std::borrow::Cow;
     let mut g = Graph::new();
-    let mut add = |g: &mut Graph<'static>, n: Node<'static>| g.add(n).expect("node");
+    let add = |g: &mut Graph<'static>, n: Node<'static>| g.add(n).expect("node");
     let root = match name {
         "ints" => {
             let items = (0..300_000u64)
