@@ -161,6 +161,43 @@ pub fn decode_guarded(data: &[u8], guard: &dyn HeapGuard) {
     check_policies_agree(data, &limits, &result);
     check_iter_slice(data, &decoder);
     check_deferred_containers(data, &limits);
+    check_scan(data, &limits);
+}
+
+/// A scan ends as the inert decode does, and a decode under the scan's policy fails
+/// with a refusal exactly at the scan's first refused site (or succeeds when it
+/// refuses nothing). Memory is unbounded: the report itself is charged to it.
+fn check_scan(data: &[u8], limits: &Limits) {
+    let mut limits = *limits;
+    limits.max_memory_bytes = u64::MAX;
+    let inert = inert_decoder(limits).decode(data);
+    for policy in [Policy::strict(), Policy::pytorch()] {
+        let decoder = Decoder::new().limits(limits).policy(policy);
+        let report = decoder.scan(data);
+        match (&inert, &report.error) {
+            (Ok(d), None) => assert_eq!(d.consumed, report.consumed, "scan: consumed"),
+            (Err(a), Some(b)) => assert_eq!(
+                (a.kind(), a.offset()),
+                (b.kind(), b.offset()),
+                "scan: a different error than the inert decode"
+            ),
+            (a, b) => panic!(
+                "scan: inert decode {:?}, scan error {b:?}",
+                a.as_ref().map(|d| d.consumed)
+            ),
+        }
+        let first = report.refused().next().map(|s| s.offset);
+        match decoder.decode(data) {
+            Ok(_) => assert_eq!(first, None, "scan refused what the decode allowed"),
+            Err(e) if e.is_policy() || e.kind() == &ErrorKind::BufferMissing => {
+                assert_eq!(first, Some(e.offset()), "scan: first refusal elsewhere")
+            }
+            Err(e) => assert!(
+                first.map_or(true, |at| at >= e.offset()),
+                "scan refused before the decode's own error {e:?}"
+            ),
+        }
+    }
 }
 
 /// Metamorphic: deferring every empty container (the path a deep stack takes, see

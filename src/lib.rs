@@ -75,6 +75,7 @@ mod opcode;
 mod policy;
 pub mod pyfmt;
 mod reader;
+pub mod scan;
 mod text;
 
 pub mod encode;
@@ -199,6 +200,32 @@ impl Decoder {
     /// STOP are not read (see [`Decoded::consumed`]).
     pub fn decode<'a>(&self, input: &'a [u8]) -> Result<Decoded<'a>, Error> {
         machine::run(reader::SliceSource::new(input), self)
+    }
+
+    /// Scans one pickle: every import, call, persistent id, extension code and missing
+    /// buffer it asks for, with its offset and this decoder's policy's verdict.
+    ///
+    /// Unlike [`Decoder::decode`], a refusal does not stop the scan: the stream runs
+    /// as under [`Policy::inert`] (described, never executed, within the limits), so
+    /// the report lists *everything*. Its first refused site is exactly where `decode`
+    /// would fail. See [`scan::Report`].
+    ///
+    /// ```
+    /// use pickleproof::Decoder;
+    ///
+    /// // os.system('echo pwned'), protocol 0.
+    /// let data = b"cos\nsystem\n(S'echo pwned'\ntR.";
+    /// let report = Decoder::new().scan(data);
+    /// let what: Vec<String> = report.sites.iter().map(|s| s.finding.describe()).collect();
+    /// assert_eq!(what, ["import os.system", "call os.system (reduce)"]);
+    /// let refused: Vec<u64> = report.refused().map(|s| s.offset).collect();
+    /// assert_eq!(refused, [0, 27]); // GLOBAL at 0, REDUCE at 27
+    /// assert!(!report.is_clean());
+    /// // A decode under the same (strict) policy fails at the first refused site.
+    /// assert_eq!(Decoder::new().decode(data).unwrap_err().offset(), 0);
+    /// ```
+    pub fn scan(&self, input: &[u8]) -> scan::Report {
+        machine::scan(reader::SliceSource::new(input), self)
     }
 
     /// Decodes one pickle from a stream, consuming exactly the bytes up to STOP.

@@ -20,6 +20,7 @@ use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
 use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
+use crate::scan::{Callee, Finding, Report, Site};
 use crate::text::{self, IntLine, IntLiteral};
 use crate::{Decoded, Decoder, StringEncoding};
 
@@ -84,6 +85,27 @@ pub(crate) fn run<'a, S: Source<'a>>(source: S, decoder: &Decoder) -> Result<Dec
         consumed,
         protocol: machine.max_proto,
     })
+}
+
+/// Scans one pickle from `source`: decodes it as the inert policy would, recording
+/// every site with the verdict of the decoder's policy (see [`crate::scan`]).
+pub(crate) fn scan<'a, S: Source<'a>>(source: S, decoder: &Decoder) -> Report {
+    let mut machine = Machine::new(source, decoder);
+    machine.sites = Some(Vec::new());
+    let result = machine.execute();
+    let sites = machine.sites.take().unwrap_or_default();
+    match result {
+        Ok(_) => Report {
+            sites,
+            error: None,
+            consumed: machine.src.position(),
+        },
+        Err(e) => Report {
+            sites,
+            error: Some(e),
+            consumed: 0,
+        },
+    }
 }
 
 /// The memo: dense while indices are dense, sparse beyond, so a huge index costs one
@@ -186,6 +208,9 @@ struct Machine<'a, 'd, S> {
     buffer_placeholders: u64,
     singletons: [Option<NodeId>; 3],
     small_ints: [Option<NodeId>; SMALL_INTS],
+    /// `Some` when scanning: the sites so far. A scan records what the policy refuses
+    /// and goes on (as the inert policy would) instead of failing.
+    sites: Option<Vec<Site>>,
     /// False when the whole input (a slice) plus the widest fixed argument fits the
     /// input budget: then the per-opcode input checks cannot fail and are skipped.
     check_input: bool,
@@ -233,6 +258,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             buffer_placeholders: 0,
             singletons: [None; 3],
             small_ints: [None; SMALL_INTS],
+            sites: None,
             check_input: src_needs_input_checks,
         }
     }
@@ -1199,13 +1225,23 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// Judges a global and pushes its node: policy on the mapped names; the node holds
     /// mapped names at the value level and the names as written in raw mode.
-    fn global_node(&mut self, module: &str, name: &str) -> Result<NodeId, Error> {
+    fn global_node(&mut self, opcode: Opcode, module: &str, name: &str) -> Result<NodeId, Error> {
         let (m3, n3) = if self.proto < 3 {
             compat::to_python3(module, name)
         } else {
             (module, name)
         };
-        if !self.decoder.policy.allows_global(m3, n3) {
+        let allowed = self.decoder.policy.allows_global(m3, n3);
+        if self.sites.is_some() {
+            let written =
+                (m3 != module || n3 != name).then(|| (module.to_owned(), name.to_owned()));
+            let finding = Finding::Import {
+                module: m3.to_owned(),
+                name: n3.to_owned(),
+                written,
+            };
+            self.record(opcode, finding, allowed)?;
+        } else if !allowed {
             return Err(Error::new(
                 ErrorKind::Forbidden {
                     module: m3.to_owned(),
@@ -1232,6 +1268,69 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             })),
             0,
         )
+    }
+
+    /// Scanning: records a site at the current opcode's offset (charged to the memory
+    /// budget like everything the decoder holds).
+    fn record(&mut self, opcode: Opcode, finding: Finding, allowed: bool) -> Result<(), Error> {
+        let Machine { sites, meter, .. } = self;
+        if let Some(sites) = sites {
+            let site = Site {
+                offset: meter.offset,
+                opcode,
+                finding,
+                allowed,
+            };
+            meter.take_memory(site.heap_bytes())?;
+            meter.reserve(sites, 1)?;
+            sites.push(site);
+        }
+        Ok(())
+    }
+
+    /// Scanning: records a call of `callable`, judged as an import of it when it is a
+    /// global (a computed callable was judged where it was computed).
+    fn record_call(&mut self, opcode: Opcode, op: CallOp, callable: NodeId) -> Result<(), Error> {
+        if self.sites.is_none() {
+            return Ok(());
+        }
+        let (callee, allowed) = match self.node(callable)? {
+            Node::Global(g) => {
+                let (m3, n3) = if self.proto < 3 {
+                    compat::to_python3(&g.module, &g.name)
+                } else {
+                    (g.module.as_str(), g.name.as_str())
+                };
+                let allowed = self.decoder.policy.allows_global(m3, n3);
+                let callee = Callee::Global {
+                    module: g.module.clone(),
+                    name: g.name.clone(),
+                };
+                (callee, allowed)
+            }
+            other => (Callee::Computed(other.type_name()), true),
+        };
+        self.record(opcode, Finding::Call { op, callee }, allowed)
+    }
+
+    /// A policy question about a stream feature (persistent ids, extensions, buffer
+    /// placeholders): scanning records the answer and goes on; decoding fails with
+    /// `refusal` when the answer is no.
+    fn judge_feature(
+        &mut self,
+        opcode: Opcode,
+        finding: Finding,
+        allowed: bool,
+        refusal: ErrorKind,
+    ) -> Result<(), Error> {
+        if self.sites.is_some() {
+            return self.record(opcode, finding, allowed);
+        }
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::new(refusal, 0, None))
+        }
     }
 
     /// GLOBAL's lines are UTF-8, INST's are ASCII (as CPython 3.11 decodes them).
@@ -1716,7 +1815,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Opcode::Global => {
                 let (module, name) = self.read_global_lines(false)?;
-                let id = self.global_node(&module, &name)?;
+                let id = self.global_node(op, &module, &name)?;
                 self.push(id)?;
             }
             Opcode::StackGlobal => {
@@ -1731,13 +1830,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let (Some(module), Some(name)) = (module, name) else {
                     return Err(malformed("STACK_GLOBAL requires str"));
                 };
-                let id = self.global_node(&module, &name)?;
+                let id = self.global_node(op, &module, &name)?;
                 self.push(id)?;
             }
             Opcode::Inst => {
                 let mark = self.pop_mark()?;
                 let (module, name) = self.read_global_lines(true)?;
-                let callable = self.global_node(&module, &name)?;
+                let callable = self.global_node(op, &module, &name)?;
+                self.record_call(op, CallOp::Inst, callable)?;
                 let args = self.container_from_stack(Node::Tuple, mark)?;
                 let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
                 self.push(id)?;
@@ -1751,6 +1851,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let args = self.container_from_stack(Node::Tuple, mark.saturating_add(1))?;
                 self.stack.truncate(mark);
                 self.check_callable(callable, "OBJ")?;
+                self.record_call(op, CallOp::Obj, callable)?;
                 let id = self.object_node(Object::new(CallOp::Obj, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1759,6 +1860,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let callable = self.pop()?;
                 self.check_tuple(args, "REDUCE arguments")?;
                 self.check_callable(callable, "REDUCE")?;
+                self.record_call(op, CallOp::Reduce, callable)?;
                 let id = match self.fold_reconstructor(callable, args)? {
                     Some(id) => id,
                     None => self.object_node(Object::new(CallOp::Reduce, callable, args, None))?,
@@ -1784,6 +1886,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 } else {
                     CallOp::NewObj
                 };
+                self.record_call(op, call, cls)?;
                 let id = self.object_node(Object::new(call, cls, args, kwargs))?;
                 self.push(id)?;
             }
@@ -1820,9 +1923,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 }
             }
             Opcode::PersId => {
-                if !self.decoder.policy.allows_persistent_ids() {
-                    return Err(Error::new(ErrorKind::PersistentIdRefused, 0, None));
-                }
+                let allowed = self.decoder.policy.allows_persistent_ids();
+                let refusal = ErrorKind::PersistentIdRefused;
+                self.judge_feature(op, Finding::PersistentId, allowed, refusal)?;
                 let line = self.line()?;
                 if !line.is_ascii() {
                     return Err(malformed(
@@ -1836,9 +1939,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.push(id)?;
             }
             Opcode::BinPersId => {
-                if !self.decoder.policy.allows_persistent_ids() {
-                    return Err(Error::new(ErrorKind::PersistentIdRefused, 0, None));
-                }
+                let allowed = self.decoder.policy.allows_persistent_ids();
+                let refusal = ErrorKind::PersistentIdRefused;
+                self.judge_feature(op, Finding::PersistentId, allowed, refusal)?;
                 let pid = self.pop()?;
                 let height = self.children_height(&[pid])?;
                 let id = self.new_node(Node::PersId(pid), height)?;
@@ -1854,9 +1957,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 if code == 0 {
                     return Err(malformed("EXT specifies code <= 0"));
                 }
-                if !self.decoder.policy.allows_extensions() {
-                    return Err(Error::new(ErrorKind::ExtensionRefused(code), 0, None));
-                }
+                let allowed = self.decoder.policy.allows_extensions();
+                let refusal = ErrorKind::ExtensionRefused(code);
+                self.judge_feature(op, Finding::Extension(code), allowed, refusal)?;
                 self.push_new(Node::Ext(code))?;
             }
             Opcode::NextBuffer => match &self.decoder.buffers {
@@ -1871,9 +1974,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.push_payload(Node::ByteArray(Cow::Owned(copy)), n)?;
                 }
                 None => {
-                    if !self.decoder.policy.allows_buffer_placeholders() {
-                        return Err(Error::new(ErrorKind::BufferMissing, 0, None));
-                    }
+                    let allowed = self.decoder.policy.allows_buffer_placeholders();
+                    let refusal = ErrorKind::BufferMissing;
+                    self.judge_feature(op, Finding::Buffer, allowed, refusal)?;
                     let index = self.buffer_placeholders;
                     self.buffer_placeholders = index.saturating_add(1);
                     self.push_new(Node::Buffer {

@@ -5,5 +5,6 @@ mod corpus;
 mod fuzz_replay;
 mod opcodes;
 mod properties;
+mod scan;
 mod semantics;
 mod support;
