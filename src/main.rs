@@ -5,6 +5,11 @@
 //! the exit code says what kind of failure it was:
 //! 0 success; 1 usage or I/O error; 2 malformed or truncated stream; 3 a budget was
 //! exceeded; 4 the policy refused a global (or a persistent id / extension / buffer).
+//!
+//! `scan` is the exception to "whole or nothing": its report of what the stream would
+//! import and call is useful even when the stream is cut or over budget, so it prints
+//! the sites found and then says, on stdout and stderr, that the report is incomplete
+//! (and exits 2 or 3).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -35,6 +40,26 @@ enum PolicyArg {
     Pytorch,
     /// Strict plus what NumPy arrays need.
     Numpy,
+}
+
+impl PolicyArg {
+    fn policy(self) -> Policy {
+        match self {
+            PolicyArg::Strict => Policy::strict(),
+            PolicyArg::Inert => Policy::inert(),
+            PolicyArg::Pytorch => Policy::pytorch(),
+            PolicyArg::Numpy => Policy::numpy(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PolicyArg::Strict => "strict",
+            PolicyArg::Inert => "inert",
+            PolicyArg::Pytorch => "pytorch",
+            PolicyArg::Numpy => "numpy",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +103,30 @@ enum Command {
         /// Add the resource usage to the JSON document.
         #[arg(long)]
         usage: bool,
+        /// The pickle file, or - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// List every import, call, persistent id, extension code and missing buffer the
+    /// stream asks for, with offsets and the policy's verdict (nothing is executed).
+    /// Exit 0: the policy allows everything; 4: it refuses something; 2/3: the stream
+    /// is malformed or over budget (the report then covers the sites before that).
+    Scan {
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The policy whose verdicts are reported.
+        #[arg(long, value_enum, default_value = "strict")]
+        policy: PolicyArg,
+        /// Memory budget, e.g. 64MiB.
+        #[arg(long, value_parser = parse_size)]
+        max_memory: Option<u64>,
+        /// Input budget, e.g. 1GiB.
+        #[arg(long, value_parser = parse_size)]
+        max_input: Option<u64>,
+        /// Fuel budget (about one per opcode).
+        #[arg(long)]
+        max_steps: Option<u64>,
         /// The pickle file, or - for standard input.
         #[arg(default_value = "-")]
         file: String,
@@ -233,12 +282,7 @@ fn main() -> ExitCode {
             if let Some(v) = max_depth {
                 limits.max_depth = v;
             }
-            let policy = match policy {
-                PolicyArg::Strict => Policy::strict(),
-                PolicyArg::Inert => Policy::inert(),
-                PolicyArg::Pytorch => Policy::pytorch(),
-                PolicyArg::Numpy => Policy::numpy(),
-            };
+            let policy = policy.policy();
             let encoding = match encoding {
                 EncodingArg::Ascii => StringEncoding::Ascii,
                 EncodingArg::Latin1 => StringEncoding::Latin1,
@@ -288,6 +332,52 @@ fn main() -> ExitCode {
             };
             text.push('\n');
             emit(&text)
+        }
+        Command::Scan {
+            json: as_json,
+            policy,
+            max_memory,
+            max_input,
+            max_steps,
+            file,
+        } => {
+            let mut limits = Limits::default();
+            if let Some(v) = max_memory {
+                limits.max_memory_bytes = v;
+            }
+            if let Some(v) = max_input {
+                limits.max_input_bytes = v;
+            }
+            if let Some(v) = max_steps {
+                limits.max_steps = v;
+            }
+            let data = match read_input(&file, limits.max_input_bytes) {
+                Ok(d) => d,
+                Err(msg) => return fail(&msg, 1),
+            };
+            let decoder = Decoder::new().limits(limits).policy(policy.policy());
+            let report = decoder.scan(&data);
+            let mut text = if as_json {
+                report.to_json(policy.name())
+            } else {
+                report.to_text(policy.name())
+            };
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            if let Some(e) = &report.error {
+                eprintln!("{}", error_line(e, &data));
+                eprintln!("pickleproof: the scan report is INCOMPLETE: it covers the sites before offset {}", e.offset());
+            }
+            let printed = emit(&text);
+            if printed != ExitCode::SUCCESS {
+                return printed;
+            }
+            match &report.error {
+                Some(e) => ExitCode::from(exit_code_for(e)),
+                None if report.refused().next().is_some() => ExitCode::from(4),
+                None => ExitCode::SUCCESS,
+            }
         }
         Command::Disasm { file } => {
             let data = match read_input(&file, Limits::default().max_input_bytes) {

@@ -144,6 +144,74 @@ fn out_of_band_buffers_from_files() {
 }
 
 #[test]
+fn scan_reports_every_site_and_exits_by_verdict() {
+    // A clean file: no sites, exit 0.
+    let out = run(&["scan", "corpus/examples/config.pkl"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("0 site(s), 0 refused by policy strict"));
+
+    // set() then os.system: both imports and both calls listed, in order; exit 4.
+    let out = run(
+        &["scan", "corpus/hostile/p2_allowed_then_forbidden.pkl"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2 GLOBAL allowed import builtins.set (written __builtin__.set)",
+            "21 REDUCE allowed call builtins.set (reduce)",
+            "22 GLOBAL REFUSED import os.system",
+            "49 REDUCE REFUSED call os.system (reduce)",
+            "4 site(s), 2 refused by policy strict; the stream decoded completely",
+        ]
+    );
+    // The strict decode fails where the scan's first refusal is.
+    let dump = run(
+        &["dump", "corpus/hostile/p2_allowed_then_forbidden.pkl"],
+        b"",
+    );
+    assert_eq!(dump.status.code(), Some(4));
+    assert!(
+        text(&dump.stderr).contains("at offset 22"),
+        "{}",
+        text(&dump.stderr)
+    );
+
+    // Under the inert policy the same stream is clean.
+    let out = run(
+        &[
+            "scan",
+            "--policy",
+            "inert",
+            "corpus/hostile/p2_allowed_then_forbidden.pkl",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // JSON form.
+    let out = run(&["scan", "--json", "-"], b"cos\nsystem\n(S'x'\ntR.");
+    assert_eq!(out.status.code(), Some(4));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["complete"], true);
+    assert_eq!(doc["sites"][0]["module"], "os");
+    assert_eq!(doc["sites"][1]["kind"], "call");
+
+    // Cut short: the sites so far, marked incomplete on both streams; exit 2.
+    let out = run(&["scan", "-"], b"cos\nsystem\n(S'x'\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("import os.system"));
+    assert!(text(&out.stdout).contains("INCOMPLETE"));
+    assert!(text(&out.stderr).contains("INCOMPLETE"));
+}
+
+#[test]
 fn disasm_prints_opcodes_and_fails_cleanly() {
     let out = run(&["disasm", "-"], b"\x80\x02K\x01.");
     assert_eq!(out.status.code(), Some(0));
