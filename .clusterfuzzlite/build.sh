@@ -14,7 +14,7 @@ done
 cd "${ROOT:?no fuzz/Cargo.toml under \$SRC}"
 mkdir -p "$OUT"
 
-TARGETS="decode stream ops roundtrip roundtrip_bytes limits views"
+TARGETS="decode stream ops roundtrip roundtrip_bytes limits views zip"
 BYTE_TARGETS="decode stream roundtrip_bytes limits views"
 
 SAN_ARGS="-O"
@@ -52,4 +52,8 @@ done
 for t in ops roundtrip; do
     printf '[libfuzzer]\nrss_limit_mb = 2048\ntimeout = 10\n' >"$OUT/$t.options"
 done
+# The archive target starts from the committed archives.
+rm -f "$OUT/zip_seed_corpus.zip"
+(cd corpus/archives && zip -q -j "$OUT/zip_seed_corpus.zip" ./*.pt)
+printf '[libfuzzer]\nmax_len = 65536\nrss_limit_mb = 2048\ntimeout = 10\n' >"$OUT/zip.options"
 rm -rf "$SEEDS"

@@ -31,6 +31,12 @@ for t in decode stream roundtrip_bytes limits views; do
     [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
     OBJECTS+=(-object "$obj")
 done
+# The archive target replays the committed archives.
+cargo +nightly fuzz coverage zip corpus/archives >"$OUT/zip.log" 2>&1
+PROFILES+=("fuzz/coverage/zip/coverage.profdata")
+obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
+[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/zip
+OBJECTS+=(-object "$obj")
 # The structured targets replay their own committed corpora (arbitrary's raw bytes).
 for t in ops roundtrip; do
     STRUCT=$(mktemp -d)

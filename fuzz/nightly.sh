@@ -23,7 +23,7 @@ BUDGET=${1:?usage: fuzz/nightly.sh BUDGET_SECONDS}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip)
 STRUCTURED=" ops roundtrip "          # inputs go through `arbitrary`, not pickle bytes
 SEED_DIRS=(corpus/seed corpus/hostile corpus/bombs corpus/examples corpus/regressions)
 LANES=${LANES:-2}
@@ -90,7 +90,9 @@ fuzz_one() {
     shift 4
     local end=$(( $(date +%s) + secs )) tries=0
     local args=("fuzz/corpus/$t")
-    if ! is_structured "$t"; then
+    if [ "$t" = zip ]; then
+        args+=(corpus/archives)
+    elif ! is_structured "$t"; then
         for d in "${SEED_DIRS[@]}"; do [ -d "$d" ] && args+=("$d"); done
         args+=(-dict=fuzz/pickle.dict)
     fi
@@ -165,6 +167,7 @@ for t in "${TARGETS[@]}"; do
         hash=$(sha1sum "$min" | cut -c1-12)
         ext=pkl
         is_structured "$t" && ext=bin
+        [ "$t" = zip ] && ext=zip   # replayed through the zip body by cargo test
         dest=corpus/regressions/$t-$hash.$ext
         cp "$min" "$dest"
         why=$("$BIN/$t" "$dest" -timeout=10 -rss_limit_mb=2048 2>&1 |

@@ -18,7 +18,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip)
 STRUCTURED=" ops roundtrip "
 cargo +nightly fuzz build -s none
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
@@ -30,7 +30,9 @@ status=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
     args=("$WORK/$t")
-    if [[ $STRUCTURED != *" $t "* ]]; then
+    if [[ $t == zip ]]; then
+        args+=(corpus/archives)
+    elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi
     echo "== fuzz smoke: $t (${SECS}s)"

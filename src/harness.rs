@@ -14,6 +14,7 @@
 //! | `roundtrip_bytes` | pickle bytes | any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and encoding is stable |
 //! | `limits` | pickle bytes | metamorphic: raised limits change nothing, `Limits::from_usage` is exact, one less of any used resource fails with exactly that resource; a limit error survives raising every other limit |
 //! | `views` | pickle bytes | JSON output linear in the graph, repr within `max_len + 3`, `tree::expand` within its node and depth limits or a typed refusal |
+//! | `zip` | archive bytes | the ZIP reader ([`crate::archive`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
 //!
 //! # Configuration bytes come from the end
 //!
@@ -1879,6 +1880,55 @@ pub fn json_bound(graph: &Graph<'_>) -> u64 {
     let (nodes, edges, payload) = graph_weight(graph);
     let units = 4 * (nodes + payload) + edges;
     units * JSON_BYTES_PER_UNIT + JSON_SLACK
+}
+
+/// The `zip` target on a small stack.
+pub fn run_zip(data: &[u8]) {
+    on_small_stack(|| zip(data));
+}
+
+/// Body of the `zip` target; see the module docs.
+pub fn zip(data: &[u8]) {
+    use crate::archive::{ZipArchive, ZipLimits};
+    let limits = ZipLimits {
+        max_directory_bytes: 1 << 16,
+        max_entries: 64,
+        max_entry_bytes: 1 << 16,
+    };
+    let len = data.len() as u64;
+    let mut archive = match ZipArchive::open(io::Cursor::new(data), limits) {
+        Ok(a) => a,
+        Err(e) => {
+            assert!(
+                e.offset() <= len,
+                "error offset {} past {len}: {e}",
+                e.offset()
+            );
+            return;
+        }
+    };
+    let entries = archive.entries().to_vec();
+    assert!(entries.len() as u64 <= limits.max_entries);
+    for entry in entries.iter().take(8) {
+        match archive.read(entry) {
+            Ok(bytes) => {
+                assert!(bytes.len() as u64 <= limits.max_entry_bytes);
+                assert!(
+                    entry.header_offset < len,
+                    "entry read from outside the file"
+                );
+                assert!(bytes.len() as u64 <= len, "entry longer than the file");
+                if entry.is_pickle() {
+                    decode(&bytes);
+                }
+            }
+            Err(e) => assert!(
+                e.offset() <= len,
+                "error offset {} past {len}: {e}",
+                e.offset()
+            ),
+        }
+    }
 }
 
 /// The `views` target on a small stack.

@@ -64,6 +64,8 @@
     )
 )]
 
+#[cfg(feature = "zip")]
+pub mod archive;
 mod bigint;
 mod budget;
 mod compat;

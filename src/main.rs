@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use pickleproof::archive::{looks_like_zip, ZipArchive, ZipEntry, ZipLimits};
 use pickleproof::views::{disasm, json, repr};
 use pickleproof::{Decoder, Error, ErrorKind, Limits, Opcode, Policy, StringEncoding};
 
@@ -103,7 +104,11 @@ enum Command {
         /// Add the resource usage to the JSON document.
         #[arg(long)]
         usage: bool,
-        /// The pickle file, or - for standard input.
+        /// In a ZIP archive (a PyTorch checkpoint), the pickle to read; needed only
+        /// when the archive holds more than one.
+        #[arg(long)]
+        entry: Option<String>,
+        /// The pickle file (or ZIP archive holding pickles), or - for standard input.
         #[arg(default_value = "-")]
         file: String,
     },
@@ -127,13 +132,17 @@ enum Command {
         /// Fuel budget (about one per opcode).
         #[arg(long)]
         max_steps: Option<u64>,
-        /// The pickle file, or - for standard input.
+        /// The pickle file, or a ZIP archive (every pickle in it is scanned), or - for
+        /// standard input.
         #[arg(default_value = "-")]
         file: String,
     },
     /// Print the opcodes, like `python -m pickletools`.
     Disasm {
-        /// The pickle file, or - for standard input.
+        /// In a ZIP archive, the pickle to read (needed when it holds more than one).
+        #[arg(long)]
+        entry: Option<String>,
+        /// The pickle file (or ZIP archive), or - for standard input.
         #[arg(default_value = "-")]
         file: String,
     },
@@ -177,6 +186,102 @@ fn read_input(file: &str, limit: u64) -> Result<Vec<u8>, String> {
     };
     result.map_err(|e| format!("cannot read {file}: {e}"))?;
     Ok(data)
+}
+
+/// What a command reads: the file's bytes, or the pickles inside a ZIP archive.
+enum Input {
+    Pickle(Vec<u8>),
+    Archive(Vec<(String, Vec<u8>)>),
+}
+
+/// Reads `file`; a ZIP archive (by its magic bytes) is opened and the pickles named by
+/// `entry` (or all of them) are read out, each within `limit` bytes.
+/// A failure to read the input: the message and the exit code (1 for I/O and usage,
+/// 2 for a broken archive, 3 for an archive over its limits).
+type InputError = (String, u8);
+
+fn archive_error(file: &str, what: &str, e: &Error) -> InputError {
+    (format!("{file}: {what}{e}"), exit_code_for(e))
+}
+
+fn read_pickles(file: &str, limit: u64, entry: Option<&str>) -> Result<Input, InputError> {
+    let zip_limits = ZipLimits {
+        max_entry_bytes: limit,
+        ..ZipLimits::default()
+    };
+    let is_zip_file = file != "-" && {
+        let mut head = [0u8; 4];
+        std::fs::File::open(file)
+            .and_then(|mut f| f.read(&mut head))
+            .map(|n| looks_like_zip(&head[..n]))
+            .unwrap_or(false)
+    };
+    if is_zip_file {
+        let f = std::fs::File::open(file).map_err(|e| (format!("cannot read {file}: {e}"), 1))?;
+        let archive = ZipArchive::open(f, zip_limits).map_err(|e| archive_error(file, "", &e))?;
+        return read_archive(file, archive, entry).map(Input::Archive);
+    }
+    let data = read_input(file, limit).map_err(|msg| (msg, 1))?;
+    if looks_like_zip(&data) {
+        let archive = ZipArchive::open(std::io::Cursor::new(data), zip_limits)
+            .map_err(|e| archive_error(file, "", &e))?;
+        return read_archive(file, archive, entry).map(Input::Archive);
+    }
+    Ok(Input::Pickle(data))
+}
+
+fn read_archive<R: Read + std::io::Seek>(
+    file: &str,
+    mut archive: ZipArchive<R>,
+    entry: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>, InputError> {
+    let chosen: Vec<ZipEntry> = match entry {
+        Some(name) => archive
+            .entries()
+            .iter()
+            .filter(|e| e.name == name)
+            .cloned()
+            .collect(),
+        None => archive.pickles(),
+    };
+    if chosen.is_empty() {
+        let names: Vec<&str> = archive.entries().iter().map(|e| e.name.as_str()).collect();
+        let message = match entry {
+            Some(name) => format!("{file}: no entry {name:?} (entries: {})", names.join(", ")),
+            None => format!(
+                "{file}: no .pkl entry in the archive (entries: {})",
+                names.join(", ")
+            ),
+        };
+        return Err((message, 1));
+    }
+    let mut out = Vec::new();
+    for e in chosen {
+        let bytes = archive
+            .read(&e)
+            .map_err(|err| archive_error(file, &format!("{}: ", e.name), &err))?;
+        out.push((e.name, bytes));
+    }
+    Ok(out)
+}
+
+/// For commands that read one pickle: the file's, or the archive's only (or chosen) one.
+fn read_one_pickle(file: &str, limit: u64, entry: Option<&str>) -> Result<Vec<u8>, InputError> {
+    match read_pickles(file, limit, entry)? {
+        Input::Pickle(data) => Ok(data),
+        Input::Archive(mut pickles) => {
+            if pickles.len() > 1 {
+                let names: Vec<&str> = pickles.iter().map(|(n, _)| n.as_str()).collect();
+                let message = format!(
+                    "{file} holds {} pickles; choose one with --entry ({})",
+                    pickles.len(),
+                    names.join(", ")
+                );
+                return Err((message, 1));
+            }
+            Ok(pickles.pop().map(|(_, data)| data).unwrap_or_default())
+        }
+    }
 }
 
 fn exit_code_for(err: &Error) -> u8 {
@@ -267,6 +372,7 @@ fn main() -> ExitCode {
             max_depth,
             buffers,
             usage,
+            entry,
             file,
         } => {
             let mut limits = Limits::default();
@@ -288,9 +394,9 @@ fn main() -> ExitCode {
                 EncodingArg::Latin1 => StringEncoding::Latin1,
                 EncodingArg::Bytes => StringEncoding::Bytes,
             };
-            let data = match read_input(&file, limits.max_input_bytes) {
+            let data = match read_one_pickle(&file, limits.max_input_bytes, entry.as_deref()) {
                 Ok(d) => d,
-                Err(msg) => return fail(&msg, 1),
+                Err((msg, code)) => return fail(&msg, code),
             };
             let mut decoder = Decoder::new()
                 .limits(limits)
@@ -351,38 +457,64 @@ fn main() -> ExitCode {
             if let Some(v) = max_steps {
                 limits.max_steps = v;
             }
-            let data = match read_input(&file, limits.max_input_bytes) {
-                Ok(d) => d,
-                Err(msg) => return fail(&msg, 1),
+            let pickles = match read_pickles(&file, limits.max_input_bytes, None) {
+                Ok(Input::Pickle(data)) => vec![(None, data)],
+                Ok(Input::Archive(found)) => found.into_iter().map(|(n, d)| (Some(n), d)).collect(),
+                Err((msg, code)) => return fail(&msg, code),
             };
             let decoder = Decoder::new().limits(limits).policy(policy.policy());
-            let report = decoder.scan(&data);
-            let mut text = if as_json {
-                report.to_json(policy.name())
-            } else {
-                report.to_text(policy.name())
-            };
-            if !text.ends_with('\n') {
-                text.push('\n');
+            let mut text = String::new();
+            let mut code = 0u8;
+            let mut json_docs = Vec::new();
+            for (entry, data) in &pickles {
+                let report = decoder.scan(data);
+                if as_json {
+                    json_docs.push(report.to_json_for(policy.name(), entry.as_deref()));
+                } else {
+                    if let Some(name) = entry {
+                        text.push_str(&format!("== {name}\n"));
+                    }
+                    text.push_str(&report.to_text(policy.name()));
+                }
+                let this = match &report.error {
+                    Some(e) => {
+                        eprintln!("{}", error_line(e, data));
+                        eprintln!(
+                            "pickleproof: the scan report{} is INCOMPLETE: it covers the sites before offset {}",
+                            entry.as_ref().map(|n| format!(" of {n}")).unwrap_or_default(),
+                            e.offset()
+                        );
+                        exit_code_for(e)
+                    }
+                    None if report.refused().next().is_some() => 4,
+                    None => 0,
+                };
+                // An incomplete report (its error's code) outranks a refusal (4),
+                // which outranks a clean scan (0); the first error code stays.
+                code = match (code, this) {
+                    (0, c) | (4, c @ (1..=3)) => c,
+                    (c, _) => c,
+                };
             }
-            if let Some(e) = &report.error {
-                eprintln!("{}", error_line(e, &data));
-                eprintln!("pickleproof: the scan report is INCOMPLETE: it covers the sites before offset {}", e.offset());
+            if as_json {
+                text = if pickles.len() == 1 && pickles[0].0.is_none() {
+                    json_docs.concat()
+                } else {
+                    format!("[{}]", json_docs.join(","))
+                };
+                text.push('\n');
             }
             let printed = emit(&text);
             if printed != ExitCode::SUCCESS {
                 return printed;
             }
-            match &report.error {
-                Some(e) => ExitCode::from(exit_code_for(e)),
-                None if report.refused().next().is_some() => ExitCode::from(4),
-                None => ExitCode::SUCCESS,
-            }
+            ExitCode::from(code)
         }
-        Command::Disasm { file } => {
-            let data = match read_input(&file, Limits::default().max_input_bytes) {
+        Command::Disasm { entry, file } => {
+            let limit = Limits::default().max_input_bytes;
+            let data = match read_one_pickle(&file, limit, entry.as_deref()) {
                 Ok(d) => d,
-                Err(msg) => return fail(&msg, 1),
+                Err((msg, code)) => return fail(&msg, code),
             };
             let listing = disasm::disassemble(&data, &disasm::DisasmOptions::default());
             match listing.error {

@@ -184,7 +184,18 @@ impl Report {
 
     /// The report as one JSON object (no dependency: the strings are escaped here).
     pub fn to_json(&self, policy_name: &str) -> String {
-        let mut out = String::from("{\"policy\":");
+        self.to_json_for(policy_name, None)
+    }
+
+    /// [`Report::to_json`] with the archive entry the pickle came from, as `"entry"`.
+    pub fn to_json_for(&self, policy_name: &str, entry: Option<&str>) -> String {
+        let mut out = String::from("{");
+        if let Some(entry) = entry {
+            out.push_str("\"entry\":");
+            push_json_str(&mut out, entry);
+            out.push(',');
+        }
+        out.push_str("\"policy\":");
         push_json_str(&mut out, policy_name);
         let _ = write!(
             out,

@@ -212,6 +212,76 @@ fn scan_reports_every_site_and_exits_by_verdict() {
 }
 
 #[test]
+fn zip_archives_are_opened_like_pytorch_checkpoints() {
+    // scan: every pickle in the archive, under a header naming it.
+    let out = run(
+        &[
+            "scan",
+            "--policy",
+            "pytorch",
+            "corpus/archives/malicious.pt",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("== malicious/data.pkl\n"), "{stdout}");
+    assert!(stdout.contains("REFUSED    import os.system"), "{stdout}");
+    let out = run(
+        &[
+            "scan",
+            "--policy",
+            "pytorch",
+            "corpus/archives/tiny_state_dict.pt",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The same archive through standard input.
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/archives/malicious.pt"),
+    )
+    .unwrap();
+    let out = run(&["scan", "--json", "-"], &bytes);
+    assert_eq!(out.status.code(), Some(4));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc[0]["entry"], "malicious/data.pkl");
+    assert_eq!(doc[0]["sites"][2]["module"], "os");
+
+    // dump: the archive's one pickle.
+    let out = run(
+        &[
+            "dump",
+            "--json",
+            "--policy",
+            "pytorch",
+            "corpus/archives/tiny_state_dict.pt",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["value"]["callable"]["name"], "OrderedDict");
+
+    // A compressed entry is a clear error (exit 2), an unknown entry a usage error.
+    let out = run(&["dump", "corpus/archives/deflated.pt"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("compressed ZIP entry"));
+    let out = run(
+        &[
+            "dump",
+            "--entry",
+            "nope",
+            "corpus/archives/tiny_state_dict.pt",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no entry \"nope\""));
+}
+
+#[test]
 fn disasm_prints_opcodes_and_fails_cleanly() {
     let out = run(&["disasm", "-"], b"\x80\x02K\x01.");
     assert_eq!(out.status.code(), Some(0));

@@ -88,6 +88,22 @@ fn replay_corpus_through_every_target() {
             }
         }
     }
+    // Archives (and any `zip` crash saved as `corpus/regressions/zip-*.zip`) through
+    // the `zip` target.
+    let mut archives = corpus_files("pt");
+    archives.extend(corpus_files("zip"));
+    assert!(archives.len() >= 3, "corpus/archives/ looks empty");
+    for path in archives {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = relative(&path);
+        for cut in [data.len(), data.len() / 2, data.len().saturating_sub(22)] {
+            let bytes = data[..cut].to_vec();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::run_zip(&bytes))) {
+                let message = panic_message(payload.as_ref());
+                failures.push(format!("{name} (first {cut} bytes): zip: {message}"));
+            }
+        }
+    }
     // Crashes of the structured targets are saved as the fuzzer's raw bytes,
     // `corpus/regressions/<target>-<hash>.bin`; libFuzzer builds the input with
     // `arbitrary_take_rest`, and so does this replay.

@@ -1,6 +1,7 @@
 //! The one integration-test binary (links once: it matters on a 2-core machine).
 //! Each module owns one concern; see its docs.
 
+mod archives;
 mod corpus;
 mod fuzz_replay;
 mod opcodes;
