@@ -70,6 +70,42 @@ enum EncodingArg {
     Bytes,
 }
 
+/// The budgets a command may set; unset ones keep `Limits::default()`.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Memory budget, e.g. 64MiB.
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// Input budget, e.g. 1GiB.
+    #[arg(long, value_parser = parse_size)]
+    max_input: Option<u64>,
+    /// Fuel budget (about one per opcode).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Nesting budget.
+    #[arg(long)]
+    max_depth: Option<u64>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(v) = self.max_memory {
+            limits.max_memory_bytes = v;
+        }
+        if let Some(v) = self.max_input {
+            limits.max_input_bytes = v;
+        }
+        if let Some(v) = self.max_steps {
+            limits.max_steps = v;
+        }
+        if let Some(v) = self.max_depth {
+            limits.max_depth = v;
+        }
+        limits
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Decode and print the value (Python-like repr, or JSON with --json).
@@ -86,18 +122,8 @@ enum Command {
         /// How Python 2 strings are decoded.
         #[arg(long, value_enum, default_value = "ascii")]
         encoding: EncodingArg,
-        /// Memory budget, e.g. 64MiB.
-        #[arg(long, value_parser = parse_size)]
-        max_memory: Option<u64>,
-        /// Input budget, e.g. 1GiB.
-        #[arg(long, value_parser = parse_size)]
-        max_input: Option<u64>,
-        /// Fuel budget (about one per opcode).
-        #[arg(long)]
-        max_steps: Option<u64>,
-        /// Nesting budget.
-        #[arg(long)]
-        max_depth: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Protocol 5 out-of-band buffer, in order (repeat for several).
         #[arg(long = "buffer")]
         buffers: Vec<PathBuf>,
@@ -123,15 +149,8 @@ enum Command {
         /// The policy whose verdicts are reported.
         #[arg(long, value_enum, default_value = "strict")]
         policy: PolicyArg,
-        /// Memory budget, e.g. 64MiB.
-        #[arg(long, value_parser = parse_size)]
-        max_memory: Option<u64>,
-        /// Input budget, e.g. 1GiB.
-        #[arg(long, value_parser = parse_size)]
-        max_input: Option<u64>,
-        /// Fuel budget (about one per opcode).
-        #[arg(long)]
-        max_steps: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// The pickle file, or a ZIP archive (every pickle in it is scanned), or - for
         /// standard input.
         #[arg(default_value = "-")]
@@ -366,28 +385,13 @@ fn main() -> ExitCode {
             raw,
             policy,
             encoding,
-            max_memory,
-            max_input,
-            max_steps,
-            max_depth,
+            limits,
             buffers,
             usage,
             entry,
             file,
         } => {
-            let mut limits = Limits::default();
-            if let Some(v) = max_memory {
-                limits.max_memory_bytes = v;
-            }
-            if let Some(v) = max_input {
-                limits.max_input_bytes = v;
-            }
-            if let Some(v) = max_steps {
-                limits.max_steps = v;
-            }
-            if let Some(v) = max_depth {
-                limits.max_depth = v;
-            }
+            let limits = limits.limits();
             let policy = policy.policy();
             let encoding = match encoding {
                 EncodingArg::Ascii => StringEncoding::Ascii,
@@ -442,21 +446,10 @@ fn main() -> ExitCode {
         Command::Scan {
             json: as_json,
             policy,
-            max_memory,
-            max_input,
-            max_steps,
+            limits,
             file,
         } => {
-            let mut limits = Limits::default();
-            if let Some(v) = max_memory {
-                limits.max_memory_bytes = v;
-            }
-            if let Some(v) = max_input {
-                limits.max_input_bytes = v;
-            }
-            if let Some(v) = max_steps {
-                limits.max_steps = v;
-            }
+            let limits = limits.limits();
             let pickles = match read_pickles(&file, limits.max_input_bytes, None) {
                 Ok(Input::Pickle(data)) => vec![(None, data)],
                 Ok(Input::Archive(found)) => found.into_iter().map(|(n, d)| (Some(n), d)).collect(),
