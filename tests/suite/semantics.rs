@@ -1430,6 +1430,44 @@ fn many_keys_use_the_same_rules_as_few() {
     assert_value(&strict(), &data, json!({ "dict": expected }));
 }
 
+/// Str keys, small dicts (scanned by length and first bytes) and big ones (hashed):
+/// equal strings written twice (separate nodes) are one key, and strings that share
+/// their length and first 8 bytes but differ later are two.
+#[test]
+fn str_keys_collapse_by_content_in_small_and_big_dicts() {
+    fn key(name: &str) -> Vec<u8> {
+        let mut k = vec![0x8c, name.len() as u8];
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+    for n in [3usize, 16, 17, 40] {
+        let names: Vec<String> = (0..n)
+            .map(|i| match i % 3 {
+                0 => format!("k{i}"),                       // short
+                1 => format!("feature_same_prefix_{i:04}"), // same 8-byte prefix
+                _ => format!("longer_key_number_{i}_x"),
+            })
+            .collect();
+        // Each name twice, as separate str nodes, with values i then 100 + i.
+        let mut data = b"}(".to_vec();
+        for (i, name) in names.iter().enumerate() {
+            data.extend(key(name));
+            data.extend_from_slice(&[b'K', i as u8]);
+        }
+        for (i, name) in names.iter().enumerate() {
+            data.extend(key(name));
+            data.extend_from_slice(&[b'K', 100 + i as u8]);
+        }
+        data.extend_from_slice(b"u.");
+        let expected: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| json!([name, 100 + i]))
+            .collect();
+        assert_value(&strict(), &data, json!({ "dict": expected }));
+    }
+}
+
 // ===== globals =========================================================================
 
 #[test]
