@@ -52,6 +52,9 @@ pub struct ZipEntry {
     pub size: u64,
     /// Offset of its local header.
     pub header_offset: u64,
+    /// Offset of its record in the central directory (where the sizes and offset
+    /// above were read).
+    pub directory_offset: u64,
 }
 
 impl ZipEntry {
@@ -132,11 +135,12 @@ impl<R: Read + Seek> ZipArchive<R> {
         // The end record sits in the last 22 + 65,535 bytes (a comment may follow it).
         let tail_len = len.min(EOCD_LEN.saturating_add(MAX_COMMENT));
         let tail_start = len.saturating_sub(tail_len);
-        let tail = read_at(&mut reader, tail_start, tail_len, len)?;
-        let eocd_pos = (0..tail
+        let tail = read_at(&mut reader, tail_start, tail_len, len, tail_start)?;
+        let last_start = tail
             .len()
-            .saturating_sub(EOCD_LEN as usize)
-            .saturating_add(1))
+            .checked_sub(EOCD_LEN as usize)
+            .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
+        let eocd_pos = (0..=last_start)
             .rev()
             .find(|&i| tail.get(i..i.saturating_add(4)) == Some(&EOCD_SIGNATURE.to_le_bytes()[..]))
             .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
@@ -148,12 +152,14 @@ impl<R: Read + Seek> ZipArchive<R> {
         let mut count = u64::from(eocd.u16(10)?);
         let mut dir_size = u64::from(eocd.u32(12)?);
         let mut dir_offset = u64::from(eocd.u32(16)?);
+        // Where the directory's size and offset were read: errors about them point here.
+        let mut dir_claimed_at = eocd_offset;
         if count == 0xffff || dir_size == 0xffff_ffff || dir_offset == 0xffff_ffff {
             // ZIP64: a locator right before the end record points at the real one.
             let locator_offset = eocd_offset
                 .checked_sub(20)
                 .ok_or_else(|| broken("ZIP64 locator missing", eocd_offset))?;
-            let locator = read_at(&mut reader, locator_offset, 20, len)?;
+            let locator = read_at(&mut reader, locator_offset, 20, len, eocd_offset)?;
             let locator = Fields {
                 bytes: &locator,
                 at: locator_offset,
@@ -162,7 +168,7 @@ impl<R: Read + Seek> ZipArchive<R> {
                 return Err(broken("ZIP64 locator missing", locator_offset));
             }
             let record_offset = locator.u64(8)?;
-            let record = read_at(&mut reader, record_offset, 56, len)?;
+            let record = read_at(&mut reader, record_offset, 56, len, locator_offset)?;
             let record = Fields {
                 bytes: &record,
                 at: record_offset,
@@ -173,13 +179,14 @@ impl<R: Read + Seek> ZipArchive<R> {
             count = record.u64(32)?;
             dir_size = record.u64(40)?;
             dir_offset = record.u64(48)?;
+            dir_claimed_at = record_offset;
         }
         if count > limits.max_entries {
             return Err(Error::limit(
                 Resource::InputBytes,
                 limits.max_entries,
                 count,
-                eocd_offset,
+                dir_claimed_at,
             ));
         }
         if dir_size > limits.max_directory_bytes {
@@ -187,10 +194,10 @@ impl<R: Read + Seek> ZipArchive<R> {
                 Resource::InputBytes,
                 limits.max_directory_bytes,
                 dir_size,
-                eocd_offset,
+                dir_claimed_at,
             ));
         }
-        let directory = read_at(&mut reader, dir_offset, dir_size, len)?;
+        let directory = read_at(&mut reader, dir_offset, dir_size, len, dir_claimed_at)?;
         let entries = parse_directory(&directory, dir_offset, count)?;
         Ok(ZipArchive {
             reader,
@@ -216,7 +223,9 @@ impl<R: Read + Seek> ZipArchive<R> {
 
     /// The bytes of a stored entry, within [`ZipLimits::max_entry_bytes`].
     pub fn read(&mut self, entry: &ZipEntry) -> Result<Vec<u8>, Error> {
-        let at = entry.header_offset;
+        // Errors about the entry's method and sizes point at its directory record,
+        // where they were read; the header offset itself may lie outside the file.
+        let at = entry.directory_offset;
         if entry.method != 0 {
             return Err(broken(
                 "compressed ZIP entry (only stored entries are read, as PyTorch writes them)",
@@ -234,30 +243,42 @@ impl<R: Read + Seek> ZipArchive<R> {
                 at,
             ));
         }
-        let header = read_at(&mut self.reader, at, 30, self.len)?;
-        let header = Fields { bytes: &header, at };
+        let header_at = entry.header_offset;
+        let header = read_at(&mut self.reader, header_at, 30, self.len, at)?;
+        let header = Fields {
+            bytes: &header,
+            at: header_at,
+        };
         if header.u32(0)? != LOCAL_SIGNATURE {
-            return Err(broken("bad ZIP local header", at));
+            return Err(broken("bad ZIP local header", header_at));
         }
         let skip = 30u64
             .saturating_add(u64::from(header.u16(26)?))
             .saturating_add(u64::from(header.u16(28)?));
-        let data_offset = at.saturating_add(skip);
-        read_at(&mut self.reader, data_offset, entry.size, self.len)
+        let data_offset = header_at.saturating_add(skip);
+        read_at(
+            &mut self.reader,
+            data_offset,
+            entry.size,
+            self.len,
+            header_at,
+        )
     }
 }
 
-/// Reads `n` bytes at `offset`, after checking they lie within the file.
+/// Reads `n` bytes at `offset`, after checking they lie within the file. `claimed_at`
+/// is where the offset and size were read (inside the file): errors point there.
 fn read_at<R: Read + Seek>(
     reader: &mut R,
     offset: u64,
     n: u64,
     len: u64,
+    claimed_at: u64,
 ) -> Result<Vec<u8>, Error> {
-    let end = offset
+    offset
         .checked_add(n)
         .filter(|end| *end <= len)
-        .ok_or_else(|| broken("ZIP record points past the end of the file", offset))?;
+        .ok_or_else(|| broken("ZIP record points past the end of the file", claimed_at))?;
     let size = usize::try_from(n).map_err(|_| broken("ZIP record too large", offset))?;
     reader
         .seek(SeekFrom::Start(offset))
@@ -270,7 +291,10 @@ fn read_at<R: Read + Seek>(
         .read_to_end(&mut buf)
         .map_err(|e| io_error(&e, offset))?;
     if buf.len() != size {
-        return Err(broken("ZIP file shorter than its directory says", end));
+        return Err(broken(
+            "ZIP file shorter than its directory says",
+            claimed_at,
+        ));
     }
     Ok(buf)
 }
@@ -335,6 +359,7 @@ fn parse_directory(dir: &[u8], dir_offset: u64, count: u64) -> Result<Vec<ZipEnt
             compressed_size,
             size,
             header_offset,
+            directory_offset: at,
         });
         pos = next;
     }

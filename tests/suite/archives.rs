@@ -66,7 +66,7 @@ fn every_archive_lists_its_pickles_and_meets_its_expectation() {
                     ),
                     "{name}"
                 );
-                assert_eq!(err.offset(), entry.header_offset);
+                assert_eq!(err.offset(), entry.directory_offset);
             }
             Value::Object(refusal) => {
                 let data = archive.read(entry).unwrap();
