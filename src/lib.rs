@@ -43,9 +43,17 @@
 //! explicit opt-out. A successful decode reports its [`Usage`] so callers can size
 //! limits to their data.
 //!
+//! # Scanning
+//!
+//! [`Decoder::scan`] is the security report: every import, call, persistent id,
+//! extension code and missing out-of-band buffer a stream asks for, with its offset
+//! and the policy's verdict ([`scan::Report`]). It does not stop at the first refusal,
+//! and its first refused site is exactly where [`Decoder::decode`] fails.
+//!
 //! # Features
 //!
-//! - `cli`: the `pickleproof` command-line tool (`dump`, `disasm`).
+//! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
+//! - `zip`: [`archive`], the pickles inside ZIP archives such as PyTorch checkpoints.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]
