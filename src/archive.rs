@@ -304,7 +304,9 @@ fn parse_directory(dir: &[u8], dir_offset: u64, count: u64) -> Result<Vec<ZipEnt
     let mut entries = Vec::new();
     let mut pos = 0usize;
     for _ in 0..count {
-        let at = dir_offset.saturating_add(pos as u64);
+        // The record's offset, clamped to the directory's end: a count or a comment
+        // length that overstates the directory must not point outside the file.
+        let at = dir_offset.saturating_add(pos.min(dir.len()) as u64);
         let record = Fields {
             bytes: dir.get(pos..).unwrap_or(&[]),
             at,
