@@ -58,6 +58,27 @@ pub(crate) trait Source<'a> {
     }
 }
 
+/// The position of the first `needle` in `haystack`, eight bytes at a time (the
+/// "has a zero byte" word trick on `word ^ needle×8`): a megabyte-long line is
+/// searched in a fraction of the time of a byte loop, without `unsafe` or a crate.
+pub(crate) fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES.wrapping_mul(u64::from(needle));
+    let mut start = 0usize;
+    for chunk in haystack.chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([0; 8])) ^ pattern;
+        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
+            break; // a byte of this chunk is `needle`
+        }
+        start = start.saturating_add(8);
+    }
+    let tail = haystack.get(start..)?;
+    tail.iter()
+        .position(|&b| b == needle)
+        .map(|i| start.saturating_add(i))
+}
+
 #[cold]
 fn eof(pos: u64) -> Error {
     Error::new(ErrorKind::Eof, pos, None)
@@ -144,7 +165,7 @@ impl<'a> Source<'a> for SliceSource<'a> {
         let allowed =
             usize::try_from(max_end.saturating_sub(self.pos as u64)).unwrap_or(usize::MAX);
         let window = rest.get(..allowed).unwrap_or(rest);
-        match window.iter().position(|&b| b == b'\n') {
+        match find_byte(window, b'\n') {
             Some(i) => {
                 let line = window.get(..i).unwrap_or(&[]);
                 self.pos = self.pos.saturating_add(i).saturating_add(1);
@@ -373,5 +394,38 @@ impl<'a, S: Source<'a>> Source<'a> for &mut S {
     }
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         (**self).take_array::<N>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_byte;
+
+    /// The word-at-a-time search agrees with a byte loop for every needle position,
+    /// haystack length and needle (including bytes with the high bit set, where the
+    /// zero-byte trick could go wrong).
+    #[test]
+    fn find_byte_agrees_with_a_byte_loop() {
+        for needle in [0u8, b'\n', 0x7f, 0x80, 0xff] {
+            for len in 0..40usize {
+                let filler = needle.wrapping_add(1);
+                for at in 0..=len {
+                    let mut hay = vec![filler; len];
+                    if let Some(slot) = hay.get_mut(at) {
+                        *slot = needle;
+                    }
+                    // A second, later occurrence must not be the answer.
+                    if at + 3 < len {
+                        hay[at + 3] = needle;
+                    }
+                    let want = hay.iter().position(|&b| b == needle);
+                    assert_eq!(
+                        find_byte(&hay, needle),
+                        want,
+                        "needle {needle:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
     }
 }

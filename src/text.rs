@@ -35,7 +35,7 @@ pub(crate) enum IntLine {
 }
 
 fn until_nul(line: &[u8]) -> &[u8] {
-    match line.iter().position(|&b| b == 0) {
+    match crate::reader::find_byte(line, 0) {
         Some(i) => line.get(..i).unwrap_or(line),
         None => line,
     }
@@ -54,6 +54,18 @@ fn digit_in(b: u8, radix: u32) -> Option<u32> {
 fn split_digit(s: &[u8], radix: u32) -> Option<(u32, &[u8])> {
     let (&b, rest) = s.split_first()?;
     Some((digit_in(b, radix)?, rest))
+}
+
+/// The length of the run of `radix` digits at the start of `s` (a plain ASCII test
+/// for decimal, the common and the bomb case: a million digits cost one tight loop).
+fn digit_run(s: &[u8], radix: u32) -> usize {
+    if radix == 10 {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    } else {
+        s.iter()
+            .take_while(|b| digit_in(**b, radix).is_some())
+            .count()
+    }
 }
 
 /// `s` without its longest prefix of bytes satisfying `pred`.
@@ -89,15 +101,18 @@ fn strtol(s: &[u8]) -> (i64, &[u8], bool) {
     let mut acc: i128 = 0;
     let mut overflow = false;
     while let Some((d, after)) = split_digit(rest, radix) {
-        if !overflow {
-            // `acc <= LIMIT` before, so this cannot overflow an i128 (checked anyway).
-            match acc
-                .checked_mul(i128::from(radix))
-                .and_then(|a| a.checked_add(i128::from(d)))
-            {
-                Some(next) if next <= LIMIT => acc = next,
-                _ => overflow = true,
-            }
+        if overflow {
+            // Only where the digits end matters now.
+            rest = rest.get(digit_run(rest, radix)..).unwrap_or(&[]);
+            break;
+        }
+        // `acc <= LIMIT` before, so this cannot overflow an i128 (checked anyway).
+        match acc
+            .checked_mul(i128::from(radix))
+            .and_then(|a| a.checked_add(i128::from(d)))
+        {
+            Some(next) if next <= LIMIT => acc = next,
+            _ => overflow = true,
         }
         rest = after;
     }
@@ -118,7 +133,7 @@ fn strtol(s: &[u8]) -> (i64, &[u8], bool) {
 
 /// Scans Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10,
 /// handing each digit to `on_digit`; returns the sign and radix when `s` is valid.
-fn scan_python_int(s: &[u8], base: u32, mut on_digit: impl FnMut(u8)) -> Option<(bool, u32)> {
+fn scan_python_int(s: &[u8], base: u32, mut on_digits: impl FnMut(&[u8])) -> Option<(bool, u32)> {
     let s = until_nul(s);
     let (negative, mut rest) = split_sign(skip_while(s, is_space));
     let mut radix = if base == 0 { 10 } else { base };
@@ -150,18 +165,27 @@ fn scan_python_int(s: &[u8], base: u32, mut on_digit: impl FnMut(u8)) -> Option<
     let mut any_digit = false;
     let mut any_nonzero = false;
     let mut last_was_digit = false;
-    while let Some((&b, after)) = rest.split_first() {
-        if digit_in(b, radix).is_some() {
-            on_digit(b);
+    // Runs of digits separated by single underscores, handed over a run at a time.
+    while !rest.is_empty() {
+        let run = digit_run(rest, radix);
+        if run > 0 {
+            let (digits, after) = rest.split_at(run.min(rest.len()));
+            on_digits(digits);
             any_digit = true;
-            any_nonzero |= b != b'0';
+            if leading_zero_decimal && !any_nonzero {
+                any_nonzero = digits.iter().any(|b| *b != b'0');
+            }
             last_was_digit = true;
-        } else if b == b'_' && last_was_digit {
-            last_was_digit = false;
-        } else {
-            break;
+            rest = after;
+            continue;
         }
-        rest = after;
+        match rest.split_first() {
+            Some((b'_', after)) if last_was_digit => {
+                last_was_digit = false;
+                rest = after;
+            }
+            _ => break,
+        }
     }
     if !any_digit || !last_was_digit {
         return None;
@@ -178,7 +202,7 @@ fn scan_python_int(s: &[u8], base: u32, mut on_digit: impl FnMut(u8)) -> Option<
 /// Python's `int(s, base)` grammar (`PyLong_FromString`), for base 0 or 10.
 pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
     let mut digits = Vec::new();
-    let (negative, radix) = scan_python_int(s, base, |d| digits.push(d))?;
+    let (negative, radix) = scan_python_int(s, base, |run| digits.extend_from_slice(run))?;
     Some(IntLiteral {
         negative,
         radix,
@@ -190,7 +214,7 @@ pub(crate) fn python_int(s: &[u8], base: u32) -> Option<IntLiteral> {
 /// a million-digit literal is refused by the digit budget before it is copied.
 pub(crate) fn python_int_digit_count(s: &[u8], base: u32) -> Option<usize> {
     let mut count = 0usize;
-    scan_python_int(s, base, |_| count = count.saturating_add(1))?;
+    scan_python_int(s, base, |run| count = count.saturating_add(run.len()))?;
     Some(count)
 }
 
