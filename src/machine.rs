@@ -468,7 +468,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             let id = self.new_node(empty_container(marker), 1)?;
             return self.push(id);
         }
-        self.meter.depth(1)?;
+        if self.meter.usage.depth < 1 {
+            self.meter.depth(1)?; // once: a depth already recorded is >= 1 and allowed
+        }
         self.push(NodeId(marker))?;
         self.pending = self.pending.saturating_add(1);
         Ok(())
