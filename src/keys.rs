@@ -471,6 +471,8 @@ pub(crate) struct StrScan {
     pub(crate) found: Option<usize>,
     /// Bytes of same-length keys compared (what a byte-by-byte scan would compare).
     pub(crate) bytes: u64,
+    /// The wanted key's own entry, to record it without reading its node again.
+    pub(crate) entry: (NodeId, u64, u64),
 }
 
 impl SmallKeys {
@@ -509,8 +511,14 @@ impl SmallKeys {
     /// Records a key appended to the dict.
     #[inline]
     pub(crate) fn push(&mut self, graph: &Graph<'_>, key: NodeId) {
+        self.push_entry(Self::entry(graph, key));
+    }
+
+    /// Records a key appended to the dict, from its entry (see [`StrScan::entry`]).
+    #[inline]
+    pub(crate) fn push_entry(&mut self, entry: (NodeId, u64, u64)) {
         if let Some(slot) = self.keys.get_mut(self.len) {
-            *slot = Self::entry(graph, key);
+            *slot = entry;
             self.len = self.len.saturating_add(1);
         } else {
             self.ready = false; // outgrown: the dict gets a hash index
@@ -524,6 +532,7 @@ impl SmallKeys {
         let mut scan = StrScan {
             found: None,
             bytes: 0,
+            entry: (key, len, head),
         };
         for (pos, (id, have_len, have_head)) in self.keys.iter().take(self.len).enumerate() {
             if *id == key {

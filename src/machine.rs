@@ -17,7 +17,7 @@ use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
-use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, SMALL_KEYS};
+use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
 use crate::scan::{Callee, Finding, Report, Site};
@@ -118,6 +118,7 @@ struct Memo {
 }
 
 impl Memo {
+    #[inline]
     fn get(&self, index: u64) -> Option<NodeId> {
         if let Some(&slot) = usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
             return (slot != EMPTY).then_some(NodeId(slot));
@@ -894,9 +895,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         if let Some(table) = index {
             return self.dict_set_indexed(dict, key, value, table);
         }
-        let (found, hash) = match self.find_small_str_key(dict, key, small)? {
-            Some(found) => (found, None),
-            None => self.find_key(dict, key, None)?,
+        let (found, hash, entry) = match self.find_small_str_key(dict, key, small)? {
+            Some(scan) => (scan.found, None, Some(scan.entry)),
+            None => {
+                let (found, hash) = self.find_key(dict, key, None)?;
+                (found, hash, None)
+            }
         };
         let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
@@ -913,16 +917,21 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.meter.reserve(entries, 1)?;
                 entries.push((key, value));
                 let count = entries.len();
-                small.push(&self.graph, key);
-                self.index_new_key(dict, count, hash, index)?;
+                match entry {
+                    Some(entry) => small.push_entry(entry),
+                    None => small.push(&self.graph, key),
+                }
+                if count > LINEAR_SCAN_MAX {
+                    self.index_new_key(dict, count, hash, index)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// A str key of a small dict, looked up in `small` (see [`SmallKeys`]):
-    /// `Some(position or None)`, or `None` when that path does not apply (not a str
-    /// key, or too many keys). Charges what the byte-by-byte scan of `find_key`
+    /// A str key of a small dict, looked up in `small` (see [`SmallKeys`]): the scan
+    /// (where the key was found, if anywhere, and its entry for `small`), or `None`
+    /// when that path does not apply (not a str key, or too many keys). Charges what the byte-by-byte scan of `find_key`
     /// charges, so the path taken never shows in `Usage`.
     #[inline]
     fn find_small_str_key(
@@ -930,7 +939,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         dict: NodeId,
         key: NodeId,
         small: &mut SmallKeys,
-    ) -> Result<Option<Option<usize>>, Error> {
+    ) -> Result<Option<StrScan>, Error> {
         let Some(Node::Str(wanted)) = self.graph.get(key) else {
             return Ok(None);
         };
@@ -943,7 +952,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         let scan = small.find_str(&self.graph, key, wanted);
         self.meter.fuel((entries.len() as u64).saturating_add(1))?;
         self.meter.fuel_for_bytes(scan.bytes)?;
-        Ok(Some(scan.found))
+        Ok(Some(scan))
     }
 
     /// `dict_set` for a dict with a hash index: the path of every big dict, written
@@ -1495,11 +1504,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     // ----- memo --------------------------------------------------------------------
 
+    #[inline(always)]
     fn memo_put(&mut self, index: u64) -> Result<(), Error> {
         let top = self.top()?;
         self.memo.put(index, top, &mut self.meter)
     }
 
+    #[inline(always)]
     fn memo_get(&mut self, index: u64) -> Result<(), Error> {
         let id = self
             .memo
