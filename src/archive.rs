@@ -103,28 +103,24 @@ struct Fields<'b> {
 }
 
 impl Fields<'_> {
-    fn u16(&self, pos: usize) -> Result<u16, Error> {
+    /// The `N` bytes at `pos`, or "cut short".
+    fn array<const N: usize>(&self, pos: usize) -> Result<[u8; N], Error> {
         self.bytes
-            .get(pos..pos.saturating_add(2))
-            .and_then(|b| <[u8; 2]>::try_from(b).ok())
-            .map(u16::from_le_bytes)
+            .get(pos..pos.saturating_add(N))
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
             .ok_or_else(|| broken("ZIP record cut short", self.at))
+    }
+
+    fn u16(&self, pos: usize) -> Result<u16, Error> {
+        self.array(pos).map(u16::from_le_bytes)
     }
 
     fn u32(&self, pos: usize) -> Result<u32, Error> {
-        self.bytes
-            .get(pos..pos.saturating_add(4))
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_le_bytes)
-            .ok_or_else(|| broken("ZIP record cut short", self.at))
+        self.array(pos).map(u32::from_le_bytes)
     }
 
     fn u64(&self, pos: usize) -> Result<u64, Error> {
-        self.bytes
-            .get(pos..pos.saturating_add(8))
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_le_bytes)
-            .ok_or_else(|| broken("ZIP record cut short", self.at))
+        self.array(pos).map(u64::from_le_bytes)
     }
 }
 

@@ -723,6 +723,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// Records that all of `children` now sit inside `parent`.
     fn nest_all(&mut self, parent: NodeId, children: &[NodeId]) -> Result<(), Error> {
         let tallest = children.iter().map(|c| self.height(*c)).max();
+        self.raise_height(parent, tallest)
+    }
+
+    /// `parent` now holds a child of height `tallest` (`None`: no child was added):
+    /// its own height becomes at least one more, checked against the depth budget.
+    fn raise_height(&mut self, parent: NodeId, tallest: Option<u32>) -> Result<(), Error> {
         if let Some(tallest) = tallest {
             let h = tallest.saturating_add(1);
             if h > self.height(parent) {
@@ -1050,14 +1056,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             .map(|c| heights.get(c.index()).copied().unwrap_or(0))
             .max();
         stack.truncate(from);
-        if let Some(tallest) = tallest {
-            let h = tallest.saturating_add(1);
-            if h > self.height(target) {
-                self.meter.depth(u64::from(h))?;
-                self.set_height(target, h)?;
-            }
-        }
-        Ok(())
+        self.raise_height(target, tallest)
     }
 
     /// The items of `scratch` as bytes: CPython's `bytearray.extend` takes ints 0..=255.
