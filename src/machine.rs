@@ -1123,10 +1123,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         obj.dictitems.push((*k, *v));
                     }
                 }
-                for id in pairs {
-                    self.nest(target, *id)?;
-                }
-                Ok(())
+                self.nest_all(target, pairs)
             }
             Node::List(_) => {
                 // CPython calls list[k] = v: an int index in range replaces an item.
@@ -1219,7 +1216,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         if r.is_ok() {
                             obj.additems.extend_from_slice(&items);
                         }
-                        r.and_then(|()| items.iter().try_for_each(|i| self.nest(target, *i)))
+                        r.and_then(|()| self.nest_all(target, &items))
                     }
                     _ => Err(malformed("object expected")),
                 }
