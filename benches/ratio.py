@@ -3,6 +3,7 @@
 
     python3 benches/ratio.py [--runs 7] [--no-serde] [--no-rss] [--only NAME ...]
                              [--json results.json]
+    python3 benches/ratio.py --cold [--runs 7] [--only NAME ...]
 
 For each input of benches/gen_inputs.py (generated first if missing) this times
 
@@ -24,6 +25,13 @@ Memory: `usage.memory_bytes` is what pickleproof's budget counted; max RSS comes
 `/usr/bin/time -v` on a fresh process that decodes once, minus the max RSS of the
 same process only reading the file (the input buffer is the caller's, not the
 decoder's). The same is done for CPython.
+
+`--cold` measures the other end: every decode in a fresh process, for both CPython and
+pickleproof (what a command-line scan of one file costs). In a long-lived process the
+allocator may keep freed memory between decodes, so later decodes take fewer page
+faults; a fresh process faults every page it touches. On machines where a fault is
+expensive (VMs) the two modes can differ a lot for pickleproof, whose nodes are fresh
+memory: read both.
 
 The state dict holds persistent ids and torch globals: CPython decodes it with stub
 `torch` modules whose `_rebuild_tensor_v2` returns its arguments and a
@@ -150,6 +158,67 @@ def rss_child(path, name, read_only):
         install_torch_stubs(load_gen_inputs())
     obj = cpython_loader(name)(data)
     assert obj is not None
+
+
+def time_child(path, name):
+    """Entry point of a cold CPython timing child: read, decode once, print the ns."""
+    gc.disable()
+    with open(path, "rb") as f:
+        data = f.read()
+    if name in PYTORCH_WORKLOADS:
+        install_torch_stubs(load_gen_inputs())
+    loads = cpython_loader(name)
+    t0 = time.perf_counter_ns()
+    obj = loads(data)
+    t1 = time.perf_counter_ns()
+    assert obj is not None
+    print(t1 - t0)
+
+
+def measure_cold(name, path, exe, runs):
+    """`runs` rounds of one fresh-process decode each for CPython and pickleproof,
+    taking turns; medians in ms and the spread (MAD, %)."""
+    policy = "pytorch" if name in PYTORCH_WORKLOADS else "strict"
+    me = os.path.abspath(__file__)
+    times = {"cpython": [], "pp": []}
+
+    def cpython():
+        out = subprocess.run(
+            [sys.executable, me, "--time-child", path, "--rss-name", name],
+            check=True, stdout=subprocess.PIPE, text=True,
+        ).stdout
+        times["cpython"].append(int(out.strip().splitlines()[-1]))
+
+    def pp():
+        out = subprocess.run(
+            [exe, "--runs", "1", "--mode", "default", "--policy", policy, path],
+            check=True, stdout=subprocess.PIPE, text=True,
+        ).stdout
+        answer = json.loads(out)
+        if not answer.get("ok"):
+            raise SystemExit("%s: %s" % (name, answer.get("error")))
+        times["pp"].append(answer["decode_ns"][0])
+
+    for r in range(runs):
+        for f in ((cpython, pp) if r % 2 == 0 else (pp, cpython)):
+            f()
+    result = {"name": name}
+    for c, ts in times.items():
+        med = statistics.median(ts)
+        result[c + "_ms"] = med / 1e6
+        result[c + "_noise_pct"] = 100 * statistics.median(abs(t - med) for t in ts) / med
+    return result
+
+
+def print_cold(results):
+    rows = []
+    for r in results:
+        rows.append([
+            r["name"], fmt(r["cpython_ms"]), fmt(r["pp_ms"]), fmt(ratio(r["cpython_ms"], r["pp_ms"]), "%.2fx"),
+            fmt(max(r["cpython_noise_pct"], r["pp_noise_pct"]), "±%.1f%%"),
+        ])
+    print_table(["workload", "CPython ms (cold)", "pp ms (cold)", "CPy/pp", "noise"], rows)
+    print("  cold: each decode in a fresh process, on both sides (CPython GC off).")
 
 
 def rss_delta_mib(decode_cmd, read_cmd):
@@ -346,6 +415,10 @@ def main():
     ap.add_argument("--only", nargs="*", help="workload names to run (default: all)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--inputs", default=os.path.join(ROOT, "target", "bench-inputs"))
+    ap.add_argument("--cold", action="store_true",
+                    help="every decode in a fresh process, CPython and pickleproof only")
+    # Internal: the child process of a cold CPython timing.
+    ap.add_argument("--time-child", help=argparse.SUPPRESS)
     # Internal: the child process of the CPython max-RSS measurement.
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     ap.add_argument("--rss-name", help=argparse.SUPPRESS)
@@ -353,6 +426,9 @@ def main():
     args = ap.parse_args()
     if args.rss_child:
         rss_child(args.rss_child, args.rss_name, args.rss_read_only)
+        return
+    if args.time_child:
+        time_child(args.time_child, args.rss_name)
         return
 
     gen = load_gen_inputs()
@@ -363,6 +439,17 @@ def main():
         workloads = [w["name"] for w in json.load(f)["workloads"]]
     if args.only:
         workloads = [w for w in workloads if w in args.only]
+
+    if args.cold:
+        cold = []
+        for name in workloads:
+            print("measuring %s (cold) ..." % name, file=sys.stderr, flush=True)
+            cold.append(measure_cold(name, os.path.join(args.inputs, name + ".pkl"), exe, args.runs))
+        print_cold(cold)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(cold, f, indent=1)
+        return
 
     server = Server(exe)
     results = []
