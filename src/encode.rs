@@ -1317,6 +1317,17 @@ impl<'g, 'a> State<'g, 'a> {
 
     /// After a list, dict or set is memoized: its items now, or — inside a nested copy —
     /// once the copy is done.
+    /// An empty list or dict: `empty` (EMPTY_LIST, EMPTY_DICT) from protocol 1, else
+    /// MARK and `marked` (LIST, DICT) with nothing between, as CPython writes it.
+    fn empty_container(&mut self, empty: Opcode, marked: Opcode) {
+        if self.proto >= 1 {
+            self.out.op(empty);
+        } else {
+            self.out.op(Opcode::Mark);
+            self.out.op(marked);
+        }
+    }
+
     fn container_fill(&mut self, id: NodeId, count: usize) {
         if count == 0 {
             return;
@@ -1432,22 +1443,12 @@ impl<'g, 'a> State<'g, 'a> {
                 }
             }
             Node::List(items) => {
-                if self.proto >= 1 {
-                    self.out.op(Opcode::EmptyList);
-                } else {
-                    self.out.op(Opcode::Mark);
-                    self.out.op(Opcode::List);
-                }
+                self.empty_container(Opcode::EmptyList, Opcode::List);
                 self.memoize(id)?;
                 self.container_fill(id, items.len());
             }
             Node::Dict(items) => {
-                if self.proto >= 1 {
-                    self.out.op(Opcode::EmptyDict);
-                } else {
-                    self.out.op(Opcode::Mark);
-                    self.out.op(Opcode::Dict);
-                }
+                self.empty_container(Opcode::EmptyDict, Opcode::Dict);
                 self.memoize(id)?;
                 self.container_fill(id, items.len());
             }
@@ -1475,12 +1476,7 @@ impl<'g, 'a> State<'g, 'a> {
                     self.out.op(Opcode::Mark);
                 }
                 self.out.boundary();
-                if self.proto >= 1 {
-                    self.out.op(Opcode::EmptyList);
-                } else {
-                    self.out.op(Opcode::Mark);
-                    self.out.op(Opcode::List);
-                }
+                self.empty_container(Opcode::EmptyList, Opcode::List);
                 self.put(id)?;
                 let prev = self.begin(id);
                 self.stack.push(Frame::Rebuild { id, pos: 0, prev });

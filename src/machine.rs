@@ -901,12 +901,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         if let Some(table) = index {
             return self.dict_set_indexed(dict, key, value, table);
         }
-        let (found, hash, entry) = match self.find_small_str_key(dict, key, small)? {
-            Some(scan) => (scan.found, None, Some(scan.entry)),
-            None => {
-                let (found, hash) = self.find_key(dict, key, None)?;
-                (found, hash, None)
-            }
+        // No index yet, so no hash either: the linear paths below need none.
+        let (found, entry) = match self.find_small_str_key(dict, key, small)? {
+            Some(scan) => (scan.found, Some(scan.entry)),
+            None => (self.find_key(dict, key, None)?.0, None),
         };
         let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
@@ -928,7 +926,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     None => small.push(&self.graph, key),
                 }
                 if count > LINEAR_SCAN_MAX {
-                    self.index_new_key(dict, count, hash, index)?;
+                    self.index_new_key(dict, count, None, index)?;
                 }
             }
         }

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use crate::error::Error;
 use crate::graph::CallOp;
 use crate::opcode::Opcode;
+use crate::views::json::push_json_string;
 
 /// One thing the stream asks the loader to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,7 +183,7 @@ impl Report {
         out
     }
 
-    /// The report as one JSON object (no dependency: the strings are escaped here).
+    /// The report as one JSON object (strings escaped as the JSON view escapes them).
     pub fn to_json(&self, policy_name: &str) -> String {
         self.to_json_for(policy_name, None)
     }
@@ -192,11 +193,11 @@ impl Report {
         let mut out = String::from("{");
         if let Some(entry) = entry {
             out.push_str("\"entry\":");
-            push_json_str(&mut out, entry);
+            push_json_string(&mut out, entry);
             out.push(',');
         }
         out.push_str("\"policy\":");
-        push_json_str(&mut out, policy_name);
+        push_json_string(&mut out, policy_name);
         let _ = write!(
             out,
             ",\"complete\":{},\"clean\":{},\"consumed\":{},\"sites\":[",
@@ -222,14 +223,14 @@ impl Report {
                     written,
                 } => {
                     out.push_str("\"kind\":\"import\",\"module\":");
-                    push_json_str(&mut out, module);
+                    push_json_string(&mut out, module);
                     out.push_str(",\"name\":");
-                    push_json_str(&mut out, name);
+                    push_json_string(&mut out, name);
                     if let Some((m, n)) = written {
                         out.push_str(",\"written_module\":");
-                        push_json_str(&mut out, m);
+                        push_json_string(&mut out, m);
                         out.push_str(",\"written_name\":");
-                        push_json_str(&mut out, n);
+                        push_json_string(&mut out, n);
                     }
                 }
                 Finding::Call { op, callee } => {
@@ -237,13 +238,13 @@ impl Report {
                     match callee {
                         Callee::Global { module, name } => {
                             out.push_str("\"module\":");
-                            push_json_str(&mut out, module);
+                            push_json_string(&mut out, module);
                             out.push_str(",\"name\":");
-                            push_json_str(&mut out, name);
+                            push_json_string(&mut out, name);
                         }
                         Callee::Computed(kind) => {
                             out.push_str("\"computed\":");
-                            push_json_str(&mut out, kind);
+                            push_json_string(&mut out, kind);
                         }
                     }
                 }
@@ -265,7 +266,7 @@ impl Report {
                     e.kind().name(),
                     e.offset()
                 );
-                push_json_str(&mut out, &e.to_string());
+                push_json_string(&mut out, &e.to_string());
                 out.push('}');
             }
         }
@@ -274,32 +275,9 @@ impl Report {
     }
 }
 
-/// Appends `s` as a JSON string literal.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_escapes_names() {
-        let mut s = String::new();
-        push_json_str(&mut s, "a\"b\\c\n");
-        assert_eq!(s, r#""a\"b\\c\u000a""#);
-    }
 
     #[test]
     fn describe_reads_like_a_sentence() {
