@@ -1626,10 +1626,20 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let v = self.u16_arg()?;
                 self.push_small_int(i64::from(v))?;
             }
-            Opcode::Long1 | Opcode::Long4 => {
-                let len = if op == Opcode::Long1 {
-                    u64::from(self.u8_arg()?)
-                } else {
+            Opcode::Long1 => {
+                let len = self.u8_arg()?;
+                self.meter.int_bytes(u64::from(len))?;
+                // Not kept as bytes: the int's limbs are what is charged (push_int).
+                let bytes = self.transient_payload(u64::from(len))?;
+                match small_from_signed_le(&bytes) {
+                    // Most LONG1 ints fit in 64 bits (the pickler writes LONG1 for
+                    // anything beyond 32): no detour through the big-int code.
+                    Some(v) => self.push_small_int(v)?,
+                    None => self.push_int(BigInt::from_signed_le(&bytes))?,
+                }
+            }
+            Opcode::Long4 => {
+                let len = {
                     let n = self.i32_arg()?;
                     u64::try_from(n)
                         .map_err(|_| malformed("LONG pickle has negative byte count"))?
@@ -2019,5 +2029,54 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// A little-endian two's-complement int of at most eight bytes (LONG1's common case),
+/// or `None` when it needs more. No bytes is zero, as in `int.from_bytes`.
+#[inline(always)]
+fn small_from_signed_le(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() > 8 {
+        return None;
+    }
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().enumerate() {
+        value |= u64::from(*b).wrapping_shl((i as u32).wrapping_mul(8));
+    }
+    // Shift the top byte's sign bit to bit 63 and back: sign extension.
+    let unused = 64u32.wrapping_sub((bytes.len() as u32).wrapping_mul(8));
+    if unused >= 64 {
+        return Some(0);
+    }
+    Some((value.wrapping_shl(unused) as i64).wrapping_shr(unused))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::small_from_signed_le;
+    use crate::bigint::{BigInt, IntValue};
+
+    #[test]
+    fn small_long1_ints_match_the_big_int_path() {
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0x00],
+            &[0x7f],
+            &[0x80],
+            &[0xff],
+            &[0x00, 0x80],
+            &[0xff, 0x7f],
+            &[0x01, 0x02, 0x03, 0x04, 0x05],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80],
+            &[0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff],
+        ];
+        for bytes in cases {
+            let IntValue::Small(expected) = BigInt::from_signed_le(bytes) else {
+                panic!("{bytes:?} should fit in an i64");
+            };
+            assert_eq!(small_from_signed_le(bytes), Some(expected), "{bytes:?}");
+        }
+        assert_eq!(small_from_signed_le(&[0; 9]), None);
     }
 }

@@ -478,36 +478,58 @@ pub(crate) fn latin1_utf8_len(bytes: &[u8]) -> usize {
 }
 
 /// Is `bytes` UTF-8 where surrogate code points are also allowed (`surrogatepass`)?
+///
+/// One pass, written for what pickled text looks like: ASCII runs with a multi-byte
+/// character here and there. ASCII is skipped eight bytes at a time (one mask per
+/// word, and the first non-ASCII byte found from the mask's trailing zeros); each
+/// multi-byte sequence is checked by its lead byte's table of allowed second bytes, as
+/// the Unicode standard's table 3-7 lists them but with `ED A0..BF` (surrogates)
+/// allowed. `std::str::from_utf8` would need a second pass for the surrogates.
 pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
-    // Most strings in real pickles are ASCII, or start with an ASCII run: skip it 16
-    // bytes at a time (an OR per block) and validate only the rest.
-    let mut blocks = bytes.chunks_exact(16);
-    let mut ascii = 0usize;
-    for block in &mut blocks {
-        if block.iter().fold(0u8, |acc, b| acc | b) >= 0x80 {
-            break;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let is_cont = |b: Option<&u8>| b.is_some_and(|b| b & 0xC0 == 0x80);
+    let mut i = 0usize;
+    loop {
+        // ASCII, a word at a time.
+        while let Some(word) = bytes.get(i..i.saturating_add(8)) {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0x80; 8]));
+            let high = word & HIGH_BITS;
+            if high != 0 {
+                i = i.saturating_add((high.trailing_zeros() / 8) as usize);
+                break;
+            }
+            i = i.saturating_add(8);
         }
-        ascii = ascii.saturating_add(16);
-    }
-    let rest = bytes.get(ascii..).unwrap_or(&[]);
-    if rest.len() < 16 && rest.iter().fold(0u8, |acc, b| acc | b) < 0x80 {
-        return true;
-    }
-    // `rest` starts at a character boundary (after ASCII bytes), so validating it
-    // validates the whole string.
-    if std::str::from_utf8(rest).is_ok() {
-        return true;
-    }
-    // Not UTF-8: maybe generalized UTF-8 (lone surrogates), checked code point by
-    // code point.
-    let mut rest = rest;
-    while !rest.is_empty() {
-        match crate::pyfmt::next_code_point(rest) {
-            Some((_, n)) => rest = rest.get(n..).unwrap_or(&[]),
-            None => return false,
+        let Some(&lead) = bytes.get(i) else {
+            return true;
+        };
+        let (width, second) = match lead {
+            0x00..=0x7F => {
+                i = i.saturating_add(1);
+                continue;
+            }
+            0xC2..=0xDF => (2, 0x80..=0xBF),
+            0xE0 => (3, 0xA0..=0xBF),
+            0xE1..=0xEF => (3, 0x80..=0xBF), // ED A0..BF: surrogates, allowed here
+            0xF0 => (4, 0x90..=0xBF),
+            0xF1..=0xF3 => (4, 0x80..=0xBF),
+            0xF4 => (4, 0x80..=0x8F),
+            _ => return false,
+        };
+        if !bytes
+            .get(i.saturating_add(1))
+            .is_some_and(|b| second.contains(b))
+        {
+            return false;
         }
+        if width >= 3 && !is_cont(bytes.get(i.saturating_add(2))) {
+            return false;
+        }
+        if width == 4 && !is_cont(bytes.get(i.saturating_add(3))) {
+            return false;
+        }
+        i = i.saturating_add(width);
     }
-    true
 }
 
 /// Latin-1 bytes to UTF-8 (every byte is one code point).
@@ -630,9 +652,86 @@ mod tests {
     #[test]
     fn generalized_utf8() {
         assert!(is_generalized_utf8("héllo".as_bytes()));
+        assert!(is_generalized_utf8(
+            "ascii run then é and 北京 after 16 bytes".as_bytes()
+        ));
         assert!(is_generalized_utf8(&[0xED, 0xA0, 0x80]));
         assert!(!is_generalized_utf8(&[0xC0, 0x80]));
         assert!(!is_generalized_utf8(&[0xFF]));
         assert!(!is_generalized_utf8(&[0xE0, 0x80, 0x80]));
+    }
+
+    /// The code-point-at-a-time definition the fast validator must agree with.
+    fn generalized_utf8_reference(mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            match crate::pyfmt::next_code_point(bytes) {
+                Some((_, n)) => bytes = &bytes[n..],
+                None => return false,
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn utf8_validator_agrees_with_the_reference_on_every_short_sequence() {
+        // Every 1- and 2-byte input, and every 3- and 4-byte input over bytes that
+        // sit on the boundaries of the lead/continuation ranges, each placed after
+        // ASCII prefixes of 0..=9 bytes so the word-at-a-time skip ends everywhere.
+        let edges: Vec<u8> = vec![
+            0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0,
+            0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF,
+        ];
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for a in 0..=255u8 {
+            inputs.push(vec![a]);
+            for b in 0..=255u8 {
+                inputs.push(vec![a, b]);
+            }
+        }
+        for &a in &edges {
+            for &b in &edges {
+                for &c in &edges {
+                    inputs.push(vec![a, b, c]);
+                    for &d in &edges {
+                        inputs.push(vec![a, b, c, d]);
+                    }
+                }
+            }
+        }
+        for input in &inputs {
+            for prefix in 0..10 {
+                let mut bytes = vec![b'a'; prefix];
+                bytes.extend_from_slice(input);
+                assert_eq!(
+                    is_generalized_utf8(&bytes),
+                    generalized_utf8_reference(&bytes),
+                    "{bytes:02x?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn utf8_validator_agrees_with_the_reference(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    3 => 0x20u8..0x7F,
+                    1 => 0x80u8..=0xFF,
+                    1 => proptest::sample::select(vec![0xC3u8, 0xE4, 0xED, 0xF0, 0xA0, 0xBF]),
+                ],
+                0..64,
+            )
+        ) {
+            proptest::prop_assert_eq!(
+                is_generalized_utf8(&text),
+                generalized_utf8_reference(&text)
+            );
+        }
+
+        #[test]
+        fn utf8_validator_accepts_every_str(text in proptest::arbitrary::any::<String>()) {
+            proptest::prop_assert!(is_generalized_utf8(text.as_bytes()));
+        }
     }
 }
