@@ -490,24 +490,34 @@ pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
     let is_cont = |b: Option<&u8>| b.is_some_and(|b| b & 0xC0 == 0x80);
     let mut i = 0usize;
     loop {
-        // ASCII, a word at a time.
-        while let Some(word) = bytes.get(i..i.saturating_add(8)) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0x80; 8]));
-            let high = word & HIGH_BITS;
+        // ASCII, a word at a time; the last partial word padded with zeros (ASCII), so
+        // a short string is one step, not a byte loop.
+        let high = loop {
+            let word = match bytes.get(i..i.saturating_add(8)) {
+                Some(word) => <[u8; 8]>::try_from(word).unwrap_or([0x80; 8]),
+                None => {
+                    let mut padded = [0u8; 8];
+                    let tail = bytes.get(i..).unwrap_or(&[]);
+                    for (dst, src) in padded.iter_mut().zip(tail) {
+                        *dst = *src;
+                    }
+                    padded
+                }
+            };
+            let high = u64::from_le_bytes(word) & HIGH_BITS;
             if high != 0 {
-                i = i.saturating_add((high.trailing_zeros() / 8) as usize);
-                break;
+                break high;
+            }
+            if i.saturating_add(8) >= bytes.len() {
+                return true;
             }
             i = i.saturating_add(8);
-        }
+        };
+        i = i.saturating_add((high.trailing_zeros() / 8) as usize);
         let Some(&lead) = bytes.get(i) else {
             return true;
         };
         let (width, second) = match lead {
-            0x00..=0x7F => {
-                i = i.saturating_add(1);
-                continue;
-            }
             0xC2..=0xDF => (2, 0x80..=0xBF),
             0xE0 => (3, 0xA0..=0xBF),
             0xE1..=0xEF => (3, 0x80..=0xBF), // ED A0..BF: surrogates, allowed here
