@@ -490,30 +490,36 @@ pub(crate) fn is_generalized_utf8(bytes: &[u8]) -> bool {
     let is_cont = |b: Option<&u8>| b.is_some_and(|b| b & 0xC0 == 0x80);
     let mut i = 0usize;
     loop {
-        // ASCII, a word at a time; the last partial word padded with zeros (ASCII), so
-        // a short string is one step, not a byte loop.
-        let high = loop {
-            let word = match bytes.get(i..i.saturating_add(8)) {
-                Some(word) => <[u8; 8]>::try_from(word).unwrap_or([0x80; 8]),
-                None => {
-                    let mut padded = [0u8; 8];
-                    let tail = bytes.get(i..).unwrap_or(&[]);
-                    for (dst, src) in padded.iter_mut().zip(tail) {
-                        *dst = *src;
-                    }
-                    padded
+        // ASCII, a word at a time, up to the first byte with its high bit set.
+        loop {
+            if let Some(word) = bytes.get(i..i.saturating_add(8)) {
+                let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0x80; 8]));
+                let high = word & HIGH_BITS;
+                if high != 0 {
+                    i = i.saturating_add((high.trailing_zeros() / 8) as usize);
+                    break;
                 }
-            };
-            let high = u64::from_le_bytes(word) & HIGH_BITS;
-            if high != 0 {
-                break high;
+                i = i.saturating_add(8);
+                continue;
             }
-            if i.saturating_add(8) >= bytes.len() {
+            // Under eight bytes left: one load of the string's last eight bytes, shifted
+            // past those already checked (no byte loop, and no copy into a buffer, which
+            // would stall the load on the stores); a string shorter than a word is ORed.
+            let rest = bytes.get(i..).unwrap_or(&[]);
+            let high = match bytes.len().checked_sub(8).and_then(|s| bytes.get(s..)) {
+                Some(last) if !rest.is_empty() => {
+                    let word = u64::from_le_bytes(<[u8; 8]>::try_from(last).unwrap_or([0x80; 8]));
+                    let checked = 8usize.saturating_sub(rest.len()) as u32;
+                    word.checked_shr(checked.saturating_mul(8)).unwrap_or(0) & HIGH_BITS
+                }
+                _ => u64::from(rest.iter().fold(0u8, |acc, b| acc | b) & 0x80),
+            };
+            if high == 0 {
                 return true;
             }
-            i = i.saturating_add(8);
-        };
-        i = i.saturating_add((high.trailing_zeros() / 8) as usize);
+            i = i.saturating_add(rest.iter().position(|b| *b >= 0x80).unwrap_or(0));
+            break;
+        }
         let Some(&lead) = bytes.get(i) else {
             return true;
         };
