@@ -8,12 +8,12 @@
 //!
 //! ```
 //! use pickleproof::encode::encode;
-//! use pickleproof::{Graph, Node};
+//! use pickleproof::{Graph, NodeData};
 //!
 //! let mut g = Graph::new();
-//! let one = g.add(Node::Int(1)).unwrap();
-//! let two = g.add(Node::Int(2)).unwrap();
-//! let list = g.add(Node::List(vec![one, two])).unwrap();
+//! let one = g.add(NodeData::Int(1)).unwrap();
+//! let two = g.add(NodeData::Int(2)).unwrap();
+//! let list = g.add(NodeData::List(vec![one, two])).unwrap();
 //! // Byte for byte what CPython's `pickle.dumps([1, 2], protocol=2)` writes.
 //! assert_eq!(encode(&g, list, 2)?, b"\x80\x02]q\x00(K\x01K\x02e.");
 //! # Ok::<(), pickleproof::encode::EncodeError>(())
@@ -58,8 +58,8 @@
 //! written, and every later occurrence is a GET. Nodes CPython never memoizes (ints,
 //! floats, the empty tuple, extension codes, persistent ids) are memoized only when the
 //! graph reaches them more than once, so sharing survives; `None`, `True` and `False`
-//! and the ints 0..=255 are never memoized (they are singletons in Python and in the
-//! decoder). Buffer
+//! and the ints 0..=255 are never memoized (they are singletons in Python), nor are
+//! inline ints ([`NodeId::int`](crate::NodeId::int): no node, nothing to share). Buffer
 //! placeholders are always memoized, so that each is written once and the decoder
 //! numbers them as the graph does. Output is therefore linear in the size of the
 //! graph, memo bombs included.
@@ -586,6 +586,9 @@ fn count_refs(graph: &Graph<'_>, root: NodeId) -> Result<Vec<u8>, EncodeError> {
     while let Some(id) = todo.pop() {
         let node = graph.get(id).ok_or(EncodeError::DanglingId(id))?;
         for child in node.children() {
+            if child.as_int().is_some() {
+                continue; // an inline int: no node, nothing to share or memoize
+            }
             let slot = refs
                 .get_mut(child.index())
                 .filter(|_| graph.get(child).is_some())
@@ -688,7 +691,7 @@ fn latin1_escape(bytes: &[u8]) -> Vec<u8> {
 
 /// The element `pos` of a container: its items in order, or for a dict the keys and
 /// values alternating.
-fn element(node: &Node<'_>, pos: usize) -> Option<NodeId> {
+fn element(node: Node<'_>, pos: usize) -> Option<NodeId> {
     match node {
         Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(pos).copied(),
         Node::Dict(v) => pair_element(v, pos),
@@ -702,7 +705,7 @@ fn pair_element(pairs: &[(NodeId, NodeId)], pos: usize) -> Option<NodeId> {
 }
 
 /// Units (items or pairs) in a container.
-fn units(node: &Node<'_>) -> usize {
+fn units(node: Node<'_>) -> usize {
     match node {
         Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
         Node::Dict(v) => v.len(),
@@ -711,7 +714,7 @@ fn units(node: &Node<'_>) -> usize {
 }
 
 /// What the decoder accepts in a callable's place (`Machine::check_callable`).
-fn is_callable_kind(node: &Node<'_>) -> bool {
+fn is_callable_kind(node: Node<'_>) -> bool {
     matches!(
         node,
         Node::Global(_) | Node::Object(_) | Node::Ext(_) | Node::PersId(_)
@@ -719,7 +722,7 @@ fn is_callable_kind(node: &Node<'_>) -> bool {
 }
 
 impl<'g, 'a> State<'g, 'a> {
-    fn node(&self, id: NodeId) -> Result<&'g Node<'a>, EncodeError> {
+    fn node(&self, id: NodeId) -> Result<Node<'g>, EncodeError> {
         self.graph.get(id).ok_or(EncodeError::DanglingId(id))
     }
 
@@ -1369,18 +1372,18 @@ impl<'g, 'a> State<'g, 'a> {
         }
         match node {
             Node::None => self.out.op(Opcode::None),
-            Node::Bool(b) => match (self.proto >= 2, *b) {
+            Node::Bool(b) => match (self.proto >= 2, b) {
                 (true, true) => self.out.op(Opcode::NewTrue),
                 (true, false) => self.out.op(Opcode::NewFalse),
                 (false, true) => self.out.line(Opcode::Int, b"01"),
                 (false, false) => self.out.line(Opcode::Int, b"00"),
             },
             Node::Int(i) => {
-                self.write_int(id, *i)?;
-                // 0..=255 are shared singletons in the decoder (as in CPython): their
-                // sharing means nothing, and memoizing them would make re-encoding a
-                // decoded graph differ from the first encoding.
-                if !(0..256).contains(i) {
+                self.write_int(id, i)?;
+                // 0..=255 are singletons in CPython: their sharing means nothing. (The
+                // decoder writes them, like every int within ±2^29, into the id, and
+                // an inline int is never counted as shared.)
+                if !(0..256).contains(&i) {
                     self.memoize_if_shared(id)?;
                 }
             }
@@ -1395,7 +1398,7 @@ impl<'g, 'a> State<'g, 'a> {
                 self.memoize_if_shared(id)?;
             }
             Node::Float(f) => {
-                self.write_float(id, *f)?;
+                self.write_float(id, f)?;
                 self.memoize_if_shared(id)?;
             }
             Node::Str(s) => {
@@ -1500,12 +1503,12 @@ impl<'g, 'a> State<'g, 'a> {
                 if self.proto < 2 {
                     return Err(self.unrep(id, "extension code (protocol 2 and up)"));
                 }
-                if *code == 0 || i32::try_from(*code).is_err() {
+                if code == 0 || i32::try_from(code).is_err() {
                     return Err(self.unrep(id, "extension code 0 or above 2^31 - 1"));
                 }
-                if let Ok(c) = u8::try_from(*code) {
+                if let Ok(c) = u8::try_from(code) {
                     self.out.op_arg(Opcode::Ext1, &[c]);
-                } else if let Ok(c) = u16::try_from(*code) {
+                } else if let Ok(c) = u16::try_from(code) {
                     self.out.op_arg(Opcode::Ext2, &c.to_le_bytes());
                 } else {
                     self.out.op_arg(Opcode::Ext4, &code.to_le_bytes());
@@ -1516,19 +1519,19 @@ impl<'g, 'a> State<'g, 'a> {
                 if self.proto < 5 {
                     return Err(self.unrep(id, "out-of-band buffer placeholder (protocol 5)"));
                 }
-                if *index != self.next_buffer {
+                if index != self.next_buffer {
                     return Err(self.unrep(id, "buffer placeholders not numbered in stream order"));
                 }
                 self.next_buffer = self.next_buffer.saturating_add(1);
                 self.out.op(Opcode::NextBuffer);
-                if *readonly {
+                if readonly {
                     self.out.op(Opcode::ReadOnlyBuffer);
                 }
                 self.memoize(id)?;
             }
             Node::PersId(pid) => {
                 if self.proto == 0 {
-                    let line = match self.node(*pid)? {
+                    let line = match self.node(pid)? {
                         Node::Str(s) if s.is_ascii() && !s.contains(&b'\n') => s,
                         _ => {
                             return Err(self.unrep(
@@ -1537,7 +1540,7 @@ impl<'g, 'a> State<'g, 'a> {
                             ))
                         }
                     };
-                    if self.refs_of(*pid) >= 2 {
+                    if self.refs_of(pid) >= 2 {
                         return Err(self.unrep(
                             id,
                             "persistent id str also referenced elsewhere (written inline)",
@@ -1548,7 +1551,7 @@ impl<'g, 'a> State<'g, 'a> {
                 } else {
                     let prev = self.begin(id);
                     self.stack.push(Frame::PersId { id, prev });
-                    self.visit(*pid)?;
+                    self.visit(pid)?;
                 }
             }
         }
@@ -1864,7 +1867,7 @@ mod tests {
 
     use super::*;
     use crate::bigint::{BigInt, IntValue};
-    use crate::graph::Global;
+    use crate::graph::{Global, NodeData};
 
     /// Builds graphs by hand.
     struct B {
@@ -1877,11 +1880,11 @@ mod tests {
         fn new() -> B {
             B { g: Graph::new() }
         }
-        fn add(&mut self, node: Node<'static>) -> NodeId {
+        fn add(&mut self, node: NodeData<'static>) -> NodeId {
             self.g.add(node).unwrap()
         }
         fn int(&mut self, i: i64) -> NodeId {
-            self.add(Node::Int(i))
+            self.add(NodeData::Int(i))
         }
         fn ints(&mut self, v: &[i64]) -> Vec<NodeId> {
             v.iter().map(|i| self.int(*i)).collect()
@@ -1891,40 +1894,43 @@ mod tests {
             let mut limbs = vec![0u32; (bits / 32) as usize];
             limbs.push(1 << (bits % 32));
             match BigInt::from_parts(negative, limbs) {
-                IntValue::Big(b) => self.add(Node::BigInt(Box::new(b))),
+                IntValue::Big(b) => self.add(NodeData::BigInt(Box::new(b))),
                 IntValue::Small(i) => self.int(i),
             }
         }
         fn str(&mut self, s: &[u8]) -> NodeId {
-            self.add(Node::Str(Cow::Owned(s.to_vec())))
+            self.add(NodeData::Str(Cow::Owned(s.to_vec())))
         }
         fn bytes(&mut self, s: &[u8]) -> NodeId {
-            self.add(Node::Bytes(Cow::Owned(s.to_vec())))
+            self.add(NodeData::Bytes(Cow::Owned(s.to_vec())))
         }
         fn bytearray(&mut self, s: &[u8]) -> NodeId {
-            self.add(Node::ByteArray(Cow::Owned(s.to_vec())))
+            self.add(NodeData::ByteArray(Cow::Owned(s.to_vec())))
         }
         fn global(&mut self, module: &str, name: &str) -> NodeId {
-            self.add(Node::Global(Box::new(Global {
+            self.add(NodeData::Global(Box::new(Global {
                 module: module.to_owned(),
                 name: name.to_owned(),
             })))
         }
         fn tuple(&mut self, items: Vec<NodeId>) -> NodeId {
-            self.add(Node::Tuple(items))
+            self.add(NodeData::Tuple(items))
         }
         fn list(&mut self, items: Vec<NodeId>) -> NodeId {
-            self.add(Node::List(items))
+            self.add(NodeData::List(items))
         }
         fn object(&mut self, obj: Object) -> NodeId {
-            self.add(Node::Object(Box::new(obj)))
+            self.add(NodeData::Object(Box::new(obj)))
         }
         /// Replaces the items of a list, set or tuple (to close cycles).
         fn set_items(&mut self, id: NodeId, new: Vec<NodeId>) {
             match self.g.get_mut(id) {
-                Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
-                    *v = new
-                }
+                Some(
+                    NodeData::List(v)
+                    | NodeData::Tuple(v)
+                    | NodeData::Set(v)
+                    | NodeData::FrozenSet(v),
+                ) => *v = new,
                 _ => panic!("not a sequence"),
             }
         }
@@ -1954,7 +1960,7 @@ mod tests {
 
     /// `pickle.dumps(value, protocol=p)` for p = 0..=5, from CPython 3.11.7.
     const SMALL: &[(&str, Build, [&[u8]; 6])] = &[
-    ("none", |b| b.add(Node::None), [
+    ("none", |b| b.add(NodeData::None), [
         b"N.",
         b"N.",
         b"\x80\x02N.",
@@ -1962,7 +1968,7 @@ mod tests {
         b"\x80\x04N.",
         b"\x80\x05N.",
     ]),
-    ("true", |b| b.add(Node::Bool(true)), [
+    ("true", |b| b.add(NodeData::Bool(true)), [
         b"I01\n.",
         b"I01\n.",
         b"\x80\x02\x88.",
@@ -1970,7 +1976,7 @@ mod tests {
         b"\x80\x04\x88.",
         b"\x80\x05\x88.",
     ]),
-    ("false", |b| b.add(Node::Bool(false)), [
+    ("false", |b| b.add(NodeData::Bool(false)), [
         b"I00\n.",
         b"I00\n.",
         b"\x80\x02\x89.",
@@ -2058,7 +2064,7 @@ mod tests {
         b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\xc0.",
         b"\x80\x05\x95\x0c\x00\x00\x00\x00\x00\x00\x00\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\xc0.",
     ]),
-    ("f1_5", |b| b.add(Node::Float(1.5)), [
+    ("f1_5", |b| b.add(NodeData::Float(1.5)), [
         b"F1.5\n.",
         b"G?\xf8\x00\x00\x00\x00\x00\x00.",
         b"\x80\x02G?\xf8\x00\x00\x00\x00\x00\x00.",
@@ -2114,7 +2120,7 @@ mod tests {
         b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x09bytearray\x94\x93\x94)R\x94.",
         b"\x80\x05\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x96\x00\x00\x00\x00\x00\x00\x00\x00\x94.",
     ]),
-    ("tuple0", |b| b.add(Node::Tuple(vec![])), [
+    ("tuple0", |b| b.add(NodeData::Tuple(vec![])), [
         b"(t.",
         b").",
         b"\x80\x02).",
@@ -2122,7 +2128,7 @@ mod tests {
         b"\x80\x04).",
         b"\x80\x05).",
     ]),
-    ("tuple1", |b| { let x = b.int(1); b.add(Node::Tuple(vec![x])) }, [
+    ("tuple1", |b| { let x = b.int(1); b.add(NodeData::Tuple(vec![x])) }, [
         b"(I1\ntp0\n.",
         b"(K\x01tq\x00.",
         b"\x80\x02K\x01\x85q\x00.",
@@ -2130,7 +2136,7 @@ mod tests {
         b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01\x85\x94.",
         b"\x80\x05\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01\x85\x94.",
     ]),
-    ("tuple4", |b| { let v = b.ints(&[1, 2, 3, 4]); b.add(Node::Tuple(v)) }, [
+    ("tuple4", |b| { let v = b.ints(&[1, 2, 3, 4]); b.add(NodeData::Tuple(v)) }, [
         b"(I1\nI2\nI3\nI4\ntp0\n.",
         b"(K\x01K\x02K\x03K\x04tq\x00.",
         b"\x80\x02(K\x01K\x02K\x03K\x04tq\x00.",
@@ -2138,7 +2144,7 @@ mod tests {
         b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00(K\x01K\x02K\x03K\x04t\x94.",
         b"\x80\x05\x95\x0c\x00\x00\x00\x00\x00\x00\x00(K\x01K\x02K\x03K\x04t\x94.",
     ]),
-    ("list12", |b| { let v = b.ints(&[1, 2]); b.add(Node::List(v)) }, [
+    ("list12", |b| { let v = b.ints(&[1, 2]); b.add(NodeData::List(v)) }, [
         b"(lp0\nI1\naI2\na.",
         b"]q\x00(K\x01K\x02e.",
         b"\x80\x02]q\x00(K\x01K\x02e.",
@@ -2146,7 +2152,7 @@ mod tests {
         b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e.",
         b"\x80\x05\x95\x09\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e.",
     ]),
-    ("dict_a1", |b| { let k = b.str(b"a"); let v = b.int(1); b.add(Node::Dict(vec![(k, v)])) }, [
+    ("dict_a1", |b| { let k = b.str(b"a"); let v = b.int(1); b.add(NodeData::Dict(vec![(k, v)])) }, [
         b"(dp0\nVa\np1\nI1\ns.",
         b"}q\x00X\x01\x00\x00\x00aq\x01K\x01s.",
         b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s.",
@@ -2154,7 +2160,7 @@ mod tests {
         b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.",
         b"\x80\x05\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.",
     ]),
-    ("set12", |b| { let v = b.ints(&[1, 2]); b.add(Node::Set(v)) }, [
+    ("set12", |b| { let v = b.ints(&[1, 2]); b.add(NodeData::Set(v)) }, [
         b"c__builtin__\nset\np0\n((lp1\nI1\naI2\natp2\nRp3\n.",
         b"c__builtin__\nset\nq\x00(]q\x01(K\x01K\x02etq\x02Rq\x03.",
         b"\x80\x02c__builtin__\nset\nq\x00]q\x01(K\x01K\x02e\x85q\x02Rq\x03.",
@@ -2162,7 +2168,7 @@ mod tests {
         b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.",
         b"\x80\x05\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.",
     ]),
-    ("frozenset1", |b| { let v = b.ints(&[1]); b.add(Node::FrozenSet(v)) }, [
+    ("frozenset1", |b| { let v = b.ints(&[1]); b.add(NodeData::FrozenSet(v)) }, [
         b"c__builtin__\nfrozenset\np0\n((lp1\nI1\natp2\nRp3\n.",
         b"c__builtin__\nfrozenset\nq\x00(]q\x01K\x01atq\x02Rq\x03.",
         b"\x80\x02c__builtin__\nfrozenset\nq\x00]q\x01K\x01a\x85q\x02Rq\x03.",
@@ -2170,7 +2176,7 @@ mod tests {
         b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00(K\x01\x91\x94.",
         b"\x80\x05\x95\x06\x00\x00\x00\x00\x00\x00\x00(K\x01\x91\x94.",
     ]),
-    ("set_empty", |b| b.add(Node::Set(vec![])), [
+    ("set_empty", |b| b.add(NodeData::Set(vec![])), [
         b"c__builtin__\nset\np0\n((lp1\ntp2\nRp3\n.",
         b"c__builtin__\nset\nq\x00(]q\x01tq\x02Rq\x03.",
         b"\x80\x02c__builtin__\nset\nq\x00]q\x01\x85q\x02Rq\x03.",
@@ -2178,7 +2184,7 @@ mod tests {
         b"\x80\x04\x8f\x94.",
         b"\x80\x05\x8f\x94.",
     ]),
-    ("frozenset_empty", |b| b.add(Node::FrozenSet(vec![])), [
+    ("frozenset_empty", |b| b.add(NodeData::FrozenSet(vec![])), [
         b"c__builtin__\nfrozenset\np0\n((lp1\ntp2\nRp3\n.",
         b"c__builtin__\nfrozenset\nq\x00(]q\x01tq\x02Rq\x03.",
         b"\x80\x02c__builtin__\nfrozenset\nq\x00]q\x01\x85q\x02Rq\x03.",
@@ -2186,7 +2192,7 @@ mod tests {
         b"\x80\x04\x95\x04\x00\x00\x00\x00\x00\x00\x00(\x91\x94.",
         b"\x80\x05\x95\x04\x00\x00\x00\x00\x00\x00\x00(\x91\x94.",
     ]),
-    ("two_bytes", |b| { let x = b.bytes(b"a"); let y = b.bytes(b"b"); b.add(Node::List(vec![x, y])) }, [
+    ("two_bytes", |b| { let x = b.bytes(b"a"); let y = b.bytes(b"b"); b.add(NodeData::List(vec![x, y])) }, [
         b"(lp0\nc_codecs\nencode\np1\n(Va\np2\nVlatin1\np3\ntp4\nRp5\nag1\n(Vb\np6\ng3\ntp7\nRp8\na.",
         b"]q\x00(c_codecs\nencode\nq\x01(X\x01\x00\x00\x00aq\x02X\x06\x00\x00\x00latin1q\x03tq\x04Rq\x05h\x01(X\x01\x00\x00\x00bq\x06h\x03tq\x07Rq\x08e.",
         b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x01\x00\x00\x00aq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05h\x01X\x01\x00\x00\x00bq\x06h\x03\x86q\x07Rq\x08e.",
@@ -2194,7 +2200,7 @@ mod tests {
         b"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00]\x94(C\x01a\x94C\x01b\x94e.",
         b"\x80\x05\x95\x0d\x00\x00\x00\x00\x00\x00\x00]\x94(C\x01a\x94C\x01b\x94e.",
     ]),
-    ("two_sets", |b| { let x = b.ints(&[1]); let s1 = b.add(Node::Set(x)); let y = b.ints(&[2]); let s2 = b.add(Node::Set(y)); b.add(Node::List(vec![s1, s2])) }, [
+    ("two_sets", |b| { let x = b.ints(&[1]); let s1 = b.add(NodeData::Set(x)); let y = b.ints(&[2]); let s2 = b.add(NodeData::Set(y)); b.add(NodeData::List(vec![s1, s2])) }, [
         b"(lp0\nc__builtin__\nset\np1\n((lp2\nI1\natp3\nRp4\nag1\n((lp5\nI2\natp6\nRp7\na.",
         b"]q\x00(c__builtin__\nset\nq\x01(]q\x02K\x01atq\x03Rq\x04h\x01(]q\x05K\x02atq\x06Rq\x07e.",
         b"\x80\x02]q\x00(c__builtin__\nset\nq\x01]q\x02K\x01a\x85q\x03Rq\x04h\x01]q\x05K\x02a\x85q\x06Rq\x07e.",
@@ -2202,7 +2208,7 @@ mod tests {
         b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01\x90\x8f\x94(K\x02\x90e.",
         b"\x80\x05\x95\x11\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01\x90\x8f\x94(K\x02\x90e.",
     ]),
-    ("self_list", |b| { let l = b.add(Node::List(vec![])); b.set_items(l, vec![l]); l }, [
+    ("self_list", |b| { let l = b.add(NodeData::List(vec![])); b.set_items(l, vec![l]); l }, [
         b"(lp0\ng0\na.",
         b"]q\x00h\x00a.",
         b"\x80\x02]q\x00h\x00a.",
@@ -2210,7 +2216,7 @@ mod tests {
         b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94h\x00a.",
         b"\x80\x05\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94h\x00a.",
     ]),
-    ("self_dict", |b| { let d = b.add(Node::Dict(vec![])); let k = b.str(b"self"); if let Some(Node::Dict(items)) = b.g.get_mut(d) { items.push((k, d)); } d }, [
+    ("self_dict", |b| { let d = b.add(NodeData::Dict(vec![])); let k = b.str(b"self"); if let Some(NodeData::Dict(items)) = b.g.get_mut(d) { items.push((k, d)); } d }, [
         b"(dp0\nVself\np1\ng0\ns.",
         b"}q\x00X\x04\x00\x00\x00selfq\x01h\x00s.",
         b"\x80\x02}q\x00X\x04\x00\x00\x00selfq\x01h\x00s.",
@@ -2218,7 +2224,7 @@ mod tests {
         b"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04self\x94h\x00s.",
         b"\x80\x05\x95\x0d\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04self\x94h\x00s.",
     ]),
-    ("tuple_via_list", |b| { let l = b.add(Node::List(vec![])); let t = b.add(Node::Tuple(vec![l])); b.set_items(l, vec![t]); t }, [
+    ("tuple_via_list", |b| { let l = b.add(NodeData::List(vec![])); let t = b.add(NodeData::Tuple(vec![l])); b.set_items(l, vec![t]); t }, [
         b"((lp0\n(g0\ntp1\na00g1\n.",
         b"(]q\x00(h\x00tq\x01a1h\x01.",
         b"\x80\x02]q\x00h\x00\x85q\x01a0h\x01.",
@@ -2226,7 +2232,7 @@ mod tests {
         b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94h\x00\x85\x94a0h\x01.",
         b"\x80\x05\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94h\x00\x85\x94a0h\x01.",
     ]),
-    ("tuple4_via_list", |b| { let l = b.add(Node::List(vec![])); let v = b.ints(&[1, 2, 3]); let mut items = vec![l]; items.extend(v); let t = b.add(Node::Tuple(items)); b.set_items(l, vec![t]); t }, [
+    ("tuple4_via_list", |b| { let l = b.add(NodeData::List(vec![])); let v = b.ints(&[1, 2, 3]); let mut items = vec![l]; items.extend(v); let t = b.add(NodeData::Tuple(items)); b.set_items(l, vec![t]); t }, [
         b"((lp0\n(g0\nI1\nI2\nI3\ntp1\naI1\nI2\nI3\n00000g1\n.",
         b"(]q\x00(h\x00K\x01K\x02K\x03tq\x01aK\x01K\x02K\x031h\x01.",
         b"\x80\x02(]q\x00(h\x00K\x01K\x02K\x03tq\x01aK\x01K\x02K\x031h\x01.",
@@ -2250,7 +2256,7 @@ mod tests {
         b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00\x8c\x06\xed\xa0\x80\xed\xb0\x80\x94.",
         b"\x80\x05\x95\n\x00\x00\x00\x00\x00\x00\x00\x8c\x06\xed\xa0\x80\xed\xb0\x80\x94.",
     ]),
-    ("floats", |b| { let v: Vec<NodeId> = [f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 1e-300, 0.1].iter().map(|f| b.add(Node::Float(*f))).collect(); b.add(Node::List(v)) }, [
+    ("floats", |b| { let v: Vec<NodeId> = [f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 1e-300, 0.1].iter().map(|f| b.add(NodeData::Float(*f))).collect(); b.add(NodeData::List(v)) }, [
         b"(lp0\nFinf\naF-inf\naF-0.0\naF1e+300\naF1e-300\naF0.1\na.",
         b"]q\x00(G\x7f\xf0\x00\x00\x00\x00\x00\x00G\xff\xf0\x00\x00\x00\x00\x00\x00G\x80\x00\x00\x00\x00\x00\x00\x00G~7\xe4<\x88\x00u\x9cG\x01\xa5n\x1f\xc2\xf8\xf3YG?\xb9\x99\x99\x99\x99\x99\x9ae.",
         b"\x80\x02]q\x00(G\x7f\xf0\x00\x00\x00\x00\x00\x00G\xff\xf0\x00\x00\x00\x00\x00\x00G\x80\x00\x00\x00\x00\x00\x00\x00G~7\xe4<\x88\x00u\x9cG\x01\xa5n\x1f\xc2\xf8\xf3YG?\xb9\x99\x99\x99\x99\x99\x9ae.",
@@ -2258,7 +2264,7 @@ mod tests {
         b"\x80\x04\x95;\x00\x00\x00\x00\x00\x00\x00]\x94(G\x7f\xf0\x00\x00\x00\x00\x00\x00G\xff\xf0\x00\x00\x00\x00\x00\x00G\x80\x00\x00\x00\x00\x00\x00\x00G~7\xe4<\x88\x00u\x9cG\x01\xa5n\x1f\xc2\xf8\xf3YG?\xb9\x99\x99\x99\x99\x99\x9ae.",
         b"\x80\x05\x95;\x00\x00\x00\x00\x00\x00\x00]\x94(G\x7f\xf0\x00\x00\x00\x00\x00\x00G\xff\xf0\x00\x00\x00\x00\x00\x00G\x80\x00\x00\x00\x00\x00\x00\x00G~7\xe4<\x88\x00u\x9cG\x01\xa5n\x1f\xc2\xf8\xf3YG?\xb9\x99\x99\x99\x99\x99\x9ae.",
     ]),
-    ("nan", |b| b.add(Node::Float(f64::NAN)), [
+    ("nan", |b| b.add(NodeData::Float(f64::NAN)), [
         b"Fnan\n.",
         b"G\x7f\xf8\x00\x00\x00\x00\x00\x00.",
         b"\x80\x02G\x7f\xf8\x00\x00\x00\x00\x00\x00.",
@@ -2285,61 +2291,61 @@ mod tests {
             let v: Vec<NodeId> = (0..30000)
                 .map(|i| b.str(format!("abc{i}").as_bytes()))
                 .collect();
-            b.add(Node::List(v))
+            b.add(NodeData::List(v))
         }),
         ("big_str_then_ints", |b| {
             let s = b.str(&[b'x'; 65530]);
             let v = b.ints(&[1, 2]);
-            b.add(Node::List(vec![s, v[0], v[1]]))
+            b.add(NodeData::List(vec![s, v[0], v[1]]))
         }),
         ("big_bytes_then_int", |b| {
             let s = b.bytes(&[b'x'; 65536]);
             let one = b.int(1);
-            b.add(Node::List(vec![s, one]))
+            b.add(NodeData::List(vec![s, one]))
         }),
         ("int_big_bytes_int", |b| {
             let a = b.int(1);
             let s = b.bytes(&[b'y'; 70000]);
             let c = b.int(1);
-            b.add(Node::List(vec![a, s, c]))
+            b.add(NodeData::List(vec![a, s, c]))
         }),
         ("tuple_of_big", |b| {
             let s = b.str(&[b'x'; 65540]);
-            b.add(Node::Tuple(vec![s]))
+            b.add(NodeData::Tuple(vec![s]))
         }),
         ("range2500", |b| {
             let v: Vec<NodeId> = (0..2500).map(|i| b.int(i)).collect();
-            b.add(Node::List(v))
+            b.add(NodeData::List(v))
         }),
         ("range1001", |b| {
             let v: Vec<NodeId> = (0..1001).map(|i| b.int(i)).collect();
-            b.add(Node::List(v))
+            b.add(NodeData::List(v))
         }),
         ("dict2000", |b| {
-            let none = b.add(Node::None);
+            let none = b.add(NodeData::None);
             let v: Vec<(NodeId, NodeId)> = (0..2000).map(|i| (b.int(i), none)).collect();
-            b.add(Node::Dict(v))
+            b.add(NodeData::Dict(v))
         }),
         ("dict1001", |b| {
-            let none = b.add(Node::None);
+            let none = b.add(NodeData::None);
             let v: Vec<(NodeId, NodeId)> = (0..1001).map(|i| (b.int(i), none)).collect();
-            b.add(Node::Dict(v))
+            b.add(NodeData::Dict(v))
         }),
         ("set3000", |b| {
             let v: Vec<NodeId> = (0..3000).map(|i| b.int(i)).collect();
-            b.add(Node::Set(v))
+            b.add(NodeData::Set(v))
         }),
         ("set1000", |b| {
             let v: Vec<NodeId> = (0..1000).map(|i| b.int(i)).collect();
-            b.add(Node::Set(v))
+            b.add(NodeData::Set(v))
         }),
         ("nested_big", |b| {
             let v: Vec<NodeId> = (0..100)
                 .map(|i| b.str(format!("{}{i}", "x".repeat(1000)).as_bytes()))
                 .collect();
-            let inner = b.add(Node::List(v));
+            let inner = b.add(NodeData::List(v));
             let tail = b.str(b"tail");
-            b.add(Node::List(vec![inner, tail]))
+            b.add(NodeData::List(vec![inner, tail]))
         }),
         ("bytearray_big", |b| b.bytearray(&[7u8; 100000])),
         ("strs300", |b| {
@@ -2347,9 +2353,9 @@ mod tests {
                 .map(|i| b.str(format!("s{i}").as_bytes()))
                 .collect();
             let again = v.clone();
-            let l1 = b.add(Node::List(v));
-            let l2 = b.add(Node::List(again));
-            b.add(Node::List(vec![l1, l2]))
+            let l1 = b.add(NodeData::List(v));
+            let l2 = b.add(NodeData::List(again));
+            b.add(NodeData::List(vec![l1, l2]))
         }),
     ];
 
@@ -2475,7 +2481,7 @@ mod tests {
         let (k, v) = (b.str(b"k"), b.str(b"v"));
         o.dictitems = vec![(k, v)];
         let (sk, one) = (b.str(b"s"), b.int(1));
-        o.state = vec![b.add(Node::Dict(vec![(sk, one)]))];
+        o.state = vec![b.add(NodeData::Dict(vec![(sk, one)]))];
         b.object(o)
     }
 
@@ -2511,7 +2517,7 @@ mod tests {
         let one = b.int(1);
         let args = b.tuple(vec![one]);
         let (a, two) = (b.str(b"a"), b.int(2));
-        let kwargs = b.add(Node::Dict(vec![(a, two)]));
+        let kwargs = b.add(NodeData::Dict(vec![(a, two)]));
         let d = b.object(Object::new(CallOp::NewObjEx, cls, args, Some(kwargs)));
         let want: [(u8, &[u8]); 4] = [
             (0, b"ccopy_reg\n__newobj_ex__\np0\n(cm\nC\np1\n(I1\ntp2\n(dp3\nVa\np4\nI2\nstp5\nRp6\n."),
@@ -2577,7 +2583,7 @@ mod tests {
         // Extension codes, persistent ids, buffers.
         let exts: Vec<NodeId> = [1, 300, 70000]
             .iter()
-            .map(|c| b.add(Node::Ext(*c)))
+            .map(|c| b.add(NodeData::Ext(*c)))
             .collect();
         let l = b.list(exts);
         assert_eq!(
@@ -2589,14 +2595,14 @@ mod tests {
             "extension code (protocol 2 and up)"
         );
         for bad in [0, 0x8000_0000] {
-            let x = b.add(Node::Ext(bad));
+            let x = b.add(NodeData::Ext(bad));
             assert_eq!(
                 not_representable(&b.err(x, 2)),
                 "extension code 0 or above 2^31 - 1"
             );
         }
         let pid = b.str(b"abc");
-        let pers = b.add(Node::PersId(pid));
+        let pers = b.add(NodeData::PersId(pid));
         assert_eq!(b.enc(pers, 0), b"Pabc\n.");
         assert_eq!(b.enc(pers, 1), b"X\x03\x00\x00\x00abcq\x00Q.");
         assert_eq!(
@@ -2605,15 +2611,15 @@ mod tests {
         );
         for text in [&b"caf\xc3\xa9"[..], b"a\nb"] {
             let pid = b.str(text);
-            let pers = b.add(Node::PersId(pid));
+            let pers = b.add(NodeData::PersId(pid));
             assert!(not_representable(&b.err(pers, 0)).starts_with("persistent id that is not"));
             assert!(b.enc(pers, 1).ends_with(b"Q."));
         }
-        let buf0 = b.add(Node::Buffer {
+        let buf0 = b.add(NodeData::Buffer {
             index: 0,
             readonly: false,
         });
-        let buf1 = b.add(Node::Buffer {
+        let buf1 = b.add(NodeData::Buffer {
             index: 1,
             readonly: true,
         });
@@ -2696,7 +2702,7 @@ mod tests {
             Encoder::new(2).raw(true).encode(&b.g, call).unwrap(),
             b"\x80\x02cbuiltins\nset\nq\x00]q\x01K\x01a\x85q\x02Rq\x03."
         );
-        let s = b.add(Node::Set(vec![]));
+        let s = b.add(NodeData::Set(vec![]));
         let raw3 = Encoder::new(3).raw(true);
         assert!(not_representable(&raw3.encode(&b.g, s).unwrap_err())
             .starts_with("set or frozenset in raw mode"));
@@ -2713,7 +2719,7 @@ mod tests {
     #[test]
     fn refuses_what_no_stream_can_say() {
         let mut b = B::new();
-        let none = b.add(Node::None);
+        let none = b.add(NodeData::None);
         assert_eq!(b.err(none, 6), EncodeError::UnsupportedProtocol(6));
         assert_eq!(b.err(NodeId(99), 2), EncodeError::DanglingId(NodeId(99)));
         let l = b.list(vec![NodeId(98)]);
@@ -2725,10 +2731,10 @@ mod tests {
         assert!(not_representable(&b.err(s, 3)).starts_with("str that is not UTF-8"));
 
         // NaN payloads at protocol 0; -nan is fine.
-        let weird = b.add(Node::Float(f64::from_bits(0x7ff8_0000_0000_0001)));
+        let weird = b.add(NodeData::Float(f64::from_bits(0x7ff8_0000_0000_0001)));
         assert!(not_representable(&b.err(weird, 0)).starts_with("NaN with a payload"));
         assert_eq!(b.enc(weird, 1), b"G\x7f\xf8\x00\x00\x00\x00\x00\x01.");
-        let neg = b.add(Node::Float(-f64::NAN));
+        let neg = b.add(NodeData::Float(-f64::NAN));
         assert_eq!(b.enc(neg, 0), b"F-nan\n.");
         assert_eq!(b.enc(neg, 1), b"G\xff\xf8\x00\x00\x00\x00\x00\x00.");
 
@@ -2749,7 +2755,7 @@ mod tests {
         // A set holding an object built from the set: fine from 4 (EMPTY_SET first),
         // impossible below (the set is built from its items).
         let cls = b.global("m", "C");
-        let s = b.add(Node::Set(vec![]));
+        let s = b.add(NodeData::Set(vec![]));
         let args = b.tuple(vec![s]);
         let o = b.object(Object::new(CallOp::Reduce, cls, args, None));
         b.set_items(s, vec![o]);
@@ -2817,7 +2823,7 @@ mod tests {
         let l = b.list(vec![t, t]);
         assert_eq!(b.enc(l, 2), b"\x80\x02]q\x00()q\x01h\x01e.");
         // None, True and False are singletons: never memoized.
-        let n = b.add(Node::None);
+        let n = b.add(NodeData::None);
         let l = b.list(vec![n, n]);
         assert_eq!(b.enc(l, 2), b"\x80\x02]q\x00(NNe.");
     }
@@ -2840,7 +2846,7 @@ mod tests {
         let cls = b.global("m", "E");
         let args = b.tuple(vec![]);
         let o = b.object(Object::new(CallOp::Reduce, cls, args, None));
-        if let Some(Node::Object(obj)) = b.g.get_mut(o) {
+        if let Some(NodeData::Object(obj)) = b.g.get_mut(o) {
             obj.state.push(o);
         }
         assert_eq!(b.enc(o, 2), b"\x80\x02cm\nE\nq\x00)Rq\x01h\x01b.");
@@ -2923,14 +2929,14 @@ mod tests {
         let mut b = B::new();
         let mut list = b.list(vec![]);
         let mut tuple = b.str(b"leaf");
-        let mut dict = b.add(Node::Dict(vec![]));
+        let mut dict = b.add(NodeData::Dict(vec![]));
         for i in 0..60 {
             list = b.list(vec![list, list]);
             tuple = b.tuple(vec![tuple, tuple]);
             let k = b.int(i);
-            dict = b.add(Node::Dict(vec![(k, dict)]));
+            dict = b.add(NodeData::Dict(vec![(k, dict)]));
             let k = b.int(i + 1000);
-            if let Some(Node::Dict(items)) = b.g.get_mut(dict) {
+            if let Some(NodeData::Dict(items)) = b.g.get_mut(dict) {
                 items.push((k, items[0].1));
             }
         }
@@ -2950,10 +2956,11 @@ mod tests {
         while let Some((x, y)) = todo.pop() {
             let nx = a.get(x).unwrap();
             let ny = b.get(y).unwrap();
-            // None, bools and the small ints 0..=255 are shared singletons in the
-            // decoder (as in CPython), so their sharing carries no meaning.
+            // None and bools are shared singletons in the decoder, and small ints are
+            // written into their ids (equal values, equal ids): their sharing carries
+            // no meaning.
             let singleton = matches!(nx, Node::None | Node::Bool(_))
-                || matches!(nx, Node::Int(i) if (0..256).contains(i));
+                || matches!(nx, Node::Int(i) if (0..256).contains(&i));
             if !singleton {
                 match (fwd.get(&x), back.get(&y)) {
                     (Some(m), _) if *m != y => {
@@ -3046,13 +3053,13 @@ mod tests {
         let fsl = b.list(vec![]);
         let fsa = b.tuple(vec![fsl]);
         let fso = b.object(Object::new(CallOp::Reduce, cls, fsa, None));
-        let fs = b.add(Node::FrozenSet(vec![fso]));
+        let fs = b.add(NodeData::FrozenSet(vec![fso]));
         b.set_items(fsl, vec![fs]);
         roundtrip(&b.g, fs, "fs");
         let sl = b.list(vec![]);
         let sa = b.tuple(vec![sl]);
         let so = b.object(Object::new(CallOp::Reduce, cls, sa, None));
-        let s = b.add(Node::Set(vec![so]));
+        let s = b.add(NodeData::Set(vec![so]));
         b.set_items(sl, vec![s]);
         roundtrip(&b.g, s, "s");
         let g = b.global("builtins", "ConnectionError");
@@ -3061,13 +3068,13 @@ mod tests {
         let l = b.list(vec![g, g2, g3, g]);
         roundtrip(&b.g, l, "globals");
         let pid = b.str(b"abc");
-        let pers = b.add(Node::PersId(pid));
-        let e1 = b.add(Node::Ext(300));
-        let buf0 = b.add(Node::Buffer {
+        let pers = b.add(NodeData::PersId(pid));
+        let e1 = b.add(NodeData::Ext(300));
+        let buf0 = b.add(NodeData::Buffer {
             index: 0,
             readonly: false,
         });
-        let buf1 = b.add(Node::Buffer {
+        let buf1 = b.add(NodeData::Buffer {
             index: 1,
             readonly: true,
         });

@@ -17,14 +17,45 @@ use crate::bigint::BigInt;
 use crate::budget::Meter;
 use crate::error::Error;
 
-/// The index of a node in its [`Graph`].
+/// A node of a [`Graph`]: the index of a node in its arena, or a small int carried in
+/// the id itself.
+///
+/// Ints in `-2^29..2^29` need no node: the decoder writes them into the id (see
+/// [`NodeId::int`]), so a list of a million numbers costs a million ids, not a million
+/// nodes. [`Graph::get`] gives both kinds the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub(crate) u32);
 
+/// The first id that carries an int instead of naming an arena node.
+const INLINE_BASE: u32 = 0x8000_0000;
+/// Inline ints are `-INLINE_HALF..INLINE_HALF`.
+const INLINE_HALF: i64 = 1 << 29;
+
 impl NodeId {
-    /// The position of the node in the arena (0-based, in creation order).
+    /// The position of the node in the arena (0-based, in creation order). For an
+    /// inline int ([`NodeId::as_int`]) this is at least 2^31: never a position in a
+    /// graph, so tables indexed by it simply have no entry for it.
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+
+    /// The id of `value` written into the id itself, or `None` when the value is
+    /// outside `-2^29..2^29` (it then needs a node: [`Graph::add`]).
+    pub fn int(value: i64) -> Option<NodeId> {
+        if (-INLINE_HALF..INLINE_HALF).contains(&value) {
+            // In 0..2^30 after the shift, so the sum stays below 0xC000_0000.
+            let offset = value.wrapping_add(INLINE_HALF) as u32;
+            Some(NodeId(INLINE_BASE.wrapping_add(offset)))
+        } else {
+            None
+        }
+    }
+
+    /// The int this id carries, if it is an inline int.
+    #[inline]
+    pub fn as_int(self) -> Option<i64> {
+        let offset = self.0.checked_sub(INLINE_BASE)?;
+        (i64::from(offset) < 2 * INLINE_HALF).then(|| i64::from(offset).wrapping_sub(INLINE_HALF))
     }
 }
 
@@ -103,7 +134,9 @@ pub struct Global {
     pub name: String,
 }
 
-/// One value.
+/// One value as the arena stores it: what [`Graph::add`] takes and
+/// [`Graph::get_mut`] gives. Reading goes through [`Node`], the borrowed view that
+/// [`Graph::get`] returns (and that also covers inline ints).
 ///
 /// Strings are stored as *generalized UTF-8*: UTF-8 that may also hold surrogate code
 /// points (what Python's `surrogatepass` writes), so lone surrogates survive exactly.
@@ -112,7 +145,7 @@ pub struct Global {
 /// Equality compares floats bit for bit (a NaN equals the same NaN), so two graphs
 /// decoded from the same bytes are always equal.
 #[derive(Clone, Debug)]
-pub enum Node<'a> {
+pub enum NodeData<'a> {
     /// `None`.
     None,
     /// `True` / `False`.
@@ -143,6 +176,150 @@ pub enum Node<'a> {
     Global(Box<Global>),
     /// A described call.
     Object(Box<Object>),
+    /// EXT1/EXT2/EXT4: an extension-registry code.
+    Ext(u32),
+    /// A protocol 5 out-of-band buffer that the caller did not supply.
+    Buffer {
+        /// Position among the stream's NEXT_BUFFER opcodes.
+        index: u64,
+        /// READONLY_BUFFER was applied.
+        readonly: bool,
+    },
+    /// PERSID/BINPERSID: a reference resolved by the application, here described.
+    PersId(NodeId),
+}
+
+impl PartialEq for NodeData<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (NodeData::None, NodeData::None) => true,
+            (NodeData::Bool(a), NodeData::Bool(b)) => a == b,
+            (NodeData::Int(a), NodeData::Int(b)) => a == b,
+            (NodeData::BigInt(a), NodeData::BigInt(b)) => a == b,
+            (NodeData::Float(a), NodeData::Float(b)) => a.to_bits() == b.to_bits(),
+            (NodeData::Str(a), NodeData::Str(b))
+            | (NodeData::Bytes(a), NodeData::Bytes(b))
+            | (NodeData::ByteArray(a), NodeData::ByteArray(b)) => a == b,
+            (NodeData::Tuple(a), NodeData::Tuple(b))
+            | (NodeData::List(a), NodeData::List(b))
+            | (NodeData::Set(a), NodeData::Set(b))
+            | (NodeData::FrozenSet(a), NodeData::FrozenSet(b)) => a == b,
+            (NodeData::Dict(a), NodeData::Dict(b)) => a == b,
+            (NodeData::Global(a), NodeData::Global(b)) => a == b,
+            (NodeData::Object(a), NodeData::Object(b)) => a == b,
+            (NodeData::Ext(a), NodeData::Ext(b)) => a == b,
+            (
+                NodeData::Buffer {
+                    index: i,
+                    readonly: r,
+                },
+                NodeData::Buffer {
+                    index: j,
+                    readonly: q,
+                },
+            ) => i == j && r == q,
+            (NodeData::PersId(a), NodeData::PersId(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl NodeData<'_> {
+    /// The Python type name (see [`Node::type_name`]).
+    pub fn type_name(&self) -> &'static str {
+        self.view().type_name()
+    }
+
+    /// The borrowed view of this node.
+    #[inline]
+    pub fn view(&self) -> Node<'_> {
+        match self {
+            NodeData::None => Node::None,
+            NodeData::Bool(b) => Node::Bool(*b),
+            NodeData::Int(i) => Node::Int(*i),
+            NodeData::BigInt(b) => Node::BigInt(b),
+            NodeData::Float(f) => Node::Float(*f),
+            NodeData::Str(s) => Node::Str(s),
+            NodeData::Bytes(b) => Node::Bytes(b),
+            NodeData::ByteArray(b) => Node::ByteArray(b),
+            NodeData::Tuple(v) => Node::Tuple(v),
+            NodeData::List(v) => Node::List(v),
+            NodeData::Dict(v) => Node::Dict(v),
+            NodeData::Set(v) => Node::Set(v),
+            NodeData::FrozenSet(v) => Node::FrozenSet(v),
+            NodeData::Global(g) => Node::Global(g),
+            NodeData::Object(o) => Node::Object(o),
+            NodeData::Ext(c) => Node::Ext(*c),
+            NodeData::Buffer { index, readonly } => Node::Buffer {
+                index: *index,
+                readonly: *readonly,
+            },
+            NodeData::PersId(p) => Node::PersId(*p),
+        }
+    }
+
+    fn into_owned(self) -> NodeData<'static> {
+        match self {
+            NodeData::None => NodeData::None,
+            NodeData::Bool(b) => NodeData::Bool(b),
+            NodeData::Int(i) => NodeData::Int(i),
+            NodeData::BigInt(b) => NodeData::BigInt(b),
+            NodeData::Float(f) => NodeData::Float(f),
+            NodeData::Str(s) => NodeData::Str(Cow::Owned(s.into_owned())),
+            NodeData::Bytes(b) => NodeData::Bytes(Cow::Owned(b.into_owned())),
+            NodeData::ByteArray(b) => NodeData::ByteArray(Cow::Owned(b.into_owned())),
+            NodeData::Tuple(v) => NodeData::Tuple(v),
+            NodeData::List(v) => NodeData::List(v),
+            NodeData::Dict(v) => NodeData::Dict(v),
+            NodeData::Set(v) => NodeData::Set(v),
+            NodeData::FrozenSet(v) => NodeData::FrozenSet(v),
+            NodeData::Global(g) => NodeData::Global(g),
+            NodeData::Object(o) => NodeData::Object(o),
+            NodeData::Ext(c) => NodeData::Ext(c),
+            NodeData::Buffer { index, readonly } => NodeData::Buffer { index, readonly },
+            NodeData::PersId(p) => NodeData::PersId(p),
+        }
+    }
+}
+
+/// One value, borrowed from its graph: what [`Graph::get`] returns.
+///
+/// Strings are *generalized UTF-8*: UTF-8 that may also hold surrogate code points
+/// (what Python's `surrogatepass` writes), so lone surrogates survive exactly.
+///
+/// Equality compares floats bit for bit (a NaN equals the same NaN).
+#[derive(Clone, Copy, Debug)]
+pub enum Node<'g> {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An int that fits in 64 bits.
+    Int(i64),
+    /// An int that does not fit in 64 bits.
+    BigInt(&'g BigInt),
+    /// A float, bit for bit.
+    Float(f64),
+    /// A `str`, as generalized UTF-8 bytes.
+    Str(&'g [u8]),
+    /// `bytes`.
+    Bytes(&'g [u8]),
+    /// `bytearray`.
+    ByteArray(&'g [u8]),
+    /// `tuple`.
+    Tuple(&'g [NodeId]),
+    /// `list`.
+    List(&'g [NodeId]),
+    /// `dict`, in insertion order, keys unique under Python's equality.
+    Dict(&'g [(NodeId, NodeId)]),
+    /// `set`, items unique under Python's equality.
+    Set(&'g [NodeId]),
+    /// `frozenset`, items unique under Python's equality.
+    FrozenSet(&'g [NodeId]),
+    /// A global the stream named.
+    Global(&'g Global),
+    /// A described call.
+    Object(&'g Object),
     /// EXT1/EXT2/EXT4: an extension-registry code.
     Ext(u32),
     /// A protocol 5 out-of-band buffer that the caller did not supply.
@@ -191,7 +368,7 @@ impl PartialEq for Node<'_> {
     }
 }
 
-impl Node<'_> {
+impl<'g> Node<'g> {
     /// The Python type name, for messages and views (`list`, `obj`, ...).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -226,33 +403,10 @@ impl Node<'_> {
 
     /// The ids this node refers to, in the order views print them (dict key before value;
     /// object: callable, args, kwargs, state, listitems, dictitems, additems).
-    pub fn children(&self) -> Children<'_> {
+    pub fn children(&self) -> Children<'g> {
         Children {
-            node: ChildrenOf::from(self),
+            node: ChildrenOf::from(*self),
             pos: 0,
-        }
-    }
-
-    fn into_owned(self) -> Node<'static> {
-        match self {
-            Node::None => Node::None,
-            Node::Bool(b) => Node::Bool(b),
-            Node::Int(i) => Node::Int(i),
-            Node::BigInt(b) => Node::BigInt(b),
-            Node::Float(f) => Node::Float(f),
-            Node::Str(s) => Node::Str(Cow::Owned(s.into_owned())),
-            Node::Bytes(b) => Node::Bytes(Cow::Owned(b.into_owned())),
-            Node::ByteArray(b) => Node::ByteArray(Cow::Owned(b.into_owned())),
-            Node::Tuple(v) => Node::Tuple(v),
-            Node::List(v) => Node::List(v),
-            Node::Dict(v) => Node::Dict(v),
-            Node::Set(v) => Node::Set(v),
-            Node::FrozenSet(v) => Node::FrozenSet(v),
-            Node::Global(g) => Node::Global(g),
-            Node::Object(o) => Node::Object(o),
-            Node::Ext(c) => Node::Ext(c),
-            Node::Buffer { index, readonly } => Node::Buffer { index, readonly },
-            Node::PersId(p) => Node::PersId(p),
         }
     }
 }
@@ -266,13 +420,13 @@ enum ChildrenOf<'n> {
 }
 
 impl<'n> ChildrenOf<'n> {
-    fn from(node: &'n Node<'_>) -> ChildrenOf<'n> {
+    fn from(node: Node<'n>) -> ChildrenOf<'n> {
         match node {
             Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
                 ChildrenOf::Ids(v)
             }
             Node::Dict(v) => ChildrenOf::Pairs(v),
-            Node::PersId(p) => ChildrenOf::One(*p),
+            Node::PersId(p) => ChildrenOf::One(p),
             Node::Object(o) => ChildrenOf::Object(o),
             _ => ChildrenOf::None,
         }
@@ -329,12 +483,13 @@ impl Iterator for Children<'_> {
 /// Nodes per arena chunk.
 const CHUNK: usize = 1024;
 
-/// The most nodes a graph holds. The ids above it are never nodes: the decoder
-/// uses them as stack markers (see `machine.rs`, pending containers).
-pub(crate) const MAX_NODES: u32 = u32::MAX - 8;
+/// The most nodes a graph holds. The ids from it up are never arena nodes: inline
+/// ints ([`NodeId::int`]) and, at the very top, the decoder's stack markers (see
+/// `machine.rs`, pending containers).
+pub(crate) const MAX_NODES: u32 = INLINE_BASE;
 
 /// Bytes of one arena chunk (checked at compile time).
-const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<Node<'static>>()) {
+const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<NodeData<'static>>()) {
     Some(bytes) => bytes as u64,
     None => u64::MAX,
 };
@@ -342,7 +497,7 @@ const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<Node<'stati
 /// An arena of nodes. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph<'a> {
-    chunks: Vec<Vec<Node<'a>>>,
+    chunks: Vec<Vec<NodeData<'a>>>,
     len: u32,
 }
 
@@ -365,16 +520,27 @@ impl<'a> Graph<'a> {
         self.len == 0
     }
 
-    /// The node with this id, or `None` for an id from another graph.
+    /// The node with this id (an arena node or an inline int), or `None` for an id
+    /// from another graph.
     #[inline]
-    pub fn get(&self, id: NodeId) -> Option<&Node<'a>> {
+    pub fn get(&self, id: NodeId) -> Option<Node<'_>> {
+        match self.data(id) {
+            Some(data) => Some(data.view()),
+            None => id.as_int().map(Node::Int),
+        }
+    }
+
+    /// The arena node with this id as stored (`None` for inline ints and for ids
+    /// from another graph).
+    #[inline]
+    pub fn data(&self, id: NodeId) -> Option<&NodeData<'a>> {
         let i = id.index();
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
     }
 
     /// Mutable access, e.g. to close a cycle when building a graph by hand.
     #[inline]
-    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node<'a>> {
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut NodeData<'a>> {
         let i = id.index();
         self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
@@ -387,14 +553,14 @@ impl<'a> Graph<'a> {
     /// Adds a node without any budget (for graphs built by hand, e.g. to encode).
     ///
     /// Returns `None` only when the graph already holds `u32::MAX` nodes.
-    pub fn add(&mut self, node: Node<'a>) -> Option<NodeId> {
+    pub fn add(&mut self, node: NodeData<'a>) -> Option<NodeId> {
         let mut meter = Meter::new(crate::Limits::unbounded());
         self.push(node, &mut meter).ok()
     }
 
     /// Adds a node, charging the arena's growth to `meter`.
     #[inline(always)]
-    pub(crate) fn push(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
+    pub(crate) fn push(&mut self, node: NodeData<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
         // Fast path: room in the last chunk (its capacity is exactly CHUNK, so the
         // push never reallocates) and ids left.
         if let Some(chunk) = self.chunks.last_mut() {
@@ -411,7 +577,7 @@ impl<'a> Graph<'a> {
     /// Adds a node that needs a new chunk (or fails: no ids left).
     #[cold]
     #[inline(never)]
-    fn push_slow(&mut self, node: Node<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
+    fn push_slow(&mut self, node: NodeData<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
         let id = self.len;
         let next = id
             .checked_add(1)
@@ -473,16 +639,21 @@ impl<'a> Graph<'a> {
             total = total.saturating_add(cap(chunk));
             for node in chunk {
                 let owned = match node {
-                    Node::Str(Cow::Owned(v))
-                    | Node::Bytes(Cow::Owned(v))
-                    | Node::ByteArray(Cow::Owned(v)) => cap(v),
-                    Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => cap(v),
-                    Node::Dict(v) => cap(v),
-                    Node::BigInt(b) => std::mem::size_of::<BigInt>().saturating_add(b.heap_bytes()),
-                    Node::Global(g) => std::mem::size_of::<Global>()
+                    NodeData::Str(Cow::Owned(v))
+                    | NodeData::Bytes(Cow::Owned(v))
+                    | NodeData::ByteArray(Cow::Owned(v)) => cap(v),
+                    NodeData::Tuple(v)
+                    | NodeData::List(v)
+                    | NodeData::Set(v)
+                    | NodeData::FrozenSet(v) => cap(v),
+                    NodeData::Dict(v) => cap(v),
+                    NodeData::BigInt(b) => {
+                        std::mem::size_of::<BigInt>().saturating_add(b.heap_bytes())
+                    }
+                    NodeData::Global(g) => std::mem::size_of::<Global>()
                         .saturating_add(g.module.capacity())
                         .saturating_add(g.name.capacity()),
-                    Node::Object(o) => std::mem::size_of::<Object>()
+                    NodeData::Object(o) => std::mem::size_of::<Object>()
                         .saturating_add(cap(&o.state))
                         .saturating_add(cap(&o.listitems))
                         .saturating_add(cap(&o.dictitems))
@@ -501,7 +672,7 @@ impl<'a> Graph<'a> {
             chunks: self
                 .chunks
                 .into_iter()
-                .map(|chunk| chunk.into_iter().map(Node::into_owned).collect())
+                .map(|chunk| chunk.into_iter().map(NodeData::into_owned).collect())
                 .collect(),
             len: self.len,
         }
@@ -522,23 +693,40 @@ mod tests {
 
     #[test]
     fn node_stays_small() {
-        assert!(std::mem::size_of::<Node<'_>>() <= 32);
+        assert!(std::mem::size_of::<NodeData<'_>>() <= 32);
     }
 
     #[test]
     fn cycle_and_deep_chain_drop_without_recursion() {
         let mut g = Graph::new();
-        let mut prev = g.add(Node::List(Vec::new()));
+        let mut prev = g.add(NodeData::List(Vec::new()));
         for _ in 0..1_000_000 {
             let items = prev.into_iter().collect();
-            prev = g.add(Node::List(items));
+            prev = g.add(NodeData::List(items));
         }
         let first = NodeId(0);
-        if let Some(Node::List(items)) = g.get_mut(first) {
+        if let Some(NodeData::List(items)) = g.get_mut(first) {
             items.extend(prev); // close a cycle
         }
         assert_eq!(g.len(), 1_000_001);
         drop(g);
+    }
+
+    #[test]
+    fn inline_ints_round_trip_at_the_edges_and_stay_out_of_the_arena() {
+        for v in [0, 1, -1, 255, 256, (1 << 29) - 1, -(1 << 29)] {
+            let id = NodeId::int(v).unwrap();
+            assert_eq!(id.as_int(), Some(v));
+            assert!(id.0 >= MAX_NODES && id.0 < 0xC000_0000);
+            assert_eq!(Graph::new().get(id), Some(Node::Int(v)));
+        }
+        for v in [1 << 29, -(1 << 29) - 1, i64::MAX, i64::MIN] {
+            assert_eq!(NodeId::int(v), None);
+        }
+        assert_eq!(NodeId(0).as_int(), None);
+        assert_eq!(NodeId(MAX_NODES - 1).as_int(), None);
+        assert_eq!(NodeId(0xC000_0000).as_int(), None);
+        assert_eq!(NodeId(u32::MAX).as_int(), None);
     }
 
     #[test]
@@ -548,8 +736,8 @@ mod tests {
         o.listitems.push(NodeId(5));
         o.dictitems.push((NodeId(6), NodeId(7)));
         o.additems.push(NodeId(8));
-        let node = Node::Object(Box::new(o));
-        let ids: Vec<u32> = node.children().map(|i| i.0).collect();
+        let node = NodeData::Object(Box::new(o));
+        let ids: Vec<u32> = node.view().children().map(|i| i.0).collect();
         assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     }
 }

@@ -50,7 +50,7 @@ use arbitrary::Arbitrary;
 use crate::views::{json, repr, tree};
 use crate::{
     BigInt, CallOp, Decoded, Decoder, Error, ErrorKind, Global, Graph, IntValue, Limits, Node,
-    NodeId, Object, Policy, Resource,
+    NodeData, NodeId, Object, Policy, Resource,
 };
 
 /// Stack of the thread each body runs on: small, so that recursion on input depth
@@ -403,14 +403,15 @@ pub fn check_result(data: &[u8], limits: &Limits, result: &Result<Decoded<'_>, E
 /// Every id reachable from the root is in the graph, and so is every child of every node.
 pub fn check_graph(graph: &Graph<'_>, root: NodeId) {
     let len = graph.len();
-    assert!(root.index() < len, "root {root:?} outside a graph of {len}");
+    let in_graph = |id: NodeId| id.index() < len || id.as_int().is_some();
+    assert!(in_graph(root), "root {root:?} outside a graph of {len}");
     for id in graph.ids() {
         let Some(node) = graph.get(id) else {
             panic!("{id:?} listed by ids() but not in the graph");
         };
         for child in node.children() {
             assert!(
-                child.index() < len,
+                in_graph(child),
                 "{id:?} ({}) refers to {child:?}, outside a graph of {len}",
                 node.type_name()
             );
@@ -419,6 +420,9 @@ pub fn check_graph(graph: &Graph<'_>, root: NodeId) {
     let mut seen = vec![false; len];
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
+        if id.as_int().is_some() {
+            continue; // an inline int: a leaf with no node
+        }
         let Some(slot) = seen.get_mut(id.index()) else {
             panic!("reachable {id:?} outside the graph");
         };
@@ -1264,7 +1268,7 @@ enum KeyId {
     Bytes(Vec<u8>),
 }
 
-fn key_id(node: &Node<'_>) -> Option<KeyId> {
+fn key_id(node: Node<'_>) -> Option<KeyId> {
     match node {
         Node::None => Some(KeyId::None),
         Node::Int(i) => Some(KeyId::Int(i.to_le_bytes().to_vec())),
@@ -1288,7 +1292,7 @@ struct Builder<'g> {
 }
 
 impl<'g> Builder<'g> {
-    fn add(&mut self, node: Node<'g>) -> NodeId {
+    fn add(&mut self, node: NodeData<'g>) -> NodeId {
         let Some(id) = self.graph.add(node) else {
             panic!("graph full");
         };
@@ -1296,7 +1300,7 @@ impl<'g> Builder<'g> {
         id
     }
 
-    fn push(&mut self, node: Node<'g>) {
+    fn push(&mut self, node: NodeData<'g>) {
         let id = self.add(node);
         self.stack.push(id);
     }
@@ -1333,7 +1337,7 @@ impl<'g> Builder<'g> {
             .get(usize::from(index) % ROUNDTRIP_GLOBALS.len())
             .copied()
             .unwrap_or(("m", "f"));
-        self.add(Node::Global(Box::new(Global {
+        self.add(NodeData::Global(Box::new(Global {
             module: module.to_owned(),
             name: name.to_owned(),
         })))
@@ -1341,33 +1345,35 @@ impl<'g> Builder<'g> {
 
     fn step(&mut self, op: &BuildOp) {
         match op {
-            BuildOp::None => self.push(Node::None),
-            BuildOp::Bool(b) => self.push(Node::Bool(*b)),
-            BuildOp::Int(i) => self.push(Node::Int(*i)),
+            BuildOp::None => self.push(NodeData::None),
+            BuildOp::Bool(b) => self.push(NodeData::Bool(*b)),
+            BuildOp::Int(i) => self.push(NodeData::Int(*i)),
             BuildOp::BigInt(bytes) => {
                 let bytes = bytes.get(..40).unwrap_or(bytes);
                 match BigInt::from_signed_le(bytes) {
-                    IntValue::Small(i) => self.push(Node::Int(i)),
-                    IntValue::Big(b) => self.push(Node::BigInt(Box::new(b))),
+                    IntValue::Small(i) => self.push(NodeData::Int(i)),
+                    IntValue::Big(b) => self.push(NodeData::BigInt(Box::new(b))),
                 }
             }
-            BuildOp::Float(f) => self.push(Node::Float(*f)),
-            BuildOp::Str(s) => self.push(Node::Str(short_text(s).as_bytes().to_vec().into())),
+            BuildOp::Float(f) => self.push(NodeData::Float(*f)),
+            BuildOp::Str(s) => self.push(NodeData::Str(short_text(s).as_bytes().to_vec().into())),
             BuildOp::Bytes(b) => {
-                self.push(Node::Bytes(b.get(..MAX_TEXT).unwrap_or(b).to_vec().into()));
+                self.push(NodeData::Bytes(
+                    b.get(..MAX_TEXT).unwrap_or(b).to_vec().into(),
+                ));
             }
             BuildOp::ByteArray(b) => {
-                self.push(Node::ByteArray(
+                self.push(NodeData::ByteArray(
                     b.get(..MAX_TEXT).unwrap_or(b).to_vec().into(),
                 ));
             }
             BuildOp::Tuple(n) => {
                 let items = self.take(usize::from(n % 8));
-                self.push(Node::Tuple(items));
+                self.push(NodeData::Tuple(items));
             }
             BuildOp::List(n) => {
                 let items = self.take(usize::from(n % 8));
-                self.push(Node::List(items));
+                self.push(NodeData::List(items));
             }
             BuildOp::Dict(n) => {
                 let flat = self.take(usize::from(n % 8) * 2);
@@ -1385,28 +1391,28 @@ impl<'g> Builder<'g> {
                             .is_some_and(|key| seen.insert(key))
                     })
                     .collect();
-                self.push(Node::Dict(pairs));
+                self.push(NodeData::Dict(pairs));
             }
             BuildOp::Set(n) => {
                 let items = self.take(usize::from(n % 8));
                 let items = self.unique_keys(&items);
-                self.push(Node::Set(items));
+                self.push(NodeData::Set(items));
             }
             BuildOp::FrozenSet(n) => {
                 let items = self.take(usize::from(n % 8));
                 let items = self.unique_keys(&items);
-                self.push(Node::FrozenSet(items));
+                self.push(NodeData::FrozenSet(items));
             }
             BuildOp::Global(i) => {
                 let id = self.global(*i);
                 self.stack.push(id);
             }
             BuildOp::Object { op, state } => self.object(*op, *state),
-            BuildOp::Ext(code) => self.push(Node::Ext(code % 0x7fff_ffff + 1)),
+            BuildOp::Ext(code) => self.push(NodeData::Ext(code % 0x7fff_ffff + 1)),
             BuildOp::Buffer(readonly) => {
                 let index = self.buffers;
                 self.buffers = self.buffers.saturating_add(1);
-                self.push(Node::Buffer {
+                self.push(NodeData::Buffer {
                     index,
                     readonly: *readonly,
                 });
@@ -1414,9 +1420,9 @@ impl<'g> Builder<'g> {
             BuildOp::PersId => {
                 let pid = match self.stack.pop() {
                     Some(id) => id,
-                    None => self.add(Node::Str(b"pid".to_vec().into())),
+                    None => self.add(NodeData::Str(b"pid".to_vec().into())),
                 };
-                self.push(Node::PersId(pid));
+                self.push(NodeData::PersId(pid));
             }
             BuildOp::Share(k) => {
                 if let Some(&id) = self.all.get(usize::from(*k) % self.all.len().max(1)) {
@@ -1436,7 +1442,7 @@ impl<'g> Builder<'g> {
                 self.stack.pop();
                 id
             }
-            _ => self.add(Node::Tuple(Vec::new())),
+            _ => self.add(NodeData::Tuple(Vec::new())),
         };
         let call = match op % 5 {
             0 => CallOp::Reduce,
@@ -1462,12 +1468,12 @@ impl<'g> Builder<'g> {
             Some(id) => id,
             None => self.global(op / 5),
         };
-        let kwargs = (call == CallOp::NewObjEx).then(|| self.add(Node::Dict(Vec::new())));
+        let kwargs = (call == CallOp::NewObjEx).then(|| self.add(NodeData::Dict(Vec::new())));
         let mut obj = Object::new(call, callable, args, kwargs);
         if state {
             obj.state.extend(self.stack.pop());
         }
-        self.push(Node::Object(Box::new(obj)));
+        self.push(NodeData::Object(Box::new(obj)));
     }
 
     fn add_to(&mut self, k: u8) {
@@ -1481,14 +1487,14 @@ impl<'g> Builder<'g> {
             Some(Node::Dict(_)) => {
                 let n = self.fresh_keys;
                 self.fresh_keys = n.saturating_add(1);
-                Some(self.add(Node::Str(format!("\u{1}key{n}").into_bytes().into())))
+                Some(self.add(NodeData::Str(format!("\u{1}key{n}").into_bytes().into())))
             }
             _ => None,
         };
         match (self.graph.get_mut(target), key) {
-            (Some(Node::List(items)), _) => items.push(value),
-            (Some(Node::Dict(pairs)), Some(key)) => pairs.push((key, value)),
-            (Some(Node::Object(obj)), _) => {
+            (Some(NodeData::List(items)), _) => items.push(value),
+            (Some(NodeData::Dict(pairs)), Some(key)) => pairs.push((key, value)),
+            (Some(NodeData::Object(obj)), _) => {
                 if k & 1 == 0 {
                     obj.listitems.push(value);
                 } else {
@@ -1516,7 +1522,7 @@ impl GraphInput {
         }
         let root = match b.stack.last() {
             Some(&id) => id,
-            None => b.add(Node::None),
+            None => b.add(NodeData::None),
         };
         (b.graph, root)
     }
@@ -1594,7 +1600,7 @@ pub fn roundtrip_bytes(data: &[u8]) {
 /// Shallow equality of two nodes: same kind and same scalar content; children are
 /// compared by the caller. Buffer indices count too: the encoder refuses placeholders
 /// not numbered in stream order, so the ones it writes come back with their index.
-fn shallow_equal(a: &Node<'_>, b: &Node<'_>) -> Result<(), String> {
+fn shallow_equal(a: Node<'_>, b: Node<'_>) -> Result<(), String> {
     let same = match (a, b) {
         (Node::None, Node::None) => true,
         (Node::Bool(x), Node::Bool(y)) => x == y,

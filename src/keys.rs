@@ -32,12 +32,12 @@ enum Num<'g> {
     Float(f64),
 }
 
-fn as_num<'g>(node: &'g Node<'_>) -> Option<Num<'g>> {
+fn as_num<'g>(node: Node<'g>) -> Option<Num<'g>> {
     match node {
-        Node::Bool(b) => Some(Num::Int(i64::from(*b))),
-        Node::Int(i) => Some(Num::Int(*i)),
+        Node::Bool(b) => Some(Num::Int(i64::from(b))),
+        Node::Int(i) => Some(Num::Int(i)),
         Node::BigInt(b) => Some(Num::Big(b)),
-        Node::Float(f) => Some(Num::Float(*f)),
+        Node::Float(f) => Some(Num::Float(f)),
         _ => None,
     }
 }
@@ -231,7 +231,7 @@ impl KeyHasher {
         }
     }
 
-    fn leaf_hash(&self, id: NodeId, node: &Node<'_>) -> Result<Option<u64>, Error> {
+    fn leaf_hash(&self, id: NodeId, node: Node<'_>) -> Result<Option<u64>, Error> {
         let h = match node {
             Node::None => self.state.hash_one(0u8),
             Node::Bool(_) | Node::Int(_) | Node::BigInt(_) | Node::Float(_) => match as_num(node) {
@@ -361,7 +361,7 @@ impl KeyHasher {
             graph.get(a).ok_or_else(dangling)?,
             graph.get(b).ok_or_else(dangling)?,
         );
-        let composite = |n: &Node<'_>| matches!(n, Node::Tuple(_) | Node::FrozenSet(_));
+        let composite = |n: Node<'_>| matches!(n, Node::Tuple(_) | Node::FrozenSet(_));
         if !composite(na) && !composite(nb) {
             meter.step()?;
             return Ok(match (na, nb) {
@@ -542,7 +542,7 @@ impl SmallKeys {
             if *have_len == len {
                 scan.bytes = scan.bytes.saturating_add(len);
                 if *have_head == head
-                    && matches!(graph.get(*id), Some(Node::Str(have)) if have.as_ref() == wanted)
+                    && matches!(graph.get(*id), Some(Node::Str(have)) if have == wanted)
                 {
                     scan.found = Some(pos);
                     break;

@@ -99,7 +99,7 @@ use std::io::BufRead;
 pub use bigint::{BigInt, IntValue};
 pub use budget::{Limits, Usage};
 pub use error::{Error, ErrorKind, Resource};
-pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeId, Object};
+pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeData, NodeId, Object};
 pub use opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
 pub use policy::{Policy, RECONSTRUCTORS};
 

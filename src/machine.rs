@@ -16,7 +16,7 @@ use crate::bigint::{BigInt, IntValue};
 use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
-use crate::graph::{CallOp, Global, Graph, Node, NodeId, Object};
+use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object};
 use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
@@ -33,9 +33,6 @@ const TABLE_OVERHEAD: u64 = 128;
 
 /// Bytes charged per slot of the sparse memo map (key, value and control bytes).
 const SPARSE_SLOT_BYTES: u64 = 24;
-
-/// Ints below this share one node per value (see `push_small_int`).
-const SMALL_INTS: usize = 256;
 
 /// Marks an empty slot of the dense memo.
 const EMPTY: u32 = u32::MAX;
@@ -57,12 +54,12 @@ const PENDING_SET: u32 = u32::MAX;
 
 /// The empty container a marker stands for.
 #[inline(always)]
-fn empty_container<'a>(marker: u32) -> Node<'a> {
+fn empty_container<'a>(marker: u32) -> NodeData<'a> {
     match marker {
-        PENDING_LIST => Node::List(Vec::new()),
-        PENDING_DICT => Node::Dict(Vec::new()),
-        PENDING_SET => Node::Set(Vec::new()),
-        _ => Node::Tuple(Vec::new()),
+        PENDING_LIST => NodeData::List(Vec::new()),
+        PENDING_DICT => NodeData::Dict(Vec::new()),
+        PENDING_SET => NodeData::Set(Vec::new()),
+        _ => NodeData::Tuple(Vec::new()),
     }
 }
 
@@ -208,7 +205,6 @@ struct Machine<'a, 'd, S> {
     buffers_used: usize,
     buffer_placeholders: u64,
     singletons: [Option<NodeId>; 3],
-    small_ints: [Option<NodeId>; SMALL_INTS],
     /// `Some` when scanning: the sites so far. A scan records what the policy refuses
     /// and goes on (as the inert policy would) instead of failing.
     sites: Option<Vec<Site>>,
@@ -258,7 +254,6 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             buffers_used: 0,
             buffer_placeholders: 0,
             singletons: [None; 3],
-            small_ints: [None; SMALL_INTS],
             sites: None,
             check_input: src_needs_input_checks,
         }
@@ -535,7 +530,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// A node of `height` (0 for scalars, which need no height entry).
     #[inline(always)]
-    fn new_node(&mut self, node: Node<'a>, height: u32) -> Result<NodeId, Error> {
+    fn new_node(&mut self, node: NodeData<'a>, height: u32) -> Result<NodeId, Error> {
         if height == 0 {
             return self.graph.push(node, &mut self.meter);
         }
@@ -574,12 +569,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// A scalar node, pushed.
     #[inline(always)]
-    fn push_new(&mut self, node: Node<'a>) -> Result<(), Error> {
+    fn push_new(&mut self, node: NodeData<'a>) -> Result<(), Error> {
         let id = self.graph.push(node, &mut self.meter)?;
         self.push(id)
     }
 
-    fn push_singleton(&mut self, which: usize, node: Node<'a>) -> Result<(), Error> {
+    fn push_singleton(&mut self, which: usize, node: NodeData<'a>) -> Result<(), Error> {
         let id = match self.singletons.get(which).copied().flatten() {
             Some(id) => id,
             None => {
@@ -593,22 +588,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         self.push(id)
     }
 
-    /// An int that fits in 64 bits. Values 0..=255 share one node each, as CPython
-    /// shares its small ints: lists of small numbers then cost a stack slot per item,
-    /// not a node.
+    /// An int that fits in 64 bits. Most are written into their id ([`NodeId::int`]),
+    /// so a list of numbers costs a stack slot per item, not a node; only the rest
+    /// (beyond ±2^29) take a node.
     #[inline(always)]
     fn push_small_int(&mut self, value: i64) -> Result<(), Error> {
-        let Some(slot) = usize::try_from(value).ok().filter(|v| *v < SMALL_INTS) else {
-            return self.push_new(Node::Int(value));
-        };
-        if let Some(id) = self.small_ints.get(slot).copied().flatten() {
-            return self.push(id);
+        match NodeId::int(value) {
+            Some(id) => self.push(id),
+            None => self.push_new(NodeData::Int(value)),
         }
-        let id = self.new_node(Node::Int(value), 0)?;
-        if let Some(entry) = self.small_ints.get_mut(slot) {
-            *entry = Some(id);
-        }
-        self.push(id)
     }
 
     fn push_int(&mut self, value: IntValue) -> Result<(), Error> {
@@ -621,7 +609,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     .saturating_mul(4)
                     .saturating_add(std::mem::size_of::<BigInt>());
                 self.meter.take_memory(bytes as u64)?;
-                self.push_new(Node::BigInt(Box::new(b)))
+                self.push_new(NodeData::BigInt(Box::new(b)))
             }
         }
     }
@@ -650,7 +638,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     }
 
     /// A payload node (str, bytes, bytearray): charges its bytes.
-    fn push_payload(&mut self, node: Node<'a>, len: usize) -> Result<(), Error> {
+    fn push_payload(&mut self, node: NodeData<'a>, len: usize) -> Result<(), Error> {
         self.meter.take_memory(len as u64)?;
         self.push_new(node)
     }
@@ -660,7 +648,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             return Err(malformed("invalid UTF-8 in string"));
         }
         let len = bytes.len();
-        self.push_payload(Node::Str(bytes), len)
+        self.push_payload(NodeData::Str(bytes), len)
     }
 
     /// Python 2 `str` payloads, decoded as the caller asked (CPython's `encoding=`).
@@ -668,7 +656,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         match self.decoder.string_encoding {
             StringEncoding::Bytes => {
                 let len = bytes.len();
-                self.push_payload(Node::Bytes(bytes), len)
+                self.push_payload(NodeData::Bytes(bytes), len)
             }
             StringEncoding::Ascii => {
                 if !bytes.is_ascii() {
@@ -677,18 +665,18 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     ));
                 }
                 let len = bytes.len();
-                self.push_payload(Node::Str(bytes), len)
+                self.push_payload(NodeData::Str(bytes), len)
             }
             StringEncoding::Latin1 => {
                 if bytes.is_ascii() {
                     let len = bytes.len();
-                    return self.push_payload(Node::Str(bytes), len);
+                    return self.push_payload(NodeData::Str(bytes), len);
                 }
                 self.meter
                     .check_memory(text::latin1_utf8_len(&bytes) as u64)?;
                 let utf8 = text::latin1_to_utf8(&bytes);
                 let len = utf8.len();
-                self.push_payload(Node::Str(Cow::Owned(utf8)), len)
+                self.push_payload(NodeData::Str(Cow::Owned(utf8)), len)
             }
         }
     }
@@ -697,7 +685,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// pops), with its height and length checked.
     fn container_from_stack(
         &mut self,
-        make: fn(Vec<NodeId>) -> Node<'a>,
+        make: fn(Vec<NodeId>) -> NodeData<'a>,
         from: usize,
     ) -> Result<NodeId, Error> {
         self.real_from(from)?;
@@ -749,7 +737,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(())
     }
 
-    fn node(&self, id: NodeId) -> Result<&Node<'a>, Error> {
+    fn node(&self, id: NodeId) -> Result<Node<'_>, Error> {
         self.graph
             .get(id)
             .ok_or_else(|| malformed("dangling node id"))
@@ -906,7 +894,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Some(scan) => (scan.found, Some(scan.entry)),
             None => (self.find_key(dict, key, None)?.0, None),
         };
-        let Some(Node::Dict(entries)) = self.graph.get_mut(dict) else {
+        let Some(NodeData::Dict(entries)) = self.graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
         match found {
@@ -981,7 +969,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Some((existing, _)) => keys.equal(graph_ref, *existing, key, meter),
             None => Ok(false),
         })?;
-        let Some(Node::Dict(entries)) = graph.get_mut(dict) else {
+        let Some(NodeData::Dict(entries)) = graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
         match found.and_then(|pos| entries.get_mut(pos)) {
@@ -1007,7 +995,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         if found.is_some() {
             return Ok(());
         }
-        let (Some(Node::Set(items)) | Some(Node::FrozenSet(items))) = self.graph.get_mut(set)
+        let (Some(NodeData::Set(items)) | Some(NodeData::FrozenSet(items))) =
+            self.graph.get_mut(set)
         else {
             return Err(malformed("set expected"));
         };
@@ -1041,9 +1030,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         let taken = stack.get(from..).unwrap_or(&[]);
         let n = taken.len();
         let items = match graph.get_mut(target) {
-            Some(Node::List(items)) => items,
-            Some(Node::Object(obj)) => &mut obj.listitems,
+            Some(NodeData::List(items)) => items,
+            Some(NodeData::Object(obj)) => &mut obj.listitems,
             Some(other) => return Err(mismatch("APPEND", other.type_name())),
+            None if target.as_int().is_some() => return Err(mismatch("APPEND", "int")),
             None => return Err(malformed("dangling node id")),
         };
         meter.container_len(items.len().saturating_add(n) as u64)?;
@@ -1063,9 +1053,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             .iter()
             .map(|id| match self.node(*id)? {
                 Node::Int(i) => {
-                    u8::try_from(*i).map_err(|_| malformed("byte must be in range(0, 256)"))
+                    u8::try_from(i).map_err(|_| malformed("byte must be in range(0, 256)"))
                 }
-                Node::Bool(b) => Ok(u8::from(*b)),
+                Node::Bool(b) => Ok(u8::from(b)),
                 other => Err(mismatch(operation, other.type_name())),
             })
             .collect()
@@ -1074,7 +1064,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     fn extend_bytearray(&mut self, target: NodeId, bytes: &[u8]) -> Result<(), Error> {
         self.meter.take_memory(bytes.len() as u64)?;
         match self.graph.get_mut(target) {
-            Some(Node::ByteArray(data)) => {
+            Some(NodeData::ByteArray(data)) => {
                 data.to_mut().extend_from_slice(bytes);
                 Ok(())
             }
@@ -1094,7 +1084,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         match self.node(target)? {
             Node::Dict(_) => {
                 // Room for the whole batch at once (duplicates only leave spare slots).
-                if let Some(Node::Dict(entries)) = self.graph.get_mut(target) {
+                if let Some(NodeData::Dict(entries)) = self.graph.get_mut(target) {
                     self.meter.reserve(entries, pairs.len() / 2)?;
                 }
                 self.with_key_index(target, |m, index| {
@@ -1110,7 +1100,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
             Node::Object(_) => {
                 let n = pairs.len() / 2;
-                let Some(Node::Object(obj)) = self.graph.get_mut(target) else {
+                let Some(NodeData::Object(obj)) = self.graph.get_mut(target) else {
                     return Err(malformed("object expected"));
                 };
                 self.meter
@@ -1128,11 +1118,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 for pair in pairs.chunks(2) {
                     if let [k, v] = pair {
                         let index = match self.node(*k)? {
-                            Node::Int(i) => *i,
-                            Node::Bool(b) => i64::from(*b),
+                            Node::Int(i) => i,
+                            Node::Bool(b) => i64::from(b),
                             other => return Err(mismatch("SETITEM on a list", other.type_name())),
                         };
-                        let Some(Node::List(items)) = self.graph.get_mut(target) else {
+                        let Some(NodeData::List(items)) = self.graph.get_mut(target) else {
                             return Err(malformed("list expected"));
                         };
                         let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
@@ -1156,21 +1146,21 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 for pair in pairs.chunks(2) {
                     if let [k, v] = pair {
                         let index = match self.node(*k)? {
-                            Node::Int(i) => *i,
-                            Node::Bool(b) => i64::from(*b),
+                            Node::Int(i) => i,
+                            Node::Bool(b) => i64::from(b),
                             other => {
                                 return Err(mismatch("SETITEM on a bytearray", other.type_name()))
                             }
                         };
                         let byte = match self.node(*v)? {
-                            Node::Int(i) => u8::try_from(*i)
+                            Node::Int(i) => u8::try_from(i)
                                 .map_err(|_| malformed("byte must be in range(0, 256)"))?,
-                            Node::Bool(b) => u8::from(*b),
+                            Node::Bool(b) => u8::from(b),
                             other => {
                                 return Err(mismatch("SETITEM on a bytearray", other.type_name()))
                             }
                         };
-                        let Some(Node::ByteArray(data)) = self.graph.get_mut(target) else {
+                        let Some(NodeData::ByteArray(data)) = self.graph.get_mut(target) else {
                             return Err(malformed("bytearray expected"));
                         };
                         let len = i64::try_from(data.len()).unwrap_or(i64::MAX);
@@ -1206,7 +1196,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Ok(Node::Object(_)) => {
                 let n = items.len();
                 match self.graph.get_mut(target) {
-                    Some(Node::Object(obj)) => {
+                    Some(NodeData::Object(obj)) => {
                         let r = self
                             .meter
                             .container_len(obj.additems.len().saturating_add(n) as u64)
@@ -1267,7 +1257,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 .saturating_add(n.len() as u64),
         )?;
         self.new_node(
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: m.to_owned(),
                 name: n.to_owned(),
             })),
@@ -1357,7 +1347,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         let height = self.children_height(&children)?;
         self.meter
             .take_memory(std::mem::size_of::<Object>() as u64)?;
-        self.new_node(Node::Object(Box::new(obj)), height)
+        self.new_node(NodeData::Object(Box::new(obj)), height)
     }
 
     /// The value a built-in reconstructor call builds, when the call has a shape we
@@ -1375,7 +1365,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             _ => return Ok(None),
         };
         let argv: Vec<NodeId> = match self.node(args)? {
-            Node::Tuple(items) => items.clone(),
+            Node::Tuple(items) => items.to_vec(),
             _ => return Ok(None),
         };
         match (module.as_str(), name.as_str()) {
@@ -1384,7 +1374,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     [] => Vec::new(),
                     [iterable] => match self.node(*iterable)? {
                         Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
-                            v.clone()
+                            v.to_vec()
                         }
                         Node::Dict(entries) => entries.iter().map(|(k, _)| *k).collect(),
                         _ => return Ok(None),
@@ -1392,9 +1382,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     _ => return Ok(None),
                 };
                 let node = if kind == "set" {
-                    Node::Set(Vec::new())
+                    NodeData::Set(Vec::new())
                 } else {
-                    Node::FrozenSet(Vec::new())
+                    NodeData::FrozenSet(Vec::new())
                 };
                 let id = self.new_node(node, 1)?;
                 self.with_key_index(id, |m, index| {
@@ -1416,9 +1406,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.meter.fuel_for_bytes(data.len() as u64)?;
                 self.meter.take_memory(data.len() as u64)?;
                 let node = if kind == "bytes" {
-                    Node::Bytes(Cow::Owned(data))
+                    NodeData::Bytes(Cow::Owned(data))
                 } else {
-                    Node::ByteArray(Cow::Owned(data))
+                    NodeData::ByteArray(Cow::Owned(data))
                 };
                 self.new_node(node, 0).map(Some)
             }
@@ -1474,7 +1464,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 self.meter.fuel_for_bytes(bytes.len() as u64)?;
                 self.meter.take_memory(bytes.len() as u64)?;
-                self.new_node(Node::Bytes(Cow::Owned(bytes)), 0).map(Some)
+                self.new_node(NodeData::Bytes(Cow::Owned(bytes)), 0)
+                    .map(Some)
             }
             _ => Ok(None),
         }
@@ -1482,7 +1473,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     fn check_callable(&self, id: NodeId, operation: &'static str) -> Result<(), Error> {
         let node = self.node(id)?;
-        if is_callable_kind(node) {
+        if is_callable_kind(&node) {
             Ok(())
         } else {
             Err(mismatch(operation, node.type_name()))
@@ -1586,9 +1577,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let top = self.top()?;
                 self.push(top)?;
             }
-            Opcode::None => self.push_singleton(0, Node::None)?,
-            Opcode::NewTrue => self.push_singleton(1, Node::Bool(true))?,
-            Opcode::NewFalse => self.push_singleton(2, Node::Bool(false))?,
+            Opcode::None => self.push_singleton(0, NodeData::None)?,
+            Opcode::NewTrue => self.push_singleton(1, NodeData::Bool(true))?,
+            Opcode::NewFalse => self.push_singleton(2, NodeData::Bool(false))?,
             Opcode::Int => {
                 let line = self.arg_line()?;
                 self.check_digits_before_parsing(&line, text::int_line_big_digits)?;
@@ -1597,7 +1588,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 {
                     IntLine::Bool(b) => {
                         let slot = if b { 1 } else { 2 };
-                        self.push_singleton(slot, Node::Bool(b))?
+                        self.push_singleton(slot, NodeData::Bool(b))?
                     }
                     IntLine::Small(i) => self.push_small_int(i)?,
                     IntLine::Big(lit) => {
@@ -1654,11 +1645,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let line = self.arg_line()?;
                 let f = text::float_line(&line)
                     .ok_or_else(|| malformed("could not convert string to float"))?;
-                self.push_new(Node::Float(f))?;
+                self.push_new(NodeData::Float(f))?;
             }
             Opcode::BinFloat => {
                 let bits = u64::from_be_bytes(self.fixed::<8>()?);
-                self.push_new(Node::Float(f64::from_bits(bits)))?;
+                self.push_new(NodeData::Float(f64::from_bits(bits)))?;
             }
             Opcode::String => {
                 let line = self.line()?;
@@ -1683,7 +1674,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.meter.check_memory(len as u64)?;
                 let utf8 = text::raw_unicode_escape(&line).map_err(malformed)?;
                 let len = utf8.len();
-                self.push_payload(Node::Str(Cow::Owned(utf8)), len)?;
+                self.push_payload(NodeData::Str(Cow::Owned(utf8)), len)?;
             }
             Opcode::ShortBinUnicode | Opcode::BinUnicode | Opcode::BinUnicode8 => {
                 let len = match op {
@@ -1703,9 +1694,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let bytes = self.payload(len)?;
                 let n = bytes.len();
                 if op == Opcode::ByteArray8 {
-                    self.push_payload(Node::ByteArray(bytes), n)?;
+                    self.push_payload(NodeData::ByteArray(bytes), n)?;
                 } else {
-                    self.push_payload(Node::Bytes(bytes), n)?;
+                    self.push_payload(NodeData::Bytes(bytes), n)?;
                 }
             }
             Opcode::EmptyTuple => self.push_empty(PENDING_TUPLE)?,
@@ -1721,17 +1712,17 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     .checked_sub(n)
                     .filter(|s| *s >= self.fence())
                     .ok_or_else(|| self.underflow())?;
-                let id = self.container_from_stack(Node::Tuple, start)?;
+                let id = self.container_from_stack(NodeData::Tuple, start)?;
                 self.push(id)?;
             }
             Opcode::Tuple | Opcode::List | Opcode::FrozenSet => {
                 let mark = self.pop_mark()?;
                 let id = match op {
-                    Opcode::Tuple => self.container_from_stack(Node::Tuple, mark)?,
-                    Opcode::List => self.container_from_stack(Node::List, mark)?,
+                    Opcode::Tuple => self.container_from_stack(NodeData::Tuple, mark)?,
+                    Opcode::List => self.container_from_stack(NodeData::List, mark)?,
                     _ => {
                         self.take_items_from(mark)?;
-                        let id = self.new_node(Node::FrozenSet(Vec::new()), 1)?;
+                        let id = self.new_node(NodeData::FrozenSet(Vec::new()), 1)?;
                         let items = std::mem::take(&mut self.scratch);
                         let r = self.with_key_index(id, |m, index| {
                             items
@@ -1754,7 +1745,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     return Err(malformed("odd number of items for DICT"));
                 }
                 self.take_items_from(mark)?;
-                let id = self.new_node(Node::Dict(Vec::new()), 1)?;
+                let id = self.new_node(NodeData::Dict(Vec::new()), 1)?;
                 self.setitems_scratch(id)?;
                 self.push(id)?;
             }
@@ -1838,7 +1829,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::StackGlobal => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let as_string = |node: &Node<'_>| match node {
+                let as_string = |node: Node<'_>| match node {
                     Node::Str(s) => std::str::from_utf8(s).map(str::to_owned).ok(),
                     _ => None,
                 };
@@ -1855,7 +1846,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let (module, name) = self.read_global_lines(true)?;
                 let callable = self.global_node(op, &module, &name)?;
                 self.record_call(op, CallOp::Inst, callable)?;
-                let args = self.container_from_stack(Node::Tuple, mark)?;
+                let args = self.container_from_stack(NodeData::Tuple, mark)?;
                 let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1865,7 +1856,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     return Err(self.underflow());
                 }
                 let callable = self.real_at(mark)?;
-                let args = self.container_from_stack(Node::Tuple, mark.saturating_add(1))?;
+                let args = self.container_from_stack(NodeData::Tuple, mark.saturating_add(1))?;
                 self.stack.truncate(mark);
                 self.check_callable(callable, "OBJ")?;
                 self.record_call(op, CallOp::Obj, callable)?;
@@ -1910,33 +1901,34 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::Build => {
                 let state = self.pop()?;
                 let target = self.top()?;
-                match self.graph.get_mut(target) {
-                    Some(Node::Object(obj)) => {
+                let found = match self.graph.get_mut(target) {
+                    Some(NodeData::Object(obj)) => {
                         self.meter.reserve(&mut obj.state, 1)?;
                         obj.state.push(state);
-                        self.nest(target, state)?;
+                        None
                     }
-                    Some(other) => {
-                        let found = other.type_name();
+                    Some(other) => Some(other.type_name()),
+                    None if target.as_int().is_some() => Some("int"),
+                    None => return Err(malformed("dangling node id")),
+                };
+                match found {
+                    None => self.nest(target, state)?,
+                    Some(found) => {
                         // CPython's default BUILD: a state of None, or (None, {}) with an
                         // empty slot-state dict, touches nothing; anything else needs a
                         // __dict__ or setattr, which built-in values do not have.
                         let is_noop = match self.node(state)? {
                             Node::None => true,
-                            Node::Tuple(pair) => match pair.as_slice() {
-                                [a, b] => {
-                                    matches!(self.node(*a)?, Node::None)
-                                        && matches!(self.node(*b)?, Node::Dict(d) if d.is_empty())
-                                }
-                                _ => false,
-                            },
+                            Node::Tuple([a, b]) => {
+                                matches!(self.node(*a)?, Node::None)
+                                    && matches!(self.node(*b)?, Node::Dict([]))
+                            }
                             _ => false,
                         };
                         if !is_noop {
                             return Err(mismatch("BUILD", found));
                         }
                     }
-                    None => return Err(malformed("dangling node id")),
                 }
             }
             Opcode::PersId => {
@@ -1951,8 +1943,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 }
                 let len = line.len();
                 self.meter.take_memory(len as u64)?;
-                let pid = self.new_node(Node::Str(line), 0)?;
-                let id = self.new_node(Node::PersId(pid), 1)?;
+                let pid = self.new_node(NodeData::Str(line), 0)?;
+                let id = self.new_node(NodeData::PersId(pid), 1)?;
                 self.push(id)?;
             }
             Opcode::BinPersId => {
@@ -1961,7 +1953,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.judge_feature(op, Finding::PersistentId, allowed, refusal)?;
                 let pid = self.pop()?;
                 let height = self.children_height(&[pid])?;
-                let id = self.new_node(Node::PersId(pid), height)?;
+                let id = self.new_node(NodeData::PersId(pid), height)?;
                 self.push(id)?;
             }
             Opcode::Ext1 | Opcode::Ext2 | Opcode::Ext4 => {
@@ -1977,7 +1969,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let allowed = self.decoder.policy.allows_extensions();
                 let refusal = ErrorKind::ExtensionRefused(code);
                 self.judge_feature(op, Finding::Extension(code), allowed, refusal)?;
-                self.push_new(Node::Ext(code))?;
+                self.push_new(NodeData::Ext(code))?;
             }
             Opcode::NextBuffer => match &self.decoder.buffers {
                 Some(buffers) => {
@@ -1988,7 +1980,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.meter.check_memory(data.len() as u64)?;
                     let copy = data.clone();
                     let n = copy.len();
-                    self.push_payload(Node::ByteArray(Cow::Owned(copy)), n)?;
+                    self.push_payload(NodeData::ByteArray(Cow::Owned(copy)), n)?;
                 }
                 None => {
                     let allowed = self.decoder.policy.allows_buffer_placeholders();
@@ -1996,7 +1988,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.judge_feature(op, Finding::Buffer, allowed, refusal)?;
                     let index = self.buffer_placeholders;
                     self.buffer_placeholders = index.saturating_add(1);
-                    self.push_new(Node::Buffer {
+                    self.push_new(NodeData::Buffer {
                         index,
                         readonly: false,
                     })?;
@@ -2010,16 +2002,16 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     | Node::Global(_)
                     | Node::PersId(_)
                     | Node::Ext(_) => None,
-                    Node::ByteArray(data) => Some(Node::Bytes(Cow::Owned(data.to_vec()))),
-                    Node::Buffer { index, .. } => Some(Node::Buffer {
-                        index: *index,
+                    Node::ByteArray(data) => Some(NodeData::Bytes(Cow::Owned(data.to_vec()))),
+                    Node::Buffer { index, .. } => Some(NodeData::Buffer {
+                        index,
                         readonly: true,
                     }),
                     other => return Err(mismatch("READONLY_BUFFER", other.type_name())),
                 };
                 if let Some(node) = replacement {
                     // A new node: other references to a shared bytearray stay writable.
-                    if let Node::Bytes(b) = &node {
+                    if let NodeData::Bytes(b) = &node {
                         self.meter.take_memory(b.len() as u64)?;
                     }
                     let id = self.new_node(node, 0)?;

@@ -152,10 +152,10 @@ const SHAPE_TEST: &str = "peak_heap_is_at_most_one_and_a_half_graphs";
 /// graph made by hand, pickled by pickleproof's encoder (what CPython writes for plain
 /// data), at protocol 4.
 fn shape(name: &str) -> Vec<u8> {
-    use pickleproof::{Graph, Node};
+    use pickleproof::{Graph, NodeData};
     use std::borrow::Cow;
     let mut g = Graph::new();
-    let add = |g: &mut Graph<'static>, n: Node<'static>| g.add(n).expect("node");
+    let add = |g: &mut Graph<'static>, n: NodeData<'static>| g.add(n).expect("node");
     let root = match name {
         "ints" => {
             let items = (0..300_000u64)
@@ -166,29 +166,34 @@ fn shape(name: &str) -> Vec<u8> {
                         9 => (i as i64) << 33,
                         _ => (i * 7919) as i64 - 1_000_000,
                     };
-                    add(&mut g, Node::Int(v))
+                    add(&mut g, NodeData::Int(v))
                 })
                 .collect();
-            add(&mut g, Node::List(items))
+            add(&mut g, NodeData::List(items))
         }
         "str_float" => {
             let entries = (0..100_000u32)
                 .map(|i| {
                     let k = add(
                         &mut g,
-                        Node::Str(Cow::Owned(format!("feature_{i}_max").into())),
+                        NodeData::Str(Cow::Owned(format!("feature_{i}_max").into())),
                     );
-                    let v = add(&mut g, Node::Float(f64::from(i) * 0.37));
+                    let v = add(&mut g, NodeData::Float(f64::from(i) * 0.37));
                     (k, v)
                 })
                 .collect();
-            add(&mut g, Node::Dict(entries))
+            add(&mut g, NodeData::Dict(entries))
         }
         "bytes_1k" => {
             let items = (0..5_000u32)
-                .map(|i| add(&mut g, Node::Bytes(Cow::Owned(vec![(i % 251) as u8; 1024]))))
+                .map(|i| {
+                    add(
+                        &mut g,
+                        NodeData::Bytes(Cow::Owned(vec![(i % 251) as u8; 1024])),
+                    )
+                })
                 .collect();
-            add(&mut g, Node::List(items))
+            add(&mut g, NodeData::List(items))
         }
         "json_doc" => {
             let names = [
@@ -197,30 +202,33 @@ fn shape(name: &str) -> Vec<u8> {
             ];
             let keys: Vec<_> = names
                 .iter()
-                .map(|k| add(&mut g, Node::Str(Cow::Owned(k.as_bytes().to_vec()))))
+                .map(|k| add(&mut g, NodeData::Str(Cow::Owned(k.as_bytes().to_vec()))))
                 .collect();
             let records = (0..20_000u32)
                 .map(|i| {
                     let mut values = Vec::new();
                     for (j, _) in names.iter().enumerate() {
                         let v = match j % 6 {
-                            0 => Node::Int(1_000_000 + i64::from(i)),
-                            1 => Node::Str(Cow::Owned(format!("user{i}-{j}@example.com").into())),
-                            2 => Node::Float(f64::from(i) / 7.0),
-                            3 => Node::Bool(i % 3 == 0),
-                            4 => Node::None,
+                            0 => NodeData::Int(1_000_000 + i64::from(i)),
+                            1 => {
+                                NodeData::Str(Cow::Owned(format!("user{i}-{j}@example.com").into()))
+                            }
+                            2 => NodeData::Float(f64::from(i) / 7.0),
+                            3 => NodeData::Bool(i % 3 == 0),
+                            4 => NodeData::None,
                             _ => {
-                                let inner = add(&mut g, Node::Str(Cow::Owned(b"Lisbon".to_vec())));
-                                Node::List(vec![inner])
+                                let inner =
+                                    add(&mut g, NodeData::Str(Cow::Owned(b"Lisbon".to_vec())));
+                                NodeData::List(vec![inner])
                             }
                         };
                         values.push(add(&mut g, v));
                     }
                     let entries = keys.iter().copied().zip(values).collect();
-                    add(&mut g, Node::Dict(entries))
+                    add(&mut g, NodeData::Dict(entries))
                 })
                 .collect();
-            add(&mut g, Node::List(records))
+            add(&mut g, NodeData::List(records))
         }
         other => panic!("unknown shape {other}"),
     };

@@ -93,7 +93,7 @@ const BUDGET_FACTOR: u64 = 4;
 const BUDGET_SLACK: u64 = 1024;
 
 /// What one occurrence of `node` costs in the by-value walk: one, plus its payload.
-fn weight(node: &Node<'_>) -> u64 {
+fn weight(node: Node<'_>) -> u64 {
     let payload = match node {
         Node::Str(b) | Node::Bytes(b) | Node::ByteArray(b) => b.len(),
         Node::BigInt(b) => b.magnitude().len().saturating_mul(4),
@@ -104,7 +104,7 @@ fn weight(node: &Node<'_>) -> u64 {
 }
 
 /// Fixed-size values that linear mode still repeats by value.
-fn is_scalar(node: &Node<'_>) -> bool {
+fn is_scalar(node: Node<'_>) -> bool {
     matches!(
         node,
         Node::None
@@ -162,9 +162,16 @@ fn count_by_value(graph: &Graph<'_>, root: NodeId, budget: u64) -> Option<Vec<u8
     let mut next = Some(root);
     loop {
         if let Some(id) = next.take() {
-            if let (Some(node), Some(count)) = (graph.get(id), counts.get_mut(id.index())) {
-                *count = count.saturating_add(1);
-                let is_ref = node.has_identity() && *count > 1;
+            if let Some(node) = graph.get(id) {
+                // Inline ints have no entry: leaves, printed by value every time.
+                let count = match counts.get_mut(id.index()) {
+                    Some(count) => {
+                        *count = count.saturating_add(1);
+                        *count
+                    }
+                    None => 1,
+                };
+                let is_ref = node.has_identity() && count > 1;
                 spent = spent.saturating_add(if is_ref { 1 } else { weight(node) });
                 if spent > budget {
                     return None;
@@ -380,7 +387,7 @@ impl<'g> Printer<'g, '_, '_> {
         match node {
             Node::None => out.push('}'),
             Node::Bool(b) => {
-                out.push_str(if *b { ",\"v\":true}" } else { ",\"v\":false}" });
+                out.push_str(if b { ",\"v\":true}" } else { ",\"v\":false}" });
             }
             Node::Int(i) => {
                 out.push_str(",\"v\":\"");
@@ -394,7 +401,7 @@ impl<'g> Printer<'g, '_, '_> {
             }
             Node::Float(f) => {
                 out.push_str(",\"v\":\"");
-                out.push_str(&pyfmt::float_repr(*f));
+                out.push_str(&pyfmt::float_repr(f));
                 out.push_str("\"}");
             }
             Node::Str(bytes) => match std::str::from_utf8(bytes) {
@@ -451,7 +458,7 @@ impl<'g> Printer<'g, '_, '_> {
             Node::Buffer { index, readonly } => {
                 out.push_str(",\"index\":");
                 out.push_str(&index.to_string());
-                out.push_str(if *readonly {
+                out.push_str(if readonly {
                     ",\"readonly\":true}"
                 } else {
                     ",\"readonly\":false}"
@@ -460,14 +467,14 @@ impl<'g> Printer<'g, '_, '_> {
             Node::PersId(pid) => {
                 out.push_str(",\"pid\":");
                 stack.push(Frame::Lit("}"));
-                stack.push(Frame::Node(*pid));
+                stack.push(Frame::Node(pid));
             }
         }
     }
 }
 
 /// The spec's `t` for a node.
-fn tag(node: &Node<'_>) -> &'static str {
+fn tag(node: Node<'_>) -> &'static str {
     match node {
         Node::None => "none",
         Node::Bool(_) => "bool",
@@ -539,14 +546,15 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+    use crate::NodeData;
     use crate::{BigInt, CallOp, Global, IntValue};
     use std::borrow::Cow;
 
-    fn add<'a>(g: &mut Graph<'a>, node: Node<'a>) -> NodeId {
+    fn add<'a>(g: &mut Graph<'a>, node: NodeData<'a>) -> NodeId {
         g.add(node).unwrap()
     }
 
-    fn one(node: Node<'static>) -> String {
+    fn one(node: NodeData<'static>) -> String {
         let mut g = Graph::new();
         let id = add(&mut g, node);
         value_to_json(&g, id)
@@ -558,29 +566,29 @@ mod tests {
             IntValue::Big(b) => b,
             IntValue::Small(_) => unreachable!(),
         };
-        let cases: Vec<(Node<'static>, &str)> = vec![
-            (Node::None, r#"{"t":"none"}"#),
-            (Node::Bool(true), r#"{"t":"bool","v":true}"#),
-            (Node::Bool(false), r#"{"t":"bool","v":false}"#),
-            (Node::Int(-42), r#"{"t":"int","v":"-42"}"#),
+        let cases: Vec<(NodeData<'static>, &str)> = vec![
+            (NodeData::None, r#"{"t":"none"}"#),
+            (NodeData::Bool(true), r#"{"t":"bool","v":true}"#),
+            (NodeData::Bool(false), r#"{"t":"bool","v":false}"#),
+            (NodeData::Int(-42), r#"{"t":"int","v":"-42"}"#),
             (
-                Node::Int(i64::MIN),
+                NodeData::Int(i64::MIN),
                 r#"{"t":"int","v":"-9223372036854775808"}"#,
             ),
             (
-                Node::BigInt(Box::new(big)),
+                NodeData::BigInt(Box::new(big)),
                 r#"{"t":"int","v":"-18446744073709551616"}"#,
             ),
-            (Node::Float(1.5), r#"{"t":"float","v":"1.5"}"#),
-            (Node::Float(1e300), r#"{"t":"float","v":"1e+300"}"#),
-            (Node::Float(-0.0), r#"{"t":"float","v":"-0.0"}"#),
-            (Node::Float(f64::NAN), r#"{"t":"float","v":"nan"}"#),
+            (NodeData::Float(1.5), r#"{"t":"float","v":"1.5"}"#),
+            (NodeData::Float(1e300), r#"{"t":"float","v":"1e+300"}"#),
+            (NodeData::Float(-0.0), r#"{"t":"float","v":"-0.0"}"#),
+            (NodeData::Float(f64::NAN), r#"{"t":"float","v":"nan"}"#),
             (
-                Node::Float(f64::NEG_INFINITY),
+                NodeData::Float(f64::NEG_INFINITY),
                 r#"{"t":"float","v":"-inf"}"#,
             ),
             (
-                Node::Str(Cow::Borrowed(
+                NodeData::Str(Cow::Borrowed(
                     "a\"b\\c\n\r\t\u{8}\u{c}\u{0}\u{1}\u{1f} é€😀\u{7f}".as_bytes(),
                 )),
                 concat!(
@@ -588,32 +596,32 @@ mod tests {
                     "\u{7f}\"}"
                 ),
             ),
-            (Node::Str(Cow::Borrowed(b"")), r#"{"t":"str","v":""}"#),
+            (NodeData::Str(Cow::Borrowed(b"")), r#"{"t":"str","v":""}"#),
             (
-                Node::Bytes(Cow::Borrowed(b"\x00\xffA")),
+                NodeData::Bytes(Cow::Borrowed(b"\x00\xffA")),
                 r#"{"t":"bytes","hex":"00ff41"}"#,
             ),
             (
-                Node::ByteArray(Cow::Borrowed(b"\x01")),
+                NodeData::ByteArray(Cow::Borrowed(b"\x01")),
                 r#"{"t":"bytearray","hex":"01"}"#,
             ),
-            (Node::Ext(258), r#"{"t":"ext","code":258}"#),
+            (NodeData::Ext(258), r#"{"t":"ext","code":258}"#),
             (
-                Node::Buffer {
+                NodeData::Buffer {
                     index: 3,
                     readonly: true,
                 },
                 r#"{"t":"buffer","index":3,"readonly":true}"#,
             ),
             (
-                Node::Buffer {
+                NodeData::Buffer {
                     index: 0,
                     readonly: false,
                 },
                 r#"{"t":"buffer","index":0,"readonly":false}"#,
             ),
             (
-                Node::Global(Box::new(Global {
+                NodeData::Global(Box::new(Global {
                     module: "collections".into(),
                     name: "Ordered\"Dict".into(),
                 })),
@@ -628,25 +636,25 @@ mod tests {
     #[test]
     fn lone_surrogate_is_wtf8_hex() {
         // "a\ud800" encoded with surrogatepass.
-        let got = one(Node::Str(Cow::Borrowed(b"a\xed\xa0\x80")));
+        let got = one(NodeData::Str(Cow::Borrowed(b"a\xed\xa0\x80")));
         assert_eq!(got, r#"{"t":"str","wtf8":"61eda080"}"#);
     }
 
     #[test]
     fn document_wrapper_and_containers() {
         let mut g = Graph::new();
-        let one = add(&mut g, Node::Int(1));
-        let s = add(&mut g, Node::Str(Cow::Borrowed(b"a")));
-        let empty_tuple = add(&mut g, Node::Tuple(vec![]));
-        let tuple = add(&mut g, Node::Tuple(vec![one, s]));
-        let set = add(&mut g, Node::Set(vec![one]));
-        let fset = add(&mut g, Node::FrozenSet(vec![]));
-        let dict = add(&mut g, Node::Dict(vec![(s, tuple), (one, set)]));
-        let empty_dict = add(&mut g, Node::Dict(vec![]));
-        let pid = add(&mut g, Node::PersId(s));
+        let one = add(&mut g, NodeData::Int(1));
+        let s = add(&mut g, NodeData::Str(Cow::Borrowed(b"a")));
+        let empty_tuple = add(&mut g, NodeData::Tuple(vec![]));
+        let tuple = add(&mut g, NodeData::Tuple(vec![one, s]));
+        let set = add(&mut g, NodeData::Set(vec![one]));
+        let fset = add(&mut g, NodeData::FrozenSet(vec![]));
+        let dict = add(&mut g, NodeData::Dict(vec![(s, tuple), (one, set)]));
+        let empty_dict = add(&mut g, NodeData::Dict(vec![]));
+        let pid = add(&mut g, NodeData::PersId(s));
         let root = add(
             &mut g,
-            Node::List(vec![empty_tuple, dict, fset, empty_dict, pid]),
+            NodeData::List(vec![empty_tuple, dict, fset, empty_dict, pid]),
         );
         assert_eq!(
             to_json(&g, root),
@@ -668,15 +676,15 @@ mod tests {
         let mut g = Graph::new();
         let callable = add(
             &mut g,
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: "m".into(),
                 name: "C".into(),
             })),
         );
-        let args = add(&mut g, Node::Tuple(vec![]));
-        let kwargs = add(&mut g, Node::Dict(vec![]));
-        let one = add(&mut g, Node::Int(1));
-        let two = add(&mut g, Node::Int(2));
+        let args = add(&mut g, NodeData::Tuple(vec![]));
+        let kwargs = add(&mut g, NodeData::Dict(vec![]));
+        let one = add(&mut g, NodeData::Int(1));
+        let two = add(&mut g, NodeData::Int(2));
         let mut obj = Object::new(CallOp::NewObjEx, callable, args, Some(kwargs));
         obj.state.push(one);
         obj.state.push(two);
@@ -684,7 +692,7 @@ mod tests {
         obj.dictitems.push((one, two));
         obj.dictitems.push((two, one));
         obj.additems.push(two);
-        let root = add(&mut g, Node::Object(Box::new(obj)));
+        let root = add(&mut g, NodeData::Object(Box::new(obj)));
         assert_eq!(
             value_to_json(&g, root),
             concat!(
@@ -700,7 +708,7 @@ mod tests {
         // Optional lists are omitted when empty; kwargs only when present.
         let plain = add(
             &mut g,
-            Node::Object(Box::new(Object::new(CallOp::Reduce, callable, args, None))),
+            NodeData::Object(Box::new(Object::new(CallOp::Reduce, callable, args, None))),
         );
         assert_eq!(
             value_to_json(&g, plain),
@@ -716,19 +724,19 @@ mod tests {
         let mut g = Graph::new();
         let callable = add(
             &mut g,
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: "m".into(),
                 name: "C".into(),
             })),
         );
-        let args = add(&mut g, Node::Tuple(vec![]));
+        let args = add(&mut g, NodeData::Tuple(vec![]));
         let obj = add(
             &mut g,
-            Node::Object(Box::new(Object::new(CallOp::NewObj, callable, args, None))),
+            NodeData::Object(Box::new(Object::new(CallOp::NewObj, callable, args, None))),
         );
-        let key = add(&mut g, Node::Str(Cow::Borrowed(b"me")));
-        let state = add(&mut g, Node::Dict(vec![(key, obj)]));
-        if let Some(Node::Object(o)) = g.get_mut(obj) {
+        let key = add(&mut g, NodeData::Str(Cow::Borrowed(b"me")));
+        let state = add(&mut g, NodeData::Dict(vec![(key, obj)]));
+        if let Some(NodeData::Object(o)) = g.get_mut(obj) {
             o.state.push(state);
         }
         assert_eq!(
@@ -744,11 +752,14 @@ mod tests {
     #[test]
     fn shared_list_gets_id_then_ref_and_immutables_repeat() {
         let mut g = Graph::new();
-        let s = add(&mut g, Node::Str(Cow::Borrowed(b"x")));
-        let inner = add(&mut g, Node::List(vec![s]));
-        let other = add(&mut g, Node::List(vec![]));
-        let tuple = add(&mut g, Node::Tuple(vec![s]));
-        let root = add(&mut g, Node::List(vec![inner, tuple, other, inner, tuple]));
+        let s = add(&mut g, NodeData::Str(Cow::Borrowed(b"x")));
+        let inner = add(&mut g, NodeData::List(vec![s]));
+        let other = add(&mut g, NodeData::List(vec![]));
+        let tuple = add(&mut g, NodeData::Tuple(vec![s]));
+        let root = add(
+            &mut g,
+            NodeData::List(vec![inner, tuple, other, inner, tuple]),
+        );
         assert_eq!(
             value_to_json(&g, root),
             concat!(
@@ -767,9 +778,9 @@ mod tests {
     fn list_inside_a_repeated_tuple_is_shared() {
         // t = ([],); (t, t): the list is reached twice through the tuple printed twice.
         let mut g = Graph::new();
-        let l = add(&mut g, Node::List(vec![]));
-        let t = add(&mut g, Node::Tuple(vec![l]));
-        let root = add(&mut g, Node::Tuple(vec![t, t]));
+        let l = add(&mut g, NodeData::List(vec![]));
+        let t = add(&mut g, NodeData::Tuple(vec![l]));
+        let root = add(&mut g, NodeData::Tuple(vec![t, t]));
         assert_eq!(
             value_to_json(&g, root),
             concat!(
@@ -783,13 +794,13 @@ mod tests {
     #[test]
     fn ids_follow_preorder_with_dict_key_before_value() {
         let mut g = Graph::new();
-        let a = add(&mut g, Node::List(vec![]));
-        let b = add(&mut g, Node::ByteArray(Cow::Borrowed(b"")));
+        let a = add(&mut g, NodeData::List(vec![]));
+        let b = add(&mut g, NodeData::ByteArray(Cow::Borrowed(b"")));
         // A tuple key holding a list cannot come from a decoder (unhashable), but the
         // view must still number in key-then-value order.
-        let key = add(&mut g, Node::Tuple(vec![b]));
-        let dict = add(&mut g, Node::Dict(vec![(key, a)]));
-        let root = add(&mut g, Node::List(vec![dict, a, b]));
+        let key = add(&mut g, NodeData::Tuple(vec![b]));
+        let dict = add(&mut g, NodeData::Dict(vec![(key, a)]));
+        let root = add(&mut g, NodeData::List(vec![dict, a, b]));
         assert_eq!(
             value_to_json(&g, root),
             concat!(
@@ -804,8 +815,8 @@ mod tests {
     #[test]
     fn self_containing_list() {
         let mut g = Graph::new();
-        let l = add(&mut g, Node::List(vec![]));
-        if let Some(Node::List(items)) = g.get_mut(l) {
+        let l = add(&mut g, NodeData::List(vec![]));
+        if let Some(NodeData::List(items)) = g.get_mut(l) {
             items.push(l);
         }
         assert_eq!(
@@ -825,9 +836,9 @@ mod tests {
         let mut g = Graph::new();
         let make = |items: Vec<NodeId>| {
             if tuple {
-                Node::Tuple(items)
+                NodeData::Tuple(items)
             } else {
-                Node::List(items)
+                NodeData::List(items)
             }
         };
         let mut prev = add(&mut g, make(vec![]));
@@ -891,12 +902,12 @@ mod tests {
         // One 10 KB string referenced 10,000 times: 100 MB by value, so linear mode.
         let mut g = Graph::new();
         let big = vec![b'a'; 10_000];
-        let s = add(&mut g, Node::Str(Cow::Owned(big)));
-        let one = add(&mut g, Node::Int(1));
+        let s = add(&mut g, NodeData::Str(Cow::Owned(big)));
+        let one = add(&mut g, NodeData::Int(1));
         let mut items = vec![s; 10_000];
         items.push(one);
         items.push(one);
-        let root = add(&mut g, Node::List(items));
+        let root = add(&mut g, NodeData::List(items));
         let got = value_to_json(&g, root);
         let mut want = String::from(r#"{"t":"list","items":[{"t":"str","id":0,"v":""#);
         want.push_str(&"a".repeat(10_000));
@@ -911,8 +922,8 @@ mod tests {
     #[test]
     fn immutable_cycle_in_hand_built_graph_terminates() {
         let mut g = Graph::new();
-        let t = add(&mut g, Node::Tuple(vec![]));
-        if let Some(Node::Tuple(items)) = g.get_mut(t) {
+        let t = add(&mut g, NodeData::Tuple(vec![]));
+        if let Some(NodeData::Tuple(items)) = g.get_mut(t) {
             items.push(t);
         }
         assert_eq!(
@@ -928,9 +939,9 @@ mod tests {
             .spawn(|| {
                 const DEPTH: usize = 1_000_000;
                 let mut g = Graph::new();
-                let mut prev = add(&mut g, Node::List(vec![]));
+                let mut prev = add(&mut g, NodeData::List(vec![]));
                 for _ in 0..DEPTH {
-                    prev = add(&mut g, Node::List(vec![prev]));
+                    prev = add(&mut g, NodeData::List(vec![prev]));
                 }
                 let got = value_to_json(&g, prev);
                 let open = r#"{"t":"list","items":["#;

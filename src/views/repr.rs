@@ -266,10 +266,10 @@ impl<'g> Printer<'g, '_, '_> {
         };
         match node {
             Node::None => self.out.push("None"),
-            Node::Bool(b) => self.out.push(if *b { "True" } else { "False" }),
+            Node::Bool(b) => self.out.push(if b { "True" } else { "False" }),
             Node::Int(i) => self.out.push(&i.to_string()),
             Node::BigInt(b) => self.out.push(&b.to_decimal()),
-            Node::Float(f) => self.out.push(&pyfmt::float_repr(*f)),
+            Node::Float(f) => self.out.push(&pyfmt::float_repr(f)),
             Node::Str(bytes) => {
                 let shown = utf8_prefix(bytes, self.out.room().saturating_add(1));
                 self.out.push(&pyfmt::str_repr(shown));
@@ -305,12 +305,12 @@ impl<'g> Printer<'g, '_, '_> {
                     close: "}",
                 });
             }
-            Node::Set(ids) if ids.is_empty() => self.out.push("set()"),
+            Node::Set([]) => self.out.push("set()"),
             Node::Set(ids) => {
                 self.out.push("{");
                 stack.push(items(ids, "}"));
             }
-            Node::FrozenSet(ids) if ids.is_empty() => self.out.push("frozenset()"),
+            Node::FrozenSet([]) => self.out.push("frozenset()"),
             Node::FrozenSet(ids) => {
                 self.out.push("frozenset({");
                 stack.push(items(ids, "})"));
@@ -332,7 +332,7 @@ impl<'g> Printer<'g, '_, '_> {
                 self.out.push(">");
             }
             Node::Buffer { index, readonly } => {
-                self.out.push(if *readonly {
+                self.out.push(if readonly {
                     "<readonly buffer "
                 } else {
                     "<buffer "
@@ -344,7 +344,7 @@ impl<'g> Printer<'g, '_, '_> {
                 self.out.push("persistent_id(");
                 stack.push(Frame::Lit(")"));
                 stack.push(Frame::Node {
-                    id: *pid,
+                    id: pid,
                     depth: children_depth,
                 });
             }
@@ -364,7 +364,7 @@ impl<'g> Printer<'g, '_, '_> {
     ) {
         let graph = self.graph;
         let args_tuple = match graph.get(obj.args) {
-            Some(Node::Tuple(ids)) => Some(ids.as_slice()),
+            Some(Node::Tuple(ids)) => Some(ids),
             _ => None,
         };
         loop {
@@ -486,24 +486,25 @@ fn utf8_prefix(bytes: &[u8], at_least: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NodeData;
     use crate::{BigInt, CallOp, Global, IntValue};
     use std::borrow::Cow;
 
-    fn add<'a>(g: &mut Graph<'a>, node: Node<'a>) -> NodeId {
+    fn add<'a>(g: &mut Graph<'a>, node: NodeData<'a>) -> NodeId {
         g.add(node).unwrap()
     }
 
     fn global<'a>(g: &mut Graph<'a>, module: &str, name: &str) -> NodeId {
         add(
             g,
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: module.into(),
                 name: name.into(),
             })),
         )
     }
 
-    fn one(node: Node<'static>) -> String {
+    fn one(node: NodeData<'static>) -> String {
         let mut g = Graph::new();
         let id = add(&mut g, node);
         repr(&g, id)
@@ -515,38 +516,41 @@ mod tests {
             IntValue::Big(b) => b,
             IntValue::Small(_) => unreachable!(),
         };
-        let cases: Vec<(Node<'static>, &str)> = vec![
-            (Node::None, "None"),
-            (Node::Bool(true), "True"),
-            (Node::Bool(false), "False"),
-            (Node::Int(-7), "-7"),
-            (Node::BigInt(Box::new(big)), "18446744073709551616"),
-            (Node::Float(1.0), "1.0"),
-            (Node::Float(1e-5), "1e-05"),
-            (Node::Str(Cow::Borrowed(b"it's")), "\"it's\""),
-            (Node::Str(Cow::Borrowed(b"\xed\xa0\x80")), "'\\ud800'"),
-            (Node::Bytes(Cow::Borrowed(b"a\x00")), "b'a\\x00'"),
-            (Node::ByteArray(Cow::Borrowed(b"xy")), "bytearray(b'xy')"),
-            (Node::Ext(5), "<ext 5>"),
+        let cases: Vec<(NodeData<'static>, &str)> = vec![
+            (NodeData::None, "None"),
+            (NodeData::Bool(true), "True"),
+            (NodeData::Bool(false), "False"),
+            (NodeData::Int(-7), "-7"),
+            (NodeData::BigInt(Box::new(big)), "18446744073709551616"),
+            (NodeData::Float(1.0), "1.0"),
+            (NodeData::Float(1e-5), "1e-05"),
+            (NodeData::Str(Cow::Borrowed(b"it's")), "\"it's\""),
+            (NodeData::Str(Cow::Borrowed(b"\xed\xa0\x80")), "'\\ud800'"),
+            (NodeData::Bytes(Cow::Borrowed(b"a\x00")), "b'a\\x00'"),
             (
-                Node::Buffer {
+                NodeData::ByteArray(Cow::Borrowed(b"xy")),
+                "bytearray(b'xy')",
+            ),
+            (NodeData::Ext(5), "<ext 5>"),
+            (
+                NodeData::Buffer {
                     index: 0,
                     readonly: false,
                 },
                 "<buffer 0>",
             ),
             (
-                Node::Buffer {
+                NodeData::Buffer {
                     index: 2,
                     readonly: true,
                 },
                 "<readonly buffer 2>",
             ),
-            (Node::Tuple(vec![]), "()"),
-            (Node::List(vec![]), "[]"),
-            (Node::Dict(vec![]), "{}"),
-            (Node::Set(vec![]), "set()"),
-            (Node::FrozenSet(vec![]), "frozenset()"),
+            (NodeData::Tuple(vec![]), "()"),
+            (NodeData::List(vec![]), "[]"),
+            (NodeData::Dict(vec![]), "{}"),
+            (NodeData::Set(vec![]), "set()"),
+            (NodeData::FrozenSet(vec![]), "frozenset()"),
         ];
         for (node, want) in cases {
             assert_eq!(one(node), want);
@@ -556,15 +560,15 @@ mod tests {
     #[test]
     fn containers_like_python() {
         let mut g = Graph::new();
-        let n1 = add(&mut g, Node::Int(1));
-        let n2 = add(&mut g, Node::Int(2));
-        let a = add(&mut g, Node::Str(Cow::Borrowed(b"a")));
-        let t1 = add(&mut g, Node::Tuple(vec![n1]));
-        let t2 = add(&mut g, Node::Tuple(vec![n1, n2]));
-        let d = add(&mut g, Node::Dict(vec![(a, n1), (t1, t2)]));
-        let s = add(&mut g, Node::Set(vec![n1, n2]));
-        let f = add(&mut g, Node::FrozenSet(vec![n1]));
-        let root = add(&mut g, Node::List(vec![t1, t2, d, s, f, n1]));
+        let n1 = add(&mut g, NodeData::Int(1));
+        let n2 = add(&mut g, NodeData::Int(2));
+        let a = add(&mut g, NodeData::Str(Cow::Borrowed(b"a")));
+        let t1 = add(&mut g, NodeData::Tuple(vec![n1]));
+        let t2 = add(&mut g, NodeData::Tuple(vec![n1, n2]));
+        let d = add(&mut g, NodeData::Dict(vec![(a, n1), (t1, t2)]));
+        let s = add(&mut g, NodeData::Set(vec![n1, n2]));
+        let f = add(&mut g, NodeData::FrozenSet(vec![n1]));
+        let root = add(&mut g, NodeData::List(vec![t1, t2, d, s, f, n1]));
         assert_eq!(
             repr(&g, root),
             "[(1,), (1, 2), {'a': 1, (1,): (1, 2)}, {1, 2}, frozenset({1}), 1]"
@@ -574,20 +578,20 @@ mod tests {
     #[test]
     fn cycles_print_like_recursive_repr() {
         let mut g = Graph::new();
-        let l = add(&mut g, Node::List(vec![]));
-        let k = add(&mut g, Node::Str(Cow::Borrowed(b"d")));
-        let d = add(&mut g, Node::Dict(vec![]));
-        if let Some(Node::List(items)) = g.get_mut(l) {
+        let l = add(&mut g, NodeData::List(vec![]));
+        let k = add(&mut g, NodeData::Str(Cow::Borrowed(b"d")));
+        let d = add(&mut g, NodeData::Dict(vec![]));
+        if let Some(NodeData::List(items)) = g.get_mut(l) {
             items.push(l);
             items.push(d);
         }
-        if let Some(Node::Dict(items)) = g.get_mut(d) {
+        if let Some(NodeData::Dict(items)) = g.get_mut(d) {
             items.push((k, d));
         }
         assert_eq!(repr(&g, l), "[[...], {'d': {...}}]");
         // Shared but not cyclic: printed twice, as Python does.
-        let e = add(&mut g, Node::List(vec![]));
-        let pair = add(&mut g, Node::List(vec![e, e]));
+        let e = add(&mut g, NodeData::List(vec![]));
+        let pair = add(&mut g, NodeData::List(vec![e, e]));
         assert_eq!(repr(&g, pair), "[[], []]");
     }
 
@@ -595,25 +599,25 @@ mod tests {
     fn objects_show_the_call_and_what_followed() {
         let mut g = Graph::new();
         let od = global(&mut g, "collections", "OrderedDict");
-        let empty = add(&mut g, Node::Tuple(vec![]));
-        let a = add(&mut g, Node::Str(Cow::Borrowed(b"a")));
-        let n1 = add(&mut g, Node::Int(1));
+        let empty = add(&mut g, NodeData::Tuple(vec![]));
+        let a = add(&mut g, NodeData::Str(Cow::Borrowed(b"a")));
+        let n1 = add(&mut g, NodeData::Int(1));
         let mut obj = Object::new(CallOp::Reduce, od, empty, None);
         obj.dictitems.push((a, n1));
-        let root = add(&mut g, Node::Object(Box::new(obj)));
+        let root = add(&mut g, NodeData::Object(Box::new(obj)));
         assert_eq!(repr(&g, root), "collections.OrderedDict() <- {'a': 1}");
 
         let cls = global(&mut g, "m", "C");
-        let args = add(&mut g, Node::Tuple(vec![n1, a]));
-        let kwargs = add(&mut g, Node::Dict(vec![(a, n1)]));
-        let state = add(&mut g, Node::Dict(vec![(a, a)]));
+        let args = add(&mut g, NodeData::Tuple(vec![n1, a]));
+        let kwargs = add(&mut g, NodeData::Dict(vec![(a, n1)]));
+        let state = add(&mut g, NodeData::Dict(vec![(a, a)]));
         let mut obj = Object::new(CallOp::NewObjEx, cls, args, Some(kwargs));
         obj.state.push(state);
         obj.state.push(n1);
         obj.listitems.push(n1);
         obj.listitems.push(n1);
         obj.additems.push(a);
-        let root = add(&mut g, Node::Object(Box::new(obj)));
+        let root = add(&mut g, NodeData::Object(Box::new(obj)));
         assert_eq!(
             repr(&g, root),
             "m.C(1, 'a', **{'a': 1}) + state({'a': 'a'}) + state(1) <- [1, 1] <- {'a'}"
@@ -621,7 +625,7 @@ mod tests {
 
         let only_kwargs = add(
             &mut g,
-            Node::Object(Box::new(Object::new(
+            NodeData::Object(Box::new(Object::new(
                 CallOp::NewObjEx,
                 cls,
                 empty,
@@ -632,11 +636,11 @@ mod tests {
 
         let odd_args = add(
             &mut g,
-            Node::Object(Box::new(Object::new(CallOp::Reduce, cls, n1, None))),
+            NodeData::Object(Box::new(Object::new(CallOp::Reduce, cls, n1, None))),
         );
         assert_eq!(repr(&g, odd_args), "m.C(*1)");
 
-        let pid = add(&mut g, Node::PersId(a));
+        let pid = add(&mut g, NodeData::PersId(a));
         assert_eq!(repr(&g, pid), "persistent_id('a')");
     }
 
@@ -644,14 +648,14 @@ mod tests {
     fn object_holding_itself_in_its_state() {
         let mut g = Graph::new();
         let cls = global(&mut g, "m", "Node");
-        let empty = add(&mut g, Node::Tuple(vec![]));
+        let empty = add(&mut g, NodeData::Tuple(vec![]));
         let obj = add(
             &mut g,
-            Node::Object(Box::new(Object::new(CallOp::NewObj, cls, empty, None))),
+            NodeData::Object(Box::new(Object::new(CallOp::NewObj, cls, empty, None))),
         );
-        let key = add(&mut g, Node::Str(Cow::Borrowed(b"me")));
-        let state = add(&mut g, Node::Dict(vec![(key, obj)]));
-        if let Some(Node::Object(o)) = g.get_mut(obj) {
+        let key = add(&mut g, NodeData::Str(Cow::Borrowed(b"me")));
+        let state = add(&mut g, NodeData::Dict(vec![(key, obj)]));
+        if let Some(NodeData::Object(o)) = g.get_mut(obj) {
             o.state.push(state);
         }
         assert_eq!(repr(&g, obj), "m.Node() + state({'me': ...})");
@@ -660,10 +664,10 @@ mod tests {
     #[test]
     fn depth_limit() {
         let mut g = Graph::new();
-        let n = add(&mut g, Node::Int(1));
-        let inner = add(&mut g, Node::List(vec![n]));
-        let mid = add(&mut g, Node::List(vec![inner, n]));
-        let root = add(&mut g, Node::List(vec![mid]));
+        let n = add(&mut g, NodeData::Int(1));
+        let inner = add(&mut g, NodeData::List(vec![n]));
+        let mid = add(&mut g, NodeData::List(vec![inner, n]));
+        let root = add(&mut g, NodeData::List(vec![mid]));
         let with = |max_depth| {
             repr_with(
                 &g,
@@ -683,9 +687,12 @@ mod tests {
     #[test]
     fn length_limit_cuts_and_marks() {
         let mut g = Graph::new();
-        let s = add(&mut g, Node::Str(Cow::Owned("é".repeat(100).into_bytes())));
-        let b = add(&mut g, Node::Bytes(Cow::Owned(vec![0u8; 1_000_000])));
-        let root = add(&mut g, Node::List(vec![s, b]));
+        let s = add(
+            &mut g,
+            NodeData::Str(Cow::Owned("é".repeat(100).into_bytes())),
+        );
+        let b = add(&mut g, NodeData::Bytes(Cow::Owned(vec![0u8; 1_000_000])));
+        let root = add(&mut g, NodeData::List(vec![s, b]));
         let opts = |max_len| ReprOptions {
             max_len,
             max_depth: 10,
@@ -697,7 +704,7 @@ mod tests {
         assert_eq!(repr_with(&g, b, &opts(10)), "b'\\x00\\x00...");
         assert_eq!(repr_with(&g, b, &opts(0)), "...");
         // Exactly full: no marker.
-        let short = add(&mut g, Node::List(vec![]));
+        let short = add(&mut g, NodeData::List(vec![]));
         assert_eq!(repr_with(&g, short, &opts(2)), "[]");
         assert_eq!(repr_with(&g, short, &opts(1)), "[...");
     }
@@ -705,9 +712,9 @@ mod tests {
     #[test]
     fn memo_bomb_is_cut_not_expanded() {
         let mut g = Graph::new();
-        let mut prev = add(&mut g, Node::Tuple(vec![]));
+        let mut prev = add(&mut g, NodeData::Tuple(vec![]));
         for _ in 0..60 {
-            prev = add(&mut g, Node::Tuple(vec![prev, prev]));
+            prev = add(&mut g, NodeData::Tuple(vec![prev, prev]));
         }
         let opts = ReprOptions {
             max_len: 40,
@@ -729,9 +736,9 @@ mod tests {
             .stack_size(256 * 1024)
             .spawn(|| {
                 let mut g = Graph::new();
-                let mut prev = add(&mut g, Node::List(vec![]));
+                let mut prev = add(&mut g, NodeData::List(vec![]));
                 for _ in 0..1_000_000 {
-                    prev = add(&mut g, Node::List(vec![prev]));
+                    prev = add(&mut g, NodeData::List(vec![prev]));
                 }
                 let opts = ReprOptions {
                     max_len: usize::MAX,

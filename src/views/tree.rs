@@ -113,7 +113,7 @@ pub fn expand(graph: &Graph<'_>, root: NodeId, limits: &TreeLimits) -> Result<Tr
 
 /// The children a node has *in the tree* (not all its graph children: an object's
 /// state and items are left out).
-fn tree_children<'g>(node: &'g Node<'_>) -> TreeChildren<'g> {
+fn tree_children<'g>(node: Node<'g>) -> TreeChildren<'g> {
     match node {
         Node::Tuple(ids) | Node::List(ids) | Node::Set(ids) | Node::FrozenSet(ids) => {
             TreeChildren::Ids(ids)
@@ -186,6 +186,15 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error
     let mut next = Some(root);
     loop {
         if let Some(id) = next.take() {
+            if id.as_int().is_some() {
+                // An inline int as the root: a tree of one leaf (children that are
+                // inline ints are measured below without a visit).
+                return if max_depth < 1 {
+                    Err(too_deep(1))
+                } else {
+                    Ok(1)
+                };
+            }
             let node = graph.get(id).ok_or_else(dangling)?;
             let slot = mark.get_mut(id.index()).ok_or_else(dangling)?;
             *slot = Mark::Open;
@@ -203,6 +212,17 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error
         match children.get(*pos) {
             Some(child) => {
                 *pos = pos.saturating_add(1);
+                if child.as_int().is_some() {
+                    // An inline int: a leaf of one node and one level, with no entry
+                    // in the per-node tables.
+                    let reached = level.saturating_add(1);
+                    if reached > max_depth {
+                        return Err(too_deep(reached));
+                    }
+                    *subtotal = subtotal.saturating_add(1);
+                    *tallest = (*tallest).max(1);
+                    continue;
+                }
                 match mark.get(child.index()) {
                     Some(Mark::Unseen) => next = Some(child),
                     Some(Mark::Open) => return Err(cycle()),
@@ -245,7 +265,7 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error
 
 /// A tree node whose children are being built.
 struct Building<'g> {
-    node: &'g Node<'g>,
+    node: Node<'g>,
     children: TreeChildren<'g>,
     built: Vec<Tree>,
 }
@@ -294,13 +314,13 @@ fn build<'g>(graph: &'g Graph<'g>, root: NodeId) -> Result<Tree, Error> {
 }
 
 /// The tree for a node without tree children, or `None` for a container.
-fn leaf(node: &Node<'_>) -> Option<Tree> {
+fn leaf(node: Node<'_>) -> Option<Tree> {
     Some(match node {
         Node::None => Tree::None,
-        Node::Bool(b) => Tree::Bool(*b),
-        Node::Int(i) => Tree::Int(*i),
-        Node::BigInt(b) => Tree::BigInt((**b).clone()),
-        Node::Float(f) => Tree::Float(*f),
+        Node::Bool(b) => Tree::Bool(b),
+        Node::Int(i) => Tree::Int(i),
+        Node::BigInt(b) => Tree::BigInt(b.clone()),
+        Node::Float(f) => Tree::Float(f),
         Node::Str(bytes) => Tree::Str(lossy(bytes)),
         Node::Bytes(bytes) => Tree::Bytes(bytes.to_vec()),
         Node::ByteArray(bytes) => Tree::ByteArray(bytes.to_vec()),
@@ -319,7 +339,7 @@ fn leaf(node: &Node<'_>) -> Option<Tree> {
 }
 
 /// The tree for a container whose children are built, in order.
-fn assemble(node: &Node<'_>, built: Vec<Tree>) -> Tree {
+fn assemble(node: Node<'_>, built: Vec<Tree>) -> Tree {
     match node {
         Node::Tuple(_) => Tree::Tuple(built),
         Node::List(_) => Tree::List(built),
@@ -368,10 +388,11 @@ fn lossy(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NodeData;
     use crate::{CallOp, Global, IntValue, Object};
     use std::borrow::Cow;
 
-    fn add<'a>(g: &mut Graph<'a>, node: Node<'a>) -> NodeId {
+    fn add<'a>(g: &mut Graph<'a>, node: NodeData<'a>) -> NodeId {
         g.add(node).unwrap()
     }
 
@@ -393,21 +414,21 @@ mod tests {
             IntValue::Small(_) => unreachable!(),
         };
         let mut g = Graph::new();
-        let n1 = add(&mut g, Node::Int(1));
-        let s = add(&mut g, Node::Str(Cow::Borrowed(b"a\xed\xa0\x80b")));
-        let t = add(&mut g, Node::Tuple(vec![n1, s]));
-        let d = add(&mut g, Node::Dict(vec![(s, t), (n1, n1)]));
-        let bi = add(&mut g, Node::BigInt(Box::new(big.clone())));
-        let by = add(&mut g, Node::Bytes(Cow::Borrowed(b"x")));
-        let ba = add(&mut g, Node::ByteArray(Cow::Borrowed(b"y")));
-        let set = add(&mut g, Node::Set(vec![n1]));
-        let fs = add(&mut g, Node::FrozenSet(vec![]));
+        let n1 = add(&mut g, NodeData::Int(1));
+        let s = add(&mut g, NodeData::Str(Cow::Borrowed(b"a\xed\xa0\x80b")));
+        let t = add(&mut g, NodeData::Tuple(vec![n1, s]));
+        let d = add(&mut g, NodeData::Dict(vec![(s, t), (n1, n1)]));
+        let bi = add(&mut g, NodeData::BigInt(Box::new(big.clone())));
+        let by = add(&mut g, NodeData::Bytes(Cow::Borrowed(b"x")));
+        let ba = add(&mut g, NodeData::ByteArray(Cow::Borrowed(b"y")));
+        let set = add(&mut g, NodeData::Set(vec![n1]));
+        let fs = add(&mut g, NodeData::FrozenSet(vec![]));
         let misc = [
-            Node::None,
-            Node::Bool(true),
-            Node::Float(0.5),
-            Node::Ext(3),
-            Node::Buffer {
+            NodeData::None,
+            NodeData::Bool(true),
+            NodeData::Float(0.5),
+            NodeData::Ext(3),
+            NodeData::Buffer {
                 index: 0,
                 readonly: true,
             },
@@ -416,21 +437,21 @@ mod tests {
         for node in misc {
             items.push(add(&mut g, node));
         }
-        let pid = add(&mut g, Node::PersId(s));
+        let pid = add(&mut g, NodeData::PersId(s));
         items.push(pid);
         let cls = add(
             &mut g,
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: "m".into(),
                 name: "C".into(),
             })),
         );
-        let args = add(&mut g, Node::Tuple(vec![n1]));
+        let args = add(&mut g, NodeData::Tuple(vec![n1]));
         let mut obj = Object::new(CallOp::Reduce, cls, args, None);
         obj.state.push(n1);
-        let obj = add(&mut g, Node::Object(Box::new(obj)));
+        let obj = add(&mut g, NodeData::Object(Box::new(obj)));
         items.push(obj);
-        let root = add(&mut g, Node::List(items));
+        let root = add(&mut g, NodeData::List(items));
 
         let s_tree = Tree::Str("a\u{FFFD}b".into());
         let t_tree = Tree::Tuple(vec![Tree::Int(1), s_tree.clone()]);
@@ -462,8 +483,8 @@ mod tests {
     #[test]
     fn shared_nodes_are_copied_and_counted() {
         let mut g = Graph::new();
-        let e = add(&mut g, Node::List(vec![]));
-        let root = add(&mut g, Node::List(vec![e, e, e]));
+        let e = add(&mut g, NodeData::List(vec![]));
+        let root = add(&mut g, NodeData::List(vec![e, e, e]));
         let want = Tree::List(vec![
             Tree::List(vec![]),
             Tree::List(vec![]),
@@ -500,9 +521,9 @@ mod tests {
     #[test]
     fn memo_bomb_is_refused_with_its_exact_size() {
         let mut g = Graph::new();
-        let mut prev = add(&mut g, Node::List(vec![]));
+        let mut prev = add(&mut g, NodeData::List(vec![]));
         for _ in 0..60 {
-            prev = add(&mut g, Node::List(vec![prev, prev]));
+            prev = add(&mut g, NodeData::List(vec![prev, prev]));
         }
         let err = expand(&g, prev, &TreeLimits::default()).unwrap_err();
         assert_eq!(
@@ -515,9 +536,9 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_with_its_depth() {
         let mut g = Graph::new();
-        let mut prev = add(&mut g, Node::List(vec![]));
+        let mut prev = add(&mut g, NodeData::List(vec![]));
         for _ in 0..1_000_000 {
-            prev = add(&mut g, Node::List(vec![prev]));
+            prev = add(&mut g, NodeData::List(vec![prev]));
         }
         let handle = std::thread::Builder::new()
             .stack_size(256 * 1024)
@@ -532,10 +553,10 @@ mod tests {
         // a = [[]]; root = [a, [a]]: a is measured under root first (levels 1..3), then
         // reached again one level lower, where its leaf would be at level 4.
         let mut g = Graph::new();
-        let e = add(&mut g, Node::List(vec![]));
-        let a = add(&mut g, Node::List(vec![e]));
-        let wrap = add(&mut g, Node::List(vec![a]));
-        let root = add(&mut g, Node::List(vec![a, wrap]));
+        let e = add(&mut g, NodeData::List(vec![]));
+        let a = add(&mut g, NodeData::List(vec![e]));
+        let wrap = add(&mut g, NodeData::List(vec![a]));
+        let root = add(&mut g, NodeData::List(vec![a, wrap]));
         let limits = |max_depth| TreeLimits {
             max_nodes: 100,
             max_depth,
@@ -550,9 +571,9 @@ mod tests {
     #[test]
     fn deep_within_limits_builds_iteratively() {
         let mut g = Graph::new();
-        let mut prev = add(&mut g, Node::Int(7));
+        let mut prev = add(&mut g, NodeData::Int(7));
         for _ in 0..999 {
-            prev = add(&mut g, Node::Tuple(vec![prev]));
+            prev = add(&mut g, NodeData::Tuple(vec![prev]));
         }
         let got = expand(&g, prev, &TreeLimits::default()).unwrap();
         let mut want = Tree::Int(7);
@@ -565,8 +586,8 @@ mod tests {
     #[test]
     fn cycles_are_refused_but_not_through_state() {
         let mut g = Graph::new();
-        let l = add(&mut g, Node::List(vec![]));
-        if let Some(Node::List(items)) = g.get_mut(l) {
+        let l = add(&mut g, NodeData::List(vec![]));
+        if let Some(NodeData::List(items)) = g.get_mut(l) {
             items.push(l);
         }
         let err = expand(&g, l, &TreeLimits::default()).unwrap_err();
@@ -577,17 +598,17 @@ mod tests {
 
         let cls = add(
             &mut g,
-            Node::Global(Box::new(Global {
+            NodeData::Global(Box::new(Global {
                 module: "m".into(),
                 name: "C".into(),
             })),
         );
-        let args = add(&mut g, Node::Tuple(vec![]));
+        let args = add(&mut g, NodeData::Tuple(vec![]));
         let obj = add(
             &mut g,
-            Node::Object(Box::new(Object::new(CallOp::NewObj, cls, args, None))),
+            NodeData::Object(Box::new(Object::new(CallOp::NewObj, cls, args, None))),
         );
-        if let Some(Node::Object(o)) = g.get_mut(obj) {
+        if let Some(NodeData::Object(o)) = g.get_mut(obj) {
             o.state.push(obj);
         }
         let want = Tree::Object {

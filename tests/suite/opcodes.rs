@@ -57,7 +57,7 @@ fn walk(graph: &Graph<'_>, id: NodeId, path: &mut Vec<NodeId>) -> Value {
         Node::Bool(b) => json!(b),
         Node::Int(i) => json!(i),
         Node::BigInt(b) => json!({ "int": b.to_string() }),
-        Node::Float(f) => fl(*f),
+        Node::Float(f) => fl(f),
         Node::Str(s) => match std::str::from_utf8(s) {
             Ok(text) => json!(text),
             Err(_) => json!({ "str_wtf8": hex(s) }),
@@ -105,7 +105,7 @@ fn walk(graph: &Graph<'_>, id: NodeId, path: &mut Vec<NodeId>) -> Value {
         }
         Node::Ext(code) => json!({ "ext": code }),
         Node::Buffer { index, readonly } => json!({ "buffer": index, "readonly": readonly }),
-        Node::PersId(pid) => json!({ "persid": walk(graph, *pid, path) }),
+        Node::PersId(pid) => json!({ "persid": walk(graph, pid, path) }),
     };
     path.pop();
     value
