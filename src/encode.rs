@@ -1381,7 +1381,7 @@ impl<'g, 'a> State<'g, 'a> {
             Node::Int(i) => {
                 self.write_int(id, i)?;
                 // 0..=255 are singletons in CPython: their sharing means nothing. (The
-                // decoder writes them, like every int within ±2^29, into the id, and
+                // decoder writes them, like every int within ±2^30, into the id, and
                 // an inline int is never counted as shared.)
                 if !(0..256).contains(&i) {
                     self.memoize_if_shared(id)?;

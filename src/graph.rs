@@ -20,16 +20,18 @@ use crate::error::Error;
 /// A node of a [`Graph`]: the index of a node in its arena, or a small int carried in
 /// the id itself.
 ///
-/// Ints in `-2^29..2^29` need no node: the decoder writes them into the id (see
+/// Ints in `-2^30..2^30` need no node: the decoder writes them into the id (see
 /// [`NodeId::int`]), so a list of a million numbers costs a million ids, not a million
 /// nodes. [`Graph::get`] gives both kinds the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub(crate) u32);
 
-/// The first id that carries an int instead of naming an arena node.
+/// The first id that carries an int instead of naming an arena node: the upper half
+/// of the id space is inline ints.
 const INLINE_BASE: u32 = 0x8000_0000;
-/// Inline ints are `-INLINE_HALF..INLINE_HALF`.
-const INLINE_HALF: i64 = 1 << 29;
+/// Inline ints are `-INLINE_HALF..INLINE_HALF`: 2^31 values, one per id from
+/// `INLINE_BASE` to `u32::MAX`.
+const INLINE_HALF: i64 = 1 << 30;
 
 impl NodeId {
     /// The position of the node in the arena (0-based, in creation order). For an
@@ -40,10 +42,10 @@ impl NodeId {
     }
 
     /// The id of `value` written into the id itself, or `None` when the value is
-    /// outside `-2^29..2^29` (it then needs a node: [`Graph::add`]).
+    /// outside `-2^30..2^30` (it then needs a node: [`Graph::add`]).
     pub fn int(value: i64) -> Option<NodeId> {
         if (-INLINE_HALF..INLINE_HALF).contains(&value) {
-            // In 0..2^30 after the shift, so the sum stays below 0xC000_0000.
+            // In 0..2^31 after the shift, so the sum stays within u32.
             let offset = value.wrapping_add(INLINE_HALF) as u32;
             Some(NodeId(INLINE_BASE.wrapping_add(offset)))
         } else {
@@ -55,7 +57,7 @@ impl NodeId {
     #[inline]
     pub fn as_int(self) -> Option<i64> {
         let offset = self.0.checked_sub(INLINE_BASE)?;
-        (i64::from(offset) < 2 * INLINE_HALF).then(|| i64::from(offset).wrapping_sub(INLINE_HALF))
+        Some(i64::from(offset).wrapping_sub(INLINE_HALF))
     }
 }
 
@@ -483,10 +485,10 @@ impl Iterator for Children<'_> {
 /// Nodes per arena chunk.
 const CHUNK: usize = 1024;
 
-/// The most nodes a graph holds. The ids from it up are never arena nodes: inline
-/// ints ([`NodeId::int`]) and, at the very top, the decoder's stack markers (see
-/// `machine.rs`, pending containers).
-pub(crate) const MAX_NODES: u32 = INLINE_BASE;
+/// The most nodes a graph holds. The ids from it up are never arena nodes: the
+/// decoder's stack markers (up to 8 ids below `INLINE_BASE`; see `machine.rs`,
+/// pending containers), then inline ints ([`NodeId::int`]).
+pub(crate) const MAX_NODES: u32 = INLINE_BASE - 8;
 
 /// Bytes of one arena chunk (checked at compile time).
 const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<NodeData<'static>>()) {
@@ -714,19 +716,20 @@ mod tests {
 
     #[test]
     fn inline_ints_round_trip_at_the_edges_and_stay_out_of_the_arena() {
-        for v in [0, 1, -1, 255, 256, (1 << 29) - 1, -(1 << 29)] {
+        for v in [0, 1, -1, 255, 256, (1 << 30) - 1, -(1 << 30)] {
             let id = NodeId::int(v).unwrap();
             assert_eq!(id.as_int(), Some(v));
-            assert!(id.0 >= MAX_NODES && id.0 < 0xC000_0000);
+            assert!(id.0 >= INLINE_BASE);
             assert_eq!(Graph::new().get(id), Some(Node::Int(v)));
         }
-        for v in [1 << 29, -(1 << 29) - 1, i64::MAX, i64::MIN] {
+        assert_eq!(NodeId::int(-(1 << 30)), Some(NodeId(INLINE_BASE)));
+        assert_eq!(NodeId::int((1 << 30) - 1), Some(NodeId(u32::MAX)));
+        for v in [1 << 30, -(1 << 30) - 1, i64::MAX, i64::MIN] {
             assert_eq!(NodeId::int(v), None);
         }
-        assert_eq!(NodeId(0).as_int(), None);
-        assert_eq!(NodeId(MAX_NODES - 1).as_int(), None);
-        assert_eq!(NodeId(0xC000_0000).as_int(), None);
-        assert_eq!(NodeId(u32::MAX).as_int(), None);
+        for not_int in [0, MAX_NODES - 1, MAX_NODES, INLINE_BASE - 1] {
+            assert_eq!(NodeId(not_int).as_int(), None);
+        }
     }
 
     #[test]

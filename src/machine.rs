@@ -16,7 +16,7 @@ use crate::bigint::{BigInt, IntValue};
 use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
-use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object};
+use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object, MAX_NODES};
 use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
@@ -45,12 +45,12 @@ const EMPTY: u32 = u32::MAX;
 /// A marker is never copied, so its stack slot is its identity. Why: a stream of a
 /// million EMPTY_LISTs that are never used (the nesting bomb) then costs a stack slot
 /// each, 4 bytes, instead of a 32-byte node, and the page faults of 40 MB of fresh
-/// memory were most of its time. Ids at or above these are never graph nodes
-/// (`graph::MAX_NODES`).
-const PENDING_TUPLE: u32 = u32::MAX - 3;
-const PENDING_LIST: u32 = u32::MAX - 2;
-const PENDING_DICT: u32 = u32::MAX - 1;
-const PENDING_SET: u32 = u32::MAX;
+/// memory were most of its time. These ids are above every graph node
+/// (`graph::MAX_NODES`) and below the inline ints (`NodeId::int`).
+const PENDING_TUPLE: u32 = MAX_NODES;
+const PENDING_LIST: u32 = MAX_NODES.wrapping_add(1);
+const PENDING_DICT: u32 = MAX_NODES.wrapping_add(2);
+const PENDING_SET: u32 = MAX_NODES.wrapping_add(3);
 
 /// The empty container a marker stands for.
 #[inline(always)]
@@ -66,7 +66,7 @@ fn empty_container<'a>(marker: u32) -> NodeData<'a> {
 /// True for a stack marker of a container not made yet.
 #[inline(always)]
 fn is_pending(id: NodeId) -> bool {
-    id.0 >= PENDING_TUPLE
+    (PENDING_TUPLE..=PENDING_SET).contains(&id.0)
 }
 
 /// Decodes one pickle from `source`.
@@ -590,7 +590,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// An int that fits in 64 bits. Most are written into their id ([`NodeId::int`]),
     /// so a list of numbers costs a stack slot per item, not a node; only the rest
-    /// (beyond ±2^29) take a node.
+    /// (beyond ±2^30) take a node.
     #[inline(always)]
     fn push_small_int(&mut self, value: i64) -> Result<(), Error> {
         match NodeId::int(value) {
