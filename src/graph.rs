@@ -1,4 +1,5 @@
-//! The value graph: an arena of [`Node`]s addressed by [`NodeId`].
+//! The value graph: an arena of [`NodeData`] addressed by [`NodeId`], read through
+//! [`Node`] views.
 //!
 //! Containers hold ids, never nodes, so
 //! - a memo GET shares a node in O(1) and a memo bomb stays linear;
@@ -8,6 +9,13 @@
 //! The arena grows in fixed chunks instead of one doubling `Vec`, so the heap never
 //! holds two copies of it during a reallocation and the spare capacity is at most one
 //! chunk: that keeps the real heap close to what the memory budget counts.
+//!
+//! An id can also *be* the value: ints within ±2^30 are written into the id
+//! ([`NodeId::int`]) and take no node at all. That is why [`Graph::get`] returns a
+//! [`Node`] by value (a `Copy` view with borrowed payloads and slices) rather than a
+//! reference to stored data: a list of a million numbers then costs four bytes per
+//! item instead of a 32-byte node, and most of the time of decoding it was spent
+//! writing (and page-faulting) those nodes.
 //!
 //! The graph knows nothing of how it was decoded; views and the encoder read it.
 
@@ -512,7 +520,7 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// Number of nodes.
+    /// Number of arena nodes (inline ints, [`NodeId::int`], are not nodes).
     pub fn len(&self) -> usize {
         self.len as usize
     }
@@ -547,7 +555,7 @@ impl<'a> Graph<'a> {
         self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
 
-    /// All ids, in creation order.
+    /// The ids of all arena nodes, in creation order.
     pub fn ids(&self) -> impl Iterator<Item = NodeId> {
         (0..self.len).map(NodeId)
     }
