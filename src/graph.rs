@@ -199,38 +199,10 @@ pub enum NodeData<'a> {
     PersId(NodeId),
 }
 
+/// Equal when the views are equal (floats bit for bit; see [`Node`]).
 impl PartialEq for NodeData<'_> {
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (NodeData::None, NodeData::None) => true,
-            (NodeData::Bool(a), NodeData::Bool(b)) => a == b,
-            (NodeData::Int(a), NodeData::Int(b)) => a == b,
-            (NodeData::BigInt(a), NodeData::BigInt(b)) => a == b,
-            (NodeData::Float(a), NodeData::Float(b)) => a.to_bits() == b.to_bits(),
-            (NodeData::Str(a), NodeData::Str(b))
-            | (NodeData::Bytes(a), NodeData::Bytes(b))
-            | (NodeData::ByteArray(a), NodeData::ByteArray(b)) => a == b,
-            (NodeData::Tuple(a), NodeData::Tuple(b))
-            | (NodeData::List(a), NodeData::List(b))
-            | (NodeData::Set(a), NodeData::Set(b))
-            | (NodeData::FrozenSet(a), NodeData::FrozenSet(b)) => a == b,
-            (NodeData::Dict(a), NodeData::Dict(b)) => a == b,
-            (NodeData::Global(a), NodeData::Global(b)) => a == b,
-            (NodeData::Object(a), NodeData::Object(b)) => a == b,
-            (NodeData::Ext(a), NodeData::Ext(b)) => a == b,
-            (
-                NodeData::Buffer {
-                    index: i,
-                    readonly: r,
-                },
-                NodeData::Buffer {
-                    index: j,
-                    readonly: q,
-                },
-            ) => i == j && r == q,
-            (NodeData::PersId(a), NodeData::PersId(b)) => a == b,
-            _ => false,
-        }
+        self.view() == other.view()
     }
 }
 
