@@ -58,8 +58,9 @@
 //! written, and every later occurrence is a GET. Nodes CPython never memoizes (ints,
 //! floats, the empty tuple, extension codes, persistent ids) are memoized only when the
 //! graph reaches them more than once, so sharing survives; `None`, `True` and `False`
-//! and the ints 0..=255 are never memoized (they are singletons in Python), nor are
-//! inline ints ([`NodeId::int`](crate::NodeId::int): no node, nothing to share). Buffer
+//! are never memoized (singletons), nor are ints within ±2^30, which the decoder
+//! writes into their ids ([`NodeId::int`](crate::NodeId::int): no node to share).
+//! Buffer
 //! placeholders are always memoized, so that each is written once and the decoder
 //! numbers them as the graph does. Output is therefore linear in the size of the
 //! graph, memo bombs included.
@@ -1380,10 +1381,11 @@ impl<'g, 'a> State<'g, 'a> {
             },
             Node::Int(i) => {
                 self.write_int(id, i)?;
-                // 0..=255 are singletons in CPython: their sharing means nothing. (The
-                // decoder writes them, like every int within ±2^30, into the id, and
-                // an inline int is never counted as shared.)
-                if !(0..256).contains(&i) {
+                // An int the decoder would write into its id (every int within
+                // ±2^30, the singletons 0..=255 of CPython included) has no node to
+                // share after a round trip, so sharing it here would make
+                // encode(decode(encode(g))) differ from encode(g): never memoized.
+                if NodeId::int(i).is_none() {
                     self.memoize_if_shared(id)?;
                 }
             }
@@ -2816,9 +2818,17 @@ mod tests {
     #[test]
     fn sharing_is_kept_for_values_cpython_does_not_memoize() {
         let mut b = B::new();
-        let x = b.int(1000);
+        let x = b.int(1 << 40);
         let l = b.list(vec![x, x]);
-        assert_eq!(b.enc(l, 2), b"\x80\x02]q\x00(M\xe8\x03q\x01h\x01e.");
+        assert_eq!(
+            b.enc(l, 2),
+            b"\x80\x02]q\x00(\x8a\x06\x00\x00\x00\x00\x00\x01q\x01h\x01e."
+        );
+        // An int the decoder writes into its id (within ±2^30) has no node to share
+        // once decoded: written by value each time, as CPython writes every int.
+        let y = b.int(1000);
+        let l = b.list(vec![y, y]);
+        assert_eq!(b.enc(l, 2), b"\x80\x02]q\x00(M\xe8\x03M\xe8\x03e.");
         let t = b.tuple(vec![]);
         let l = b.list(vec![t, t]);
         assert_eq!(b.enc(l, 2), b"\x80\x02]q\x00()q\x01h\x01e.");
@@ -2960,7 +2970,7 @@ mod tests {
             // written into their ids (equal values, equal ids): their sharing carries
             // no meaning.
             let singleton = matches!(nx, Node::None | Node::Bool(_))
-                || matches!(nx, Node::Int(i) if (0..256).contains(&i));
+                || matches!(nx, Node::Int(i) if NodeId::int(i).is_some());
             if !singleton {
                 match (fwd.get(&x), back.get(&y)) {
                     (Some(m), _) if *m != y => {
