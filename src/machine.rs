@@ -277,7 +277,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             match step {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(root)) => return Ok(root),
-                Err(e) => return Err(e.at(offset).with_opcode(byte)),
+                // `meter.offset`, not `offset`: a fast path that runs several opcodes
+                // of one kind (see `push_empty_run`) moves it to the failing one.
+                Err(e) => return Err(e.at(self.meter.offset).with_opcode(byte)),
             }
         }
     }
@@ -469,6 +471,32 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         }
         self.push(NodeId(marker))?;
         self.pending = self.pending.saturating_add(1);
+        Ok(())
+    }
+
+    /// An EMPTY_* opcode and, once containers are deferred, every copy of it that
+    /// follows at once, in one loop instead of one dispatch each: the nesting bomb is
+    /// a million EMPTY_LISTs in a row. Each copy is located, metered and pushed exactly
+    /// as the dispatch loop would do it (offset, one step, then the stack slot), so the
+    /// outcome, the error offsets and the `Usage` are the same either way (the decode
+    /// fuzz target checks this with every container deferred). Slices only: a stream
+    /// checks its input budget per byte, and peeks only what it has buffered.
+    #[inline(always)]
+    fn push_empty_run(&mut self, byte: u8, marker: u32) -> Result<(), Error> {
+        self.push_empty(marker)?;
+        if self.check_input || self.stack.len() <= self.decoder.eager_containers {
+            return Ok(());
+        }
+        // Past the threshold and with depth 1 recorded (by the push above), each copy
+        // is what `push_empty` does in that state: a marker on the stack.
+        while self.src.peek_byte() == Some(byte) {
+            let offset = self.src.position();
+            self.meter.offset = offset;
+            self.src.next_byte()?;
+            self.meter.step()?;
+            self.push(NodeId(marker))?;
+            self.pending = self.pending.saturating_add(1);
+        }
         Ok(())
     }
 
@@ -1699,7 +1727,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.push_payload(NodeData::Bytes(bytes), n)?;
                 }
             }
-            Opcode::EmptyTuple => self.push_empty(PENDING_TUPLE)?,
+            Opcode::EmptyTuple => self.push_empty_run(byte, PENDING_TUPLE)?,
             Opcode::Tuple1 | Opcode::Tuple2 | Opcode::Tuple3 => {
                 let n = match op {
                     Opcode::Tuple1 => 1,
@@ -1736,9 +1764,9 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 self.push(id)?;
             }
-            Opcode::EmptyList => self.push_empty(PENDING_LIST)?,
-            Opcode::EmptyDict => self.push_empty(PENDING_DICT)?,
-            Opcode::EmptySet => self.push_empty(PENDING_SET)?,
+            Opcode::EmptyList => self.push_empty_run(byte, PENDING_LIST)?,
+            Opcode::EmptyDict => self.push_empty_run(byte, PENDING_DICT)?,
+            Opcode::EmptySet => self.push_empty_run(byte, PENDING_SET)?,
             Opcode::Dict => {
                 let mark = self.pop_mark()?;
                 if (self.stack.len().saturating_sub(mark)) % 2 != 0 {

@@ -40,6 +40,13 @@ pub(crate) trait Source<'a> {
     /// FRAME support: are `n` more bytes available? A stream reads them ahead.
     fn has_at_least(&mut self, n: u64) -> Result<bool, Error>;
 
+    /// The next byte without consuming it, when the source already holds it (`None`
+    /// at the end, or when finding out would mean reading). A hint for the machine's
+    /// fast paths, which fall back to the dispatch loop on `None`.
+    fn peek_byte(&self) -> Option<u8> {
+        None
+    }
+
     /// The total input length, when known up front (a slice), so the machine can skip
     /// per-read input checks that cannot fail.
     fn known_len(&self) -> Option<u64> {
@@ -109,6 +116,11 @@ impl<'a> SliceSource<'a> {
 impl<'a> Source<'a> for SliceSource<'a> {
     fn known_len(&self) -> Option<u64> {
         Some(self.data.len() as u64)
+    }
+
+    #[inline(always)]
+    fn peek_byte(&self) -> Option<u8> {
+        self.data.get(self.pos).copied()
     }
 
     #[inline(always)]
@@ -391,6 +403,9 @@ impl<'a, S: Source<'a>> Source<'a> for &mut S {
     }
     fn known_len(&self) -> Option<u64> {
         (**self).known_len()
+    }
+    fn peek_byte(&self) -> Option<u8> {
+        (**self).peek_byte()
     }
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         (**self).take_array::<N>()

@@ -2225,6 +2225,86 @@ fn unused_empty_containers_cost_only_their_stack_slot() {
     assert_eq!(d.usage.depth, 1);
 }
 
+/// A run of EMPTY_LISTs past the eager threshold is taken in one loop on a slice; a
+/// budget that runs out inside the run fails at the very opcode the dispatch loop
+/// would stop at, with the same `requested`, and a stream (which takes every opcode
+/// through the dispatch loop) gives the same error and the same `Usage`.
+#[test]
+fn a_budget_that_runs_out_inside_a_run_of_empty_lists_fails_at_that_opcode() {
+    let n: u64 = 5000;
+    let mut data = vec![0x80, 4];
+    data.extend(std::iter::repeat(b']').take(n as usize));
+    data.extend(std::iter::repeat(b'0').take(n as usize));
+    data.push(b'N');
+    data.push(b'.');
+    let stream =
+        |decoder: &Decoder| decoder.decode_reader(BufReader::with_capacity(7, Cursor::new(&data)));
+
+    // Steps: PROTO is step 1 and the k-th EMPTY_LIST (at offset 1 + k) is step k + 1.
+    for max_steps in [1500, 3000, 4321] {
+        let decoder = only(Resource::Steps, max_steps);
+        let offset = max_steps + 1; // the EMPTY_LIST that asks for step max_steps + 1
+        assert_error(
+            &decoder,
+            &data,
+            limit(Resource::Steps, max_steps, max_steps + 1),
+            offset,
+            Some(b']'),
+        );
+        let e = stream(&decoder).unwrap_err();
+        assert_eq!(
+            (e.kind().clone(), e.offset(), e.opcode()),
+            (
+                limit(Resource::Steps, max_steps, max_steps + 1),
+                offset,
+                Some(b']')
+            ),
+            "stream, max_steps {max_steps}"
+        );
+    }
+
+    // Memory: the stack's growth fails at the EMPTY_LIST that needs it; the slice
+    // (fast loop) and the stream (dispatch loop) agree on where and how much, for
+    // every limit from the start of the run to the peak.
+    let full = Decoder::new()
+        .limits(Limits::unbounded())
+        .decode(&data)
+        .unwrap();
+    let mut inside_the_run = 0;
+    for max_memory in (0..=full.usage.memory_bytes).step_by(997) {
+        let decoder = only(Resource::Memory, max_memory);
+        let slice = error_of(&decoder, &data);
+        let e = stream(&decoder).unwrap_err();
+        assert_eq!(
+            (e.kind().clone(), e.offset(), e.opcode()),
+            (slice.kind().clone(), slice.offset(), slice.opcode()),
+            "max_memory {max_memory}"
+        );
+        assert!(
+            matches!(
+                slice.kind(),
+                ErrorKind::Limit {
+                    resource: Resource::Memory,
+                    ..
+                }
+            ),
+            "{slice:?}"
+        );
+        if slice.opcode() == Some(b']') && slice.offset() > 1 + 1024 {
+            inside_the_run += 1;
+        }
+    }
+    assert!(
+        inside_the_run > 0,
+        "no limit failed inside the deferred run"
+    );
+
+    // Unbounded: both paths report the same usage.
+    let streamed = stream(&Decoder::new().limits(Limits::unbounded())).unwrap();
+    assert_eq!(full.usage, streamed.usage);
+    assert_eq!(full.usage.steps, 2 * n + 3);
+}
+
 #[test]
 fn memo_entries() {
     assert_error(
