@@ -366,6 +366,23 @@ def print_tables(results):
             if r.get(c + "_error"):
                 print("  %s, %s: %s" % (r["name"], c, r[c + "_error"]))
 
+    # Noise on a shared VM only ever adds time, and pickleproof's turns on big inputs
+    # are bimodal (fresh pages or reused ones): the spread of the ratios is part of
+    # the result, so print the fastest turns' ratios and each side's range too.
+    print()
+    rows = []
+    for r in results:
+        cpy, pp, serde = (r.get(c + "_runs_ms") or [] for c in ("cpython", "default", "serde"))
+        rows.append((
+            r["name"],
+            "%s–%s" % (fmt(min(cpy)), fmt(max(cpy))) if cpy else "—",
+            "%s–%s" % (fmt(min(pp)), fmt(max(pp))) if pp else "—",
+            fmt(ratio(min(cpy), min(pp)) if cpy and pp else None, "%.2fx"),
+            fmt(ratio(min(serde), min(pp)) if serde and pp else None, "%.2fx"),
+        ))
+    print_table(("workload", "CPython range ms", "pp range ms", "best CPy/pp", "best serde/pp"), rows)
+    print("  best = fastest turn against fastest turn; the medians above are the headline.")
+
     print()
     head = (
         "workload", "MB", "nodes", "budget MB", "budget/input", "pp RSS MB", "CPy RSS MB",
