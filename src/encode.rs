@@ -714,14 +714,6 @@ fn units(node: Node<'_>) -> usize {
     }
 }
 
-/// What the decoder accepts in a callable's place (`Machine::check_callable`).
-fn is_callable_kind(node: Node<'_>) -> bool {
-    matches!(
-        node,
-        Node::Global(_) | Node::Object(_) | Node::Ext(_) | Node::PersId(_)
-    )
-}
-
 impl<'g, 'a> State<'g, 'a> {
     fn node(&self, id: NodeId) -> Result<Node<'g>, EncodeError> {
         self.graph.get(id).ok_or(EncodeError::DanglingId(id))
@@ -1182,7 +1174,7 @@ impl<'g, 'a> State<'g, 'a> {
                 "keyword arguments that are not a dict, or on a call other than NEWOBJ_EX",
             ));
         }
-        if obj.op != CallOp::Inst && !is_callable_kind(callable) {
+        if obj.op != CallOp::Inst && !callable.is_callable_kind() {
             return Err(self.unrep(id, "call whose callable is a plain value"));
         }
         if !obj.additems.is_empty() && self.proto < 4 {

@@ -374,6 +374,16 @@ impl<'g> Node<'g> {
         }
     }
 
+    /// True for the kinds the decoder accepts in a callable's place (REDUCE, NEWOBJ,
+    /// OBJ...): a global, or something only the loader could resolve (the result of
+    /// another call, an extension code, a persistent id). A plain value never is.
+    pub fn is_callable_kind(&self) -> bool {
+        matches!(
+            self,
+            Node::Global(_) | Node::Object(_) | Node::Ext(_) | Node::PersId(_)
+        )
+    }
+
     /// True for the kinds that have identity in Python (and so can be shared or cyclic):
     /// list, dict, set, bytearray and objects.
     pub fn has_identity(&self) -> bool {

@@ -213,13 +213,6 @@ struct Machine<'a, 'd, S> {
     check_input: bool,
 }
 
-fn is_callable_kind(node: &Node<'_>) -> bool {
-    matches!(
-        node,
-        Node::Global(_) | Node::Object(_) | Node::Ext(_) | Node::PersId(_)
-    )
-}
-
 #[cold]
 fn malformed(why: &'static str) -> Error {
     Error::new(ErrorKind::Malformed(why), 0, None)
@@ -1501,7 +1494,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     fn check_callable(&self, id: NodeId, operation: &'static str) -> Result<(), Error> {
         let node = self.node(id)?;
-        if is_callable_kind(&node) {
+        if node.is_callable_kind() {
             Ok(())
         } else {
             Err(mismatch(operation, node.type_name()))
