@@ -448,6 +448,22 @@ pub(crate) struct SmallKeys {
     len: usize,
     /// False until filled from the dict's entries (on the first str key).
     ready: bool,
+    /// One bit per key's (length, prefix) fingerprint ([`fingerprint_bit`]): a str
+    /// whose bit is clear equals none of the keys, so the scan can be skipped.
+    filter: u64,
+    /// How many keys have each length below [`COUNTED_LEN`]: what a skipped scan
+    /// would have compared, so the fuel charged is the same either way.
+    same_len: [u8; COUNTED_LEN],
+}
+
+/// Key lengths counted in [`SmallKeys::same_len`]; a longer str always scans.
+const COUNTED_LEN: usize = 64;
+
+/// The filter bit of a key with this length and prefix word.
+#[inline]
+fn fingerprint_bit(len: u64, head: u64) -> u64 {
+    let mixed = (head ^ len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1u64.wrapping_shl((mixed >> 58) as u32)
 }
 
 /// How many keys [`SmallKeys`] holds: the machine's linear-scan limit.
@@ -481,6 +497,8 @@ impl SmallKeys {
             keys: [(NodeId(0), 0, 0); SMALL_KEYS],
             len: 0,
             ready: false,
+            filter: 0,
+            same_len: [0; COUNTED_LEN],
         }
     }
 
@@ -500,6 +518,8 @@ impl SmallKeys {
                 return false;
             }
             self.len = 0;
+            self.filter = 0;
+            self.same_len = [0; COUNTED_LEN];
             for (key, _) in entries {
                 self.push(graph, *key);
             }
@@ -520,6 +540,16 @@ impl SmallKeys {
         if let Some(slot) = self.keys.get_mut(self.len) {
             *slot = entry;
             self.len = self.len.saturating_add(1);
+            let (_, len, head) = entry;
+            if len != u64::MAX {
+                self.filter |= fingerprint_bit(len, head);
+                if let Some(count) = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| self.same_len.get_mut(l))
+                {
+                    *count = count.saturating_add(1);
+                }
+            }
         } else {
             self.ready = false; // outgrown: the dict gets a hash index
         }
@@ -534,6 +564,15 @@ impl SmallKeys {
             bytes: 0,
             entry: (key, len, head),
         };
+        // Most new keys of a dict equal none of its keys: when the fingerprint's bit
+        // is clear none can, and the scan would have found nothing after comparing
+        // every same-length key (the charge, kept identical).
+        if self.filter & fingerprint_bit(len, head) == 0 {
+            if let Some(count) = self.same_len.get(wanted.len()) {
+                scan.bytes = len.saturating_mul(u64::from(*count));
+                return scan;
+            }
+        }
         for (pos, (id, have_len, have_head)) in self.keys.iter().take(self.len).enumerate() {
             if *id == key {
                 scan.found = Some(pos);
@@ -668,6 +707,97 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The filtered lookup of `SmallKeys` finds what a plain scan over the same keys
+    /// finds, and reports the bytes that scan compares (the fuel charge): over keys
+    /// that collide in length, prefix and bytes, duplicates, and a non-str key.
+    #[test]
+    fn small_keys_filter_agrees_with_a_plain_scan() {
+        use crate::graph::NodeData;
+        let texts: Vec<Vec<u8>> = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "abcd",
+            "abce",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefgh_long_key",
+            "abcdefgh_long_kez",
+            "x".repeat(63).as_str(),
+            "x".repeat(64).as_str(),
+            "y".repeat(64).as_str(),
+            "naïve",
+            "北京",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        let mut graph = Graph::new();
+        // Two nodes per text (equal content, different ids) and one non-str key.
+        let ids: Vec<NodeId> = texts
+            .iter()
+            .chain(texts.iter())
+            .map(|t| graph.add(NodeData::Str(t.clone().into())).unwrap())
+            .collect();
+        let number = graph.add(NodeData::Float(1.5)).unwrap();
+        let text_of = |id: NodeId| match graph.get(id) {
+            Some(Node::Str(s)) => Some(s.to_vec()),
+            _ => None,
+        };
+        // Dicts of up to 16 keys drawn deterministically, then every possible lookup.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let n = (next() % 17) as usize;
+            let mut keys: Vec<NodeId> = (0..n)
+                .map(|_| ids[(next() % ids.len() as u64) as usize])
+                .collect();
+            if next() % 4 == 0 {
+                keys.push(number);
+            }
+            let mut small = SmallKeys::new();
+            let entries: Vec<(NodeId, NodeId)> = keys.iter().map(|k| (*k, *k)).collect();
+            if !small.fill(&graph, &entries) {
+                continue; // more than SMALL_KEYS: not this path
+            }
+            for wanted_id in &ids {
+                let wanted = text_of(*wanted_id).unwrap();
+                let scan = small.find_str(&graph, *wanted_id, &wanted);
+                // Reference: the order-preserving scan the filter stands in for.
+                let mut found = None;
+                let mut bytes = 0u64;
+                for (pos, k) in keys.iter().enumerate() {
+                    if *k == *wanted_id {
+                        found = Some(pos);
+                        break;
+                    }
+                    if let Some(have) = text_of(*k) {
+                        if have.len() == wanted.len() {
+                            bytes += wanted.len() as u64;
+                            if have == wanted {
+                                found = Some(pos);
+                                break;
+                            }
+                        }
+                    }
+                }
+                assert_eq!(
+                    (scan.found, scan.bytes),
+                    (found, bytes),
+                    "{keys:?} {wanted:?}"
+                );
+            }
+        }
+    }
 
     /// Every byte of a key must reach the hash: strings that differ in one byte at
     /// any position, at every length across the word and block boundaries, never
