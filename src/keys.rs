@@ -87,13 +87,14 @@ impl KeyedState {
 }
 
 impl KeyedState {
-    /// The hash of `(tag, bytes)`, the same as hashing that tuple through `Hash` but
-    /// without the trait's per-call plumbing: str and bytes keys are most keys.
+    /// The hash of a str (tag 4) or bytes (tag 5) key: the tag, then the bytes (whose
+    /// length [`KeyedHasher::write`] mixes in with the tail, so no separate length
+    /// prefix is needed). Every str and bytes key is hashed here and only here, so
+    /// equal keys always get equal hashes; str and bytes keys are most keys.
     #[inline]
     fn hash_tagged_bytes(&self, tag: u8, bytes: &[u8]) -> u64 {
         let mut hasher = self.build_hasher();
         hasher.write_u8(tag);
-        hasher.write_usize(bytes.len());
         hasher.write(bytes);
         hasher.finish()
     }
