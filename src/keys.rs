@@ -510,6 +510,13 @@ impl SmallKeys {
         }
     }
 
+    /// Starts a SETITEMS batch: the keys are loaded again from the dict at the first
+    /// str key ([`SmallKeys::fill`]), whatever an earlier batch left.
+    #[inline]
+    pub(crate) fn start_batch(&mut self) {
+        self.ready = false;
+    }
+
     /// Loads the keys of `entries` (once per batch), or returns false when there are
     /// more than fit (the dict has a hash index then, and this is not used).
     #[inline]

@@ -200,6 +200,9 @@ struct Machine<'a, 'd, S> {
     pending: usize,
     /// Reused buffer for items popped off the stack.
     scratch: Vec<NodeId>,
+    /// The keys of the dict a SETITEMS batch is filling (see [`SmallKeys`]); one per
+    /// decoder, restarted per batch, so a batch does not initialize a fresh one.
+    small_keys: SmallKeys,
     proto: u8,
     max_proto: u8,
     buffers_used: usize,
@@ -242,6 +245,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             tables: HashMap::default(),
             pending: 0,
             scratch: Vec::new(),
+            small_keys: SmallKeys::new(),
             proto: 0,
             max_proto: 0,
             buffers_used: 0,
@@ -885,7 +889,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         container: NodeId,
         f: impl FnOnce(&mut Self, &mut Option<KeyTable>) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let mut index = self.tables.remove(&container);
+        // Most documents are many small dicts and no big one: no lookup (and no hash
+        // of the id) while no container has an index.
+        let mut index = if self.tables.is_empty() {
+            None
+        } else {
+            self.tables.remove(&container)
+        };
         let result = f(self, &mut index);
         if let Some(table) = index {
             // Free when the index was there before (removing left a slot); a new
@@ -905,13 +915,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         key: NodeId,
         value: NodeId,
         index: &mut Option<KeyTable>,
-        small: &mut SmallKeys,
     ) -> Result<(), Error> {
         if let Some(table) = index {
             return self.dict_set_indexed(dict, key, value, table);
         }
         // No index yet, so no hash either: the linear paths below need none.
-        let (found, entry) = match self.find_small_str_key(dict, key, small)? {
+        let (found, entry) = match self.find_small_str_key(dict, key)? {
             Some(scan) => (scan.found, Some(scan.entry)),
             None => (self.find_key(dict, key, None)?.0, None),
         };
@@ -931,8 +940,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 entries.push((key, value));
                 let count = entries.len();
                 match entry {
-                    Some(entry) => small.push_entry(entry),
-                    None => small.push(&self.graph, key),
+                    Some(entry) => self.small_keys.push_entry(entry),
+                    None => self.small_keys.push(&self.graph, key),
                 }
                 if count > LINEAR_SCAN_MAX {
                     self.index_new_key(dict, count, None, index)?;
@@ -942,27 +951,22 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(())
     }
 
-    /// A str key of a small dict, looked up in `small` (see [`SmallKeys`]): the scan
-    /// (where the key was found, if anywhere, and its entry for `small`), or `None`
+    /// A str key of a small dict, looked up in `small_keys` (see [`SmallKeys`]): the
+    /// scan (where the key was found, if anywhere, and its entry there), or `None`
     /// when that path does not apply (not a str key, or too many keys). Charges what the byte-by-byte scan of `find_key`
     /// charges, so the path taken never shows in `Usage`.
     #[inline]
-    fn find_small_str_key(
-        &mut self,
-        dict: NodeId,
-        key: NodeId,
-        small: &mut SmallKeys,
-    ) -> Result<Option<StrScan>, Error> {
+    fn find_small_str_key(&mut self, dict: NodeId, key: NodeId) -> Result<Option<StrScan>, Error> {
         let Some(Node::Str(wanted)) = self.graph.get(key) else {
             return Ok(None);
         };
         let Some(Node::Dict(entries)) = self.graph.get(dict) else {
             return Ok(None);
         };
-        if !small.fill(&self.graph, entries) {
+        if !self.small_keys.fill(&self.graph, entries) {
             return Ok(None);
         }
-        let scan = small.find_str(&self.graph, key, wanted);
+        let scan = self.small_keys.find_str(&self.graph, key, wanted);
         self.meter.fuel((entries.len() as u64).saturating_add(1))?;
         self.meter.fuel_for_bytes(scan.bytes)?;
         Ok(Some(scan))
@@ -1109,10 +1113,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     self.meter.reserve(entries, pairs.len() / 2)?;
                 }
                 self.with_key_index(target, |m, index| {
-                    let mut small = SmallKeys::new();
+                    m.small_keys.start_batch();
                     for pair in pairs.chunks(2) {
                         if let [k, v] = pair {
-                            m.dict_set(target, *k, *v, index, &mut small)?;
+                            m.dict_set(target, *k, *v, index)?;
                         }
                     }
                     Ok(())
