@@ -530,7 +530,8 @@ impl<'a> Graph<'a> {
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
     }
 
-    /// Mutable access, e.g. to close a cycle when building a graph by hand.
+    /// Mutable access to an arena node, e.g. to close a cycle when building a graph by
+    /// hand (`None` for inline ints, which have nothing to mutate).
     #[inline]
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut NodeData<'a>> {
         let i = id.index();
@@ -543,8 +544,9 @@ impl<'a> Graph<'a> {
     }
 
     /// Adds a node without any budget (for graphs built by hand, e.g. to encode).
+    /// An int added here takes a node; [`NodeId::int`] gives one that does not.
     ///
-    /// Returns `None` only when the graph already holds `u32::MAX` nodes.
+    /// Returns `None` only when the graph already holds its most nodes (2^31 − 8).
     pub fn add(&mut self, node: NodeData<'a>) -> Option<NodeId> {
         let mut meter = Meter::new(crate::Limits::unbounded());
         self.push(node, &mut meter).ok()
