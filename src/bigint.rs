@@ -75,18 +75,8 @@ impl BigInt {
 
     /// Decodes little-endian two's-complement bytes (LONG1/LONG4), in linear time.
     pub fn from_signed_le(bytes: &[u8]) -> IntValue {
-        if bytes.len() <= 8 {
-            // Sign-extend into an i64 directly: no allocation for the common case.
-            let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
-                0xff
-            } else {
-                0
-            };
-            let mut word = [fill; 8];
-            for (dst, src) in word.iter_mut().zip(bytes) {
-                *dst = *src;
-            }
-            return IntValue::Small(i64::from_le_bytes(word));
+        if let Some(small) = i64_from_signed_le(bytes) {
+            return IntValue::Small(small); // no allocation for the common case
         }
         let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
         let mut limbs: Vec<u32> = bytes
@@ -318,9 +308,62 @@ pub(crate) fn digit_value(b: u8) -> Option<u32> {
     char::from(b).to_digit(36)
 }
 
+/// Little-endian two's-complement bytes as an `i64`, when there are at most eight of
+/// them (LONG1's common case; no bytes is zero, as in `int.from_bytes`), else `None`.
+/// Inlined into the decoder's LONG1 path, so most LONG1 ints cost no call.
+#[inline(always)]
+pub(crate) fn i64_from_signed_le(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() > 8 {
+        return None;
+    }
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().enumerate() {
+        value |= u64::from(*b).wrapping_shl((i as u32).wrapping_mul(8));
+    }
+    // Shift the top byte's sign bit to bit 63 and back: sign extension.
+    let unused = 64u32.wrapping_sub((bytes.len() as u32).wrapping_mul(8));
+    if unused >= 64 {
+        return Some(0);
+    }
+    Some((value.wrapping_shl(unused) as i64).wrapping_shr(unused))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_signed_le_bytes_sign_extend_like_a_padded_word() {
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0x00],
+            &[0x7f],
+            &[0x80],
+            &[0xff],
+            &[0x00, 0x80],
+            &[0xff, 0x7f],
+            &[0x01, 0x02, 0x03, 0x04, 0x05],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80],
+            &[0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff],
+        ];
+        for bytes in cases {
+            // Reference: the bytes in a word pre-filled with the sign byte.
+            let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            };
+            let mut word = [fill; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            assert_eq!(
+                i64_from_signed_le(bytes),
+                Some(i64::from_le_bytes(word)),
+                "{bytes:?}"
+            );
+        }
+        assert_eq!(i64_from_signed_le(&[0; 9]), None);
+    }
 
     fn big(v: IntValue) -> BigInt {
         match v {

@@ -466,6 +466,12 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         if self.meter.usage.depth < 1 {
             self.meter.depth(1)?; // once: a depth already recorded is >= 1 and allowed
         }
+        self.push_marker(marker)
+    }
+
+    /// A pending container's marker on the stack (see `PENDING_TUPLE`).
+    #[inline(always)]
+    fn push_marker(&mut self, marker: u32) -> Result<(), Error> {
         self.push(NodeId(marker))?;
         self.pending = self.pending.saturating_add(1);
         Ok(())
@@ -485,14 +491,13 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             return Ok(());
         }
         // Past the threshold and with depth 1 recorded (by the push above), each copy
-        // is what `push_empty` does in that state: a marker on the stack.
+        // is what `push_empty` does in that state: `push_marker`.
         while self.src.peek_byte() == Some(byte) {
             let offset = self.src.position();
             self.meter.offset = offset;
             self.src.next_byte()?;
             self.meter.step()?;
-            self.push(NodeId(marker))?;
-            self.pending = self.pending.saturating_add(1);
+            self.push_marker(marker)?;
         }
         Ok(())
     }
@@ -1647,7 +1652,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.meter.int_bytes(u64::from(len))?;
                 // Not kept as bytes: the int's limbs are what is charged (push_int).
                 let bytes = self.transient_payload(u64::from(len))?;
-                match small_from_signed_le(&bytes) {
+                match crate::bigint::i64_from_signed_le(&bytes) {
                     // Most LONG1 ints fit in 64 bits (the pickler writes LONG1 for
                     // anything beyond 32): no detour through the big-int code.
                     Some(v) => self.push_small_int(v)?,
@@ -2046,54 +2051,5 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             }
         }
         Ok(Flow::Continue)
-    }
-}
-
-/// A little-endian two's-complement int of at most eight bytes (LONG1's common case),
-/// or `None` when it needs more. No bytes is zero, as in `int.from_bytes`.
-#[inline(always)]
-fn small_from_signed_le(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() > 8 {
-        return None;
-    }
-    let mut value = 0u64;
-    for (i, b) in bytes.iter().enumerate() {
-        value |= u64::from(*b).wrapping_shl((i as u32).wrapping_mul(8));
-    }
-    // Shift the top byte's sign bit to bit 63 and back: sign extension.
-    let unused = 64u32.wrapping_sub((bytes.len() as u32).wrapping_mul(8));
-    if unused >= 64 {
-        return Some(0);
-    }
-    Some((value.wrapping_shl(unused) as i64).wrapping_shr(unused))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::small_from_signed_le;
-    use crate::bigint::{BigInt, IntValue};
-
-    #[test]
-    fn small_long1_ints_match_the_big_int_path() {
-        let cases: &[&[u8]] = &[
-            &[],
-            &[0x00],
-            &[0x7f],
-            &[0x80],
-            &[0xff],
-            &[0x00, 0x80],
-            &[0xff, 0x7f],
-            &[0x01, 0x02, 0x03, 0x04, 0x05],
-            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
-            &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80],
-            &[0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff],
-        ];
-        for bytes in cases {
-            let IntValue::Small(expected) = BigInt::from_signed_le(bytes) else {
-                panic!("{bytes:?} should fit in an i64");
-            };
-            assert_eq!(small_from_signed_le(bytes), Some(expected), "{bytes:?}");
-        }
-        assert_eq!(small_from_signed_le(&[0; 9]), None);
     }
 }
