@@ -162,7 +162,34 @@ pub fn decode_guarded(data: &[u8], guard: &dyn HeapGuard) {
     check_policies_agree(data, &limits, &result);
     check_iter_slice(data, &decoder);
     check_deferred_containers(data, &limits);
+    check_key_shapes_change_nothing(data, &decoder, &result);
     check_scan(data, &limits);
+}
+
+/// Metamorphic: reusing what an earlier SETITEMS batch proved about a key sequence
+/// (`KeyShapes` in `keys.rs`) is invisible: the same graph, usage and bytes
+/// consumed, or the same error (kind, offset, requested amount), with it turned off.
+fn check_key_shapes_change_nothing(
+    data: &[u8],
+    decoder: &Decoder,
+    result: &Result<Decoded<'_>, Error>,
+) {
+    let mut plain = decoder.clone();
+    plain.key_shapes = false;
+    match (result, plain.decode(data)) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.root, b.root, "key shapes: root");
+            assert!(a.graph == b.graph, "key shapes: a different graph");
+            assert_eq!(a.usage, b.usage, "key shapes: usage");
+            assert_eq!(a.consumed, b.consumed, "key shapes: consumed");
+        }
+        (Err(a), Err(b)) => assert_eq!(a, &b, "key shapes: a different error"),
+        (a, b) => panic!(
+            "key shapes: with {:?} but without {:?}",
+            a.as_ref().map(|d| d.root),
+            b.map(|d| d.root)
+        ),
+    }
 }
 
 /// A scan ends as the inert decode does, and a decode under the scan's policy fails

@@ -600,6 +600,132 @@ impl SmallKeys {
     }
 }
 
+/// How many key sequences [`KeyShapes`] remembers (a power of two).
+const SHAPE_SLOTS: usize = 16;
+
+/// The key sequences of recent SETITEMS batches into empty dicts that needed no
+/// collapsing, with the fuel each batch was charged.
+///
+/// Why: a document of records is a thousand dicts with the same keys, and a pickler
+/// memoizes those keys, so every record's SETITEMS names the *same key nodes in the
+/// same order*. The first record proves them distinct (by the byte comparisons of
+/// [`SmallKeys`]); every later batch with exactly that id sequence into an empty
+/// dict would find the same thing, compare the same bytes and charge the same fuel,
+/// because a str node never changes. Such a batch appends its entries directly and
+/// is charged the remembered fuel in one go, so [`Usage`](crate::Usage) and every
+/// error are the same as without the cache (the decode fuzz body checks that).
+///
+/// A fixed, direct-mapped table: a sequence that was not remembered, or was
+/// evicted, just takes the ordinary path, so a hostile stream gains nothing from it.
+pub(crate) struct KeyShapes {
+    slots: [Shape; SHAPE_SLOTS],
+    /// Counts lookups; a slot's `used` is the count when it last hit.
+    clock: u32,
+}
+
+/// One remembered key sequence; `len == 0` is an empty slot.
+#[derive(Clone, Copy)]
+struct Shape {
+    keys: [NodeId; SMALL_KEYS],
+    len: usize,
+    steps: u64,
+    used: u32,
+}
+
+impl KeyShapes {
+    pub(crate) fn new() -> KeyShapes {
+        KeyShapes {
+            slots: [Shape {
+                keys: [NodeId(0); SMALL_KEYS],
+                len: 0,
+                steps: 0,
+                used: 0,
+            }; SHAPE_SLOTS],
+            clock: 0,
+        }
+    }
+
+    /// The keys of a SETITEMS batch (`pairs` is key, value, key, value, ...), or
+    /// `None` when there are too many or the count is odd.
+    fn keys_of(pairs: &[NodeId]) -> Option<impl Iterator<Item = NodeId> + '_> {
+        let n = pairs.len() / 2;
+        if pairs.len() % 2 != 0 || n == 0 || n > SMALL_KEYS {
+            return None;
+        }
+        Some(pairs.iter().step_by(2).copied())
+    }
+
+    /// The two slots a key sequence may live in (two choices, so that two shapes
+    /// a document alternates between rarely evict each other).
+    fn slot_pair(keys: impl Iterator<Item = NodeId>) -> (usize, usize) {
+        let mixed = keys.fold(0u64, |h, k| {
+            (h ^ u64::from(k.0)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        });
+        let first = (mixed >> 59) as usize % SHAPE_SLOTS;
+        let second = (mixed >> 54) as usize % SHAPE_SLOTS;
+        (first, second)
+    }
+
+    /// Does `shape` hold exactly the keys of `pairs`?
+    fn holds(shape: &Shape, pairs: &[NodeId]) -> bool {
+        match shape.keys.get(..shape.len) {
+            Some(keys) => {
+                keys.len() == pairs.len() / 2
+                    && keys
+                        .iter()
+                        .zip(pairs.iter().step_by(2))
+                        .all(|(a, b)| a == b)
+            }
+            None => false,
+        }
+    }
+
+    /// The fuel of a batch with exactly these keys, if one was remembered.
+    #[inline]
+    pub(crate) fn lookup(&mut self, pairs: &[NodeId]) -> Option<u64> {
+        let (first, second) = Self::slot_pair(Self::keys_of(pairs)?);
+        self.clock = self.clock.wrapping_add(1);
+        for at in [first, second] {
+            if let Some(shape) = self.slots.get_mut(at) {
+                if Self::holds(shape, pairs) {
+                    shape.used = self.clock;
+                    return Some(shape.steps);
+                }
+            }
+        }
+        None
+    }
+
+    /// Remembers that a batch with these keys into an empty dict kept every key and
+    /// was charged `steps` (the caller checked that every key is a str), in the less
+    /// recently used of its two slots.
+    pub(crate) fn remember(&mut self, pairs: &[NodeId], steps: u64) {
+        let Some(keys) = Self::keys_of(pairs) else {
+            return;
+        };
+        let (first, second) = Self::slot_pair(keys);
+        let used = |at: usize| self.slots.get(at).map_or(u32::MAX, |s| s.used);
+        // Age by the clock's distance, so the comparison survives its wrapping.
+        let age = |at: usize| self.clock.wrapping_sub(used(at));
+        let victim = if age(second) > age(first) {
+            second
+        } else {
+            first
+        };
+        let clock = self.clock;
+        let Some(shape) = self.slots.get_mut(victim) else {
+            return;
+        };
+        shape.len = 0;
+        for (slot, key) in shape.keys.iter_mut().zip(pairs.iter().step_by(2)) {
+            *slot = *key;
+            shape.len = shape.len.saturating_add(1);
+        }
+        shape.steps = steps;
+        shape.used = clock;
+    }
+}
+
 /// A hasher for node ids in the machine's own maps. Ids are assigned by the decoder in
 /// sequence, so a fixed bijective mixer (the SplitMix64 finalizer) spreads them well
 /// and keyed SipHash would only cost time.
@@ -715,6 +841,111 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A protocol 2 list of record dicts: `keys[r]` are the key names of record `r`,
+    /// each name written once (BINUNICODE + BINPUT) and fetched with BINGET after
+    /// that, as a pickler writes the shared keys of a JSON document.
+    fn records(keys: &[&[&str]]) -> Vec<u8> {
+        let mut out = vec![0x80, 2, b']', b'(']; // PROTO 2, EMPTY_LIST, MARK
+        let mut memo: Vec<&str> = Vec::new();
+        for (r, names) in keys.iter().enumerate() {
+            out.extend([b'}', b'(']); // EMPTY_DICT, MARK
+            for (i, name) in names.iter().enumerate() {
+                match memo.iter().position(|m| m == name) {
+                    Some(at) => out.extend([b'h', at as u8]),
+                    None => {
+                        out.push(b'X');
+                        out.extend((name.len() as u32).to_le_bytes());
+                        out.extend(name.as_bytes());
+                        out.extend([b'q', memo.len() as u8]);
+                        memo.push(name);
+                    }
+                }
+                out.extend([b'K', (r * 7 + i) as u8]); // BININT1 value
+            }
+            out.push(b'u'); // SETITEMS
+        }
+        out.extend([b'e', b'.']); // APPENDS, STOP
+        out
+    }
+
+    /// Decodes `data` with and without [`KeyShapes`] under every step budget up to
+    /// what the decode needs and every container-length budget up to its longest
+    /// dict, and asserts the two agree exactly: the same graph and usage, or the same
+    /// error with the same offset and requested amount.
+    fn assert_key_shapes_invisible(data: &[u8]) {
+        let decode = |limits: crate::Limits, shapes: bool| {
+            let mut decoder = crate::Decoder::new().limits(limits);
+            decoder.key_shapes = shapes;
+            decoder.decode(data).map(|d| (d.root, d.graph, d.usage))
+        };
+        let base = crate::Limits::default();
+        let (_, _, usage) = match decode(base, true) {
+            Ok(done) => done,
+            Err(e) => panic!("records do not decode: {e:?}"),
+        };
+        assert_eq!(decode(base, true), decode(base, false));
+        for steps in 0..=usage.steps {
+            let limits = crate::Limits {
+                max_steps: steps,
+                ..base
+            };
+            assert_eq!(
+                decode(limits, true),
+                decode(limits, false),
+                "max_steps {steps}"
+            );
+        }
+        for len in 0..=usage.container_len {
+            let limits = crate::Limits {
+                max_container_len: len,
+                ..base
+            };
+            assert_eq!(
+                decode(limits, true),
+                decode(limits, false),
+                "max_container_len {len}"
+            );
+        }
+    }
+
+    /// Records sharing their key nodes take the remembered path from the second one
+    /// on; whatever budget runs out where, nothing differs from comparing every key.
+    #[test]
+    fn remembered_key_sequences_change_no_result_usage_or_error() {
+        let record: &[&str] = &["id", "name", "email", "ab", "ba", "a_long_key_name"];
+        assert_key_shapes_invisible(&records(&[record, record, record, record]));
+        // Several shapes, interleaved, and one that is a prefix of another.
+        let other: &[&str] = &["lat", "lng"];
+        let prefix: &[&str] = &["id", "name"];
+        assert_key_shapes_invisible(&records(&[
+            record, other, prefix, record, other, prefix, other, record,
+        ]));
+    }
+
+    /// A batch that collapsed equal keys is not remembered (the next batch with the
+    /// same ids must collapse them again), nor is one with equal keys by content.
+    #[test]
+    fn batches_with_equal_keys_are_never_remembered() {
+        let dup: &[&str] = &["k", "v", "k"];
+        let data = records(&[dup, dup, dup]);
+        assert_key_shapes_invisible(&data);
+        let decoded = match crate::Decoder::new().decode(&data) {
+            Ok(d) => d,
+            Err(e) => panic!("{e:?}"),
+        };
+        let items = match decoded.graph.get(decoded.root) {
+            Some(Node::List(items)) => items.to_vec(),
+            other => panic!("not a list: {other:?}"),
+        };
+        for (r, dict) in items.iter().enumerate() {
+            let entries = match decoded.graph.get(*dict) {
+                Some(Node::Dict(entries)) => entries.len(),
+                other => panic!("record {r} is {other:?}"),
+            };
+            assert_eq!(entries, 2, "record {r}: the repeated key collapsed");
+        }
+    }
 
     /// The filtered lookup of `SmallKeys` finds what a plain scan over the same keys
     /// finds, and reports the bytes that scan compares (the fuel charge): over keys

@@ -128,6 +128,10 @@ pub struct Decoder {
     /// a marker that becomes a node when first used (see `machine.rs`). Only the
     /// fuzz harness changes it (to 0, so every container takes the deferred path).
     pub(crate) eager_containers: usize,
+    /// Whether SETITEMS may reuse what an earlier batch proved about the same key
+    /// sequence (see `KeyShapes` in `keys.rs`). Only the fuzz harness turns it off, to
+    /// check that it changes nothing.
+    pub(crate) key_shapes: bool,
 }
 
 /// See [`Decoder::eager_containers`]: a real stream rarely has this many values on
@@ -144,6 +148,7 @@ impl Default for Decoder {
             string_encoding: StringEncoding::default(),
             buffers: None,
             eager_containers: EAGER_CONTAINERS,
+            key_shapes: true,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::budget::Meter;
 use crate::compat;
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object, MAX_NODES};
-use crate::keys::{IdBuildHasher, KeyHasher, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
+use crate::keys::{IdBuildHasher, KeyHasher, KeyShapes, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
 use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::reader::Source;
 use crate::scan::{Callee, Finding, Report, Site};
@@ -203,6 +203,8 @@ struct Machine<'a, 'd, S> {
     /// The keys of the dict a SETITEMS batch is filling (see [`SmallKeys`]); one per
     /// decoder, restarted per batch, so a batch does not initialize a fresh one.
     small_keys: SmallKeys,
+    /// Key sequences of earlier record-like dicts (see [`KeyShapes`]).
+    key_shapes: KeyShapes,
     proto: u8,
     max_proto: u8,
     buffers_used: usize,
@@ -246,6 +248,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             pending: 0,
             scratch: Vec::new(),
             small_keys: SmallKeys::new(),
+            key_shapes: KeyShapes::new(),
             proto: 0,
             max_proto: 0,
             buffers_used: 0,
@@ -1102,6 +1105,50 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         }
     }
 
+    /// A SETITEMS batch into the empty dict `target` whose key sequence an earlier
+    /// batch proved distinct ([`KeyShapes`]): appends the pairs as they are and charges
+    /// the remembered fuel. False (nothing done) when the keys are not remembered or
+    /// a budget would run out on the way: the ordinary path then fails at exactly the
+    /// key where it runs out.
+    fn set_known_keys(&mut self, target: NodeId, pairs: &[NodeId]) -> Result<bool, Error> {
+        let Some(steps) = self.key_shapes.lookup(pairs) else {
+            return Ok(false);
+        };
+        let n = (pairs.len() / 2) as u64;
+        let limits = &self.meter.limits;
+        if n > limits.max_container_len
+            || self.meter.usage.steps.saturating_add(steps) > limits.max_steps
+        {
+            return Ok(false);
+        }
+        self.meter.fuel(steps)?;
+        self.meter.container_len(n)?;
+        let Some(NodeData::Dict(entries)) = self.graph.get_mut(target) else {
+            return Err(malformed("dict expected"));
+        };
+        for pair in pairs.chunks(2) {
+            if let [k, v] = pair {
+                entries.push((*k, *v)); // within the capacity reserved for the batch
+            }
+        }
+        Ok(true)
+    }
+
+    /// After a batch into an empty dict: did every key of `pairs` stay (no two were
+    /// equal), and is every key a str? Then the same key sequence can skip the
+    /// comparisons next time ([`KeyShapes`]).
+    fn kept_distinct_str_keys(&self, target: NodeId, pairs: &[NodeId]) -> bool {
+        let kept = match self.graph.get(target) {
+            Some(Node::Dict(entries)) => entries.len(),
+            _ => return false,
+        };
+        kept.saturating_mul(2) == pairs.len()
+            && pairs
+                .iter()
+                .step_by(2)
+                .all(|k| matches!(self.graph.get(*k), Some(Node::Str(_))))
+    }
+
     /// SETITEM/SETITEMS of the pairs in `scratch` onto `target`.
     fn setitems_scratch(&mut self, target: NodeId) -> Result<(), Error> {
         let pairs = std::mem::take(&mut self.scratch);
@@ -1112,11 +1159,16 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     fn setitems(&mut self, target: NodeId, pairs: &[NodeId]) -> Result<(), Error> {
         match self.node(target)? {
-            Node::Dict(_) => {
+            Node::Dict(entries) => {
+                let fresh = entries.is_empty() && self.decoder.key_shapes;
                 // Room for the whole batch at once (duplicates only leave spare slots).
                 if let Some(NodeData::Dict(entries)) = self.graph.get_mut(target) {
                     self.meter.reserve(entries, pairs.len() / 2)?;
                 }
+                if fresh && self.set_known_keys(target, pairs)? {
+                    return self.nest_all(target, pairs);
+                }
+                let steps_before = self.meter.usage.steps;
                 self.with_key_index(target, |m, index| {
                     m.small_keys.start_batch();
                     for pair in pairs.chunks(2) {
@@ -1126,6 +1178,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     }
                     Ok(())
                 })?;
+                if fresh && self.kept_distinct_str_keys(target, pairs) {
+                    let steps = self.meter.usage.steps.saturating_sub(steps_before);
+                    self.key_shapes.remember(pairs, steps);
+                }
                 self.nest_all(target, pairs)
             }
             Node::Object(_) => {
