@@ -467,6 +467,18 @@ def seed_values():
     st = {fs}
     add("shared_set", [st, st, fs, fs])
 
+    # Records whose keys are shared objects, as json.loads builds them: the pickler
+    # writes each key once and fetches it from the memo after that, so later records
+    # repeat the first one's key sequence (the decoder's remembered-keys path), with
+    # a second shape, a shape that is a prefix of the first, and a reordered one.
+    names = ["id", "name", "email", "ab", "ba", "a_long_key_name_x"]
+    recs = [dict(zip(names, (i, f"n{i}", None, [i], {"lat": i / 2, "lng": -i}, True)))
+            for i in range(3)]
+    recs.append({"id": 9, "name": "prefix only"})
+    recs.append({"name": "reordered", "id": 10})
+    recs.append(dict(zip(names, range(6))))
+    add("records_shared_keys", json.loads(json.dumps(recs)))
+
     # Cycles.
     c1 = []
     c1.append(c1)
