@@ -102,6 +102,13 @@ pub enum ErrorKind {
     PersistentIdRefused,
     /// EXT1/EXT2/EXT4 and the policy does not accept extension codes.
     ExtensionRefused(u32),
+    /// REDUCE, NEWOBJ, NEWOBJ_EX or OBJ of a callable that is not a global (the result
+    /// of another call, a persistent id, an extension code), and the policy does not
+    /// accept computed calls (see `Policy::allow_computed_calls`).
+    ComputedCallRefused {
+        /// The kind of callable found (`object`, `persid`, `ext`).
+        callee: &'static str,
+    },
     /// NEXT_BUFFER with no out-of-band buffers supplied, or too few.
     BufferMissing,
     /// Reading the input failed.
@@ -126,6 +133,7 @@ impl ErrorKind {
             ErrorKind::Forbidden { .. } => "forbidden",
             ErrorKind::PersistentIdRefused => "persid_refused",
             ErrorKind::ExtensionRefused(_) => "extension_refused",
+            ErrorKind::ComputedCallRefused { .. } => "computed_call_refused",
             ErrorKind::BufferMissing => "buffer_missing",
             ErrorKind::Io(_) => "io",
         }
@@ -161,6 +169,12 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PersistentIdRefused => f.write_str("persistent id refused by policy"),
             ErrorKind::ExtensionRefused(code) => {
                 write!(f, "extension code {code} refused by policy")
+            }
+            ErrorKind::ComputedCallRefused { callee } => {
+                write!(
+                    f,
+                    "call of a computed callable ({callee}) refused by policy"
+                )
             }
             ErrorKind::BufferMissing => f.write_str("out-of-band buffer not supplied"),
             ErrorKind::Io(kind) => write!(f, "I/O error: {kind}"),
@@ -244,6 +258,7 @@ impl Error {
             ErrorKind::Forbidden { .. }
                 | ErrorKind::PersistentIdRefused
                 | ErrorKind::ExtensionRefused(_)
+                | ErrorKind::ComputedCallRefused { .. }
         )
     }
 

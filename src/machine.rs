@@ -1369,13 +1369,25 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Ok(())
     }
 
-    /// Scanning: records a call of `callable`, judged as an import of it when it is a
-    /// global (a computed callable was judged where it was computed).
-    fn record_call(&mut self, opcode: Opcode, op: CallOp, callable: NodeId) -> Result<(), Error> {
+    /// A call of `callable`: a global was judged when it was imported (scanning
+    /// records the call with that verdict again); anything else is a computed call,
+    /// judged here by [`Policy::allows_computed_calls`](crate::Policy).
+    fn judge_call(&mut self, opcode: Opcode, op: CallOp, callable: NodeId) -> Result<(), Error> {
+        let node = self.node(callable)?;
+        if !matches!(node, Node::Global(_)) {
+            let kind = node.type_name();
+            let finding = Finding::Call {
+                op,
+                callee: Callee::Computed(kind),
+            };
+            let allowed = self.decoder.policy.allows_computed_calls();
+            let refusal = ErrorKind::ComputedCallRefused { callee: kind };
+            return self.judge_feature(opcode, finding, allowed, refusal);
+        }
         if self.sites.is_none() {
             return Ok(());
         }
-        let (callee, allowed) = match self.node(callable)? {
+        let (callee, allowed) = match node {
             Node::Global(g) => {
                 let (m3, n3) = if self.proto < 3 {
                     compat::to_python3(&g.module, &g.name)
@@ -1389,7 +1401,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 (callee, allowed)
             }
-            other => (Callee::Computed(other.type_name()), true),
+            _ => return Err(malformed("global expected")),
         };
         self.record(opcode, Finding::Call { op, callee }, allowed)
     }
@@ -1931,7 +1943,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let mark = self.pop_mark()?;
                 let (module, name) = self.read_global_lines(true)?;
                 let callable = self.global_node(op, &module, &name)?;
-                self.record_call(op, CallOp::Inst, callable)?;
+                self.judge_call(op, CallOp::Inst, callable)?;
                 let args = self.container_from_stack(NodeData::Tuple, mark)?;
                 let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
                 self.push(id)?;
@@ -1945,7 +1957,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let args = self.container_from_stack(NodeData::Tuple, mark.saturating_add(1))?;
                 self.stack.truncate(mark);
                 self.check_callable(callable, "OBJ")?;
-                self.record_call(op, CallOp::Obj, callable)?;
+                self.judge_call(op, CallOp::Obj, callable)?;
                 let id = self.object_node(Object::new(CallOp::Obj, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1954,7 +1966,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let callable = self.pop()?;
                 self.check_tuple(args, "REDUCE arguments")?;
                 self.check_callable(callable, "REDUCE")?;
-                self.record_call(op, CallOp::Reduce, callable)?;
+                self.judge_call(op, CallOp::Reduce, callable)?;
                 let id = match self.fold_reconstructor(callable, args)? {
                     Some(id) => id,
                     None => self.object_node(Object::new(CallOp::Reduce, callable, args, None))?,
@@ -1980,7 +1992,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 } else {
                     CallOp::NewObj
                 };
-                self.record_call(op, call, cls)?;
+                self.judge_call(op, call, cls)?;
                 let id = self.object_node(Object::new(call, cls, args, kwargs))?;
                 self.push(id)?;
             }

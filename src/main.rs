@@ -4,7 +4,8 @@
 //! whole result or nothing. On any error stdout stays empty, stderr gets one line, and
 //! the exit code says what kind of failure it was:
 //! 0 success; 1 usage or I/O error; 2 malformed or truncated stream; 3 a budget was
-//! exceeded; 4 the policy refused a global (or a persistent id / extension / buffer).
+//! exceeded; 4 the policy refused a global (or a persistent id, extension code,
+//! missing buffer or computed call).
 //!
 //! `scan` is the exception to "whole or nothing": its report of what the stream would
 //! import and call is useful even when the stream is cut or over budget, so it prints
@@ -309,6 +310,7 @@ fn exit_code_for(err: &Error) -> u8 {
         ErrorKind::Forbidden { .. }
         | ErrorKind::PersistentIdRefused
         | ErrorKind::ExtensionRefused(_)
+        | ErrorKind::ComputedCallRefused { .. }
         | ErrorKind::BufferMissing => 4,
         ErrorKind::Io(_) => 1,
         _ => 2,

@@ -32,6 +32,7 @@ pub struct Policy {
     persistent_ids: bool,
     extensions: bool,
     buffer_placeholders: bool,
+    computed_calls: bool,
 }
 
 impl Default for Policy {
@@ -43,8 +44,8 @@ impl Default for Policy {
 
 impl Policy {
     /// Only the built-in reconstructors ([`RECONSTRUCTORS`]); no persistent ids, no
-    /// extension codes, no out-of-band buffer placeholders. The default: a stream that
-    /// passes holds nothing but built-in Python data.
+    /// extension codes, no out-of-band buffer placeholders, no computed calls. The
+    /// default: a stream that passes holds nothing but built-in Python data.
     pub fn strict() -> Policy {
         Policy {
             any_global: false,
@@ -56,12 +57,13 @@ impl Policy {
             persistent_ids: false,
             extensions: false,
             buffer_placeholders: false,
+            computed_calls: false,
         }
     }
 
-    /// Any global, persistent id, extension code and missing buffer is *described*,
-    /// never resolved: for inspection and scanning, where the point is to see
-    /// everything a stream would do.
+    /// Any global, persistent id, extension code, missing buffer and computed call is
+    /// *described*, never resolved: for inspection and scanning, where the point is to
+    /// see everything a stream would do.
     pub fn inert() -> Policy {
         Policy {
             any_global: true,
@@ -70,6 +72,7 @@ impl Policy {
             persistent_ids: true,
             extensions: true,
             buffer_placeholders: true,
+            computed_calls: true,
         }
     }
 
@@ -168,6 +171,20 @@ impl Policy {
         self
     }
 
+    /// Accept calls (REDUCE, NEWOBJ, NEWOBJ_EX, OBJ) whose callable is not a global:
+    /// the result of another call, a persistent id or an extension code.
+    ///
+    /// Off in every policy but [`Policy::inert`], because an allowlist of globals
+    /// says nothing about what such a call would run: `OrderedDict()(...)` calls an
+    /// instance, `getattr(x, 'system')(...)` the attribute another call fetched, and
+    /// a persistent id is whatever the loading application maps it to. CPython's
+    /// loader would call each of them; PyTorch's `weights_only` loader refuses every
+    /// callable that is not an allowlisted global, and so do these policies.
+    pub fn allow_computed_calls(mut self, yes: bool) -> Policy {
+        self.computed_calls = yes;
+        self
+    }
+
     /// May this global appear? (Names after Python 2 → 3 mapping.)
     pub fn allows_global(&self, module: &str, name: &str) -> bool {
         if self.any_global {
@@ -201,6 +218,12 @@ impl Policy {
     pub fn allows_buffer_placeholders(&self) -> bool {
         self.buffer_placeholders
     }
+
+    /// May a call target something other than a global? (See
+    /// [`Policy::allow_computed_calls`].)
+    pub fn allows_computed_calls(&self) -> bool {
+        self.computed_calls
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +238,12 @@ mod tests {
         assert!(!p.allows_global("builtins", "eval"));
         assert!(!p.allows_global("os", "system"));
         assert!(!p.allows_persistent_ids());
+        assert!(!p.allows_computed_calls());
+        assert!(!Policy::pytorch().allows_computed_calls());
+        assert!(!Policy::numpy().allows_computed_calls());
+        assert!(Policy::strict()
+            .allow_computed_calls(true)
+            .allows_computed_calls());
     }
 
     #[test]
@@ -235,5 +264,6 @@ mod tests {
         let p = Policy::inert();
         assert!(p.allows_global("os", "system"));
         assert!(p.allows_persistent_ids() && p.allows_extensions());
+        assert!(p.allows_buffer_placeholders() && p.allows_computed_calls());
     }
 }

@@ -6,7 +6,8 @@
 //! budget enforced) and records each *site* on the way:
 //! - an import (GLOBAL, STACK_GLOBAL, INST), with the names after the Python 2 mapping
 //!   and the names as written when they differ;
-//! - a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ) and what is being called;
+//! - a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ) and what is being called (a call
+//!   of anything but a global is judged by `Policy::allows_computed_calls`);
 //! - a persistent id (PERSID, BINPERSID), an extension code (EXT1/2/4) and an
 //!   out-of-band buffer that was not supplied (NEXT_BUFFER): each needs the loading
 //!   application's cooperation, so a policy may refuse them.

@@ -114,6 +114,23 @@ fn forbidden_global_exits_4_and_inert_describes_it() {
 }
 
 #[test]
+fn computed_call_exits_4_under_pytorch_and_is_described_by_inert() {
+    // REDUCE of a persistent id: PyTorch's policy takes persistent ids, not calls of them.
+    let call_persid = b"\x80\x02X\x01\x00\x00\x00pQ)R.";
+    let out = run(&["dump", "--policy", "pytorch", "-"], call_persid);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr)
+            .starts_with("pickleproof: error: computed_call_refused at offset 10 (opcode REDUCE)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["dump", "--policy", "inert", "-"], call_persid);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn usage_and_io_errors_exit_1() {
     let out = run(&["dump", "--max-memory", "12 parsecs", "-"], b"N.");
     assert_eq!(out.status.code(), Some(1));

@@ -134,7 +134,7 @@ fn a_report_lists_every_import_and_call_in_order() {
                 31,
                 Opcode::Reduce,
                 "call a computed object (reduce)".to_owned(),
-                true
+                false // the strict policy refuses computed calls
             ),
             (
                 40,

@@ -1819,6 +1819,77 @@ fn persistent_ids_refused_by_strict_described_by_inert() {
     );
 }
 
+/// A call whose callable is not a global: refused by every policy but inert (an
+/// allowlist of globals says nothing about what it would run), at the calling
+/// opcode, with the kind of callable found; described by inert; accepted when a
+/// policy opts in.
+#[test]
+fn computed_calls_refused_by_every_policy_but_inert() {
+    let refused = |callee| ErrorKind::ComputedCallRefused { callee };
+    // builtins.set(1, 2) is allowed but not folded (two arguments), so it stays an
+    // object; calling that object is the computed call (REDUCE at 26).
+    let call_of_call = b"\x80\x02c__builtin__\nset\nK\x01K\x02\x86R)R.";
+    assert_error(
+        &strict(),
+        call_of_call,
+        refused("object"),
+        26,
+        op(Opcode::Reduce),
+    );
+    let opted_in = Decoder::new().policy(Policy::strict().allow_computed_calls(true));
+    let inner = json!({
+        "object": "reduce",
+        "callable": gl("builtins", "set"),
+        "args": { "tuple": [1, 2] },
+    });
+    let outer = json!({ "object": "reduce", "callable": inner, "args": { "tuple": [] } });
+    assert_value(&opted_in, call_of_call, outer.clone());
+    assert_value(&inert(), call_of_call, outer);
+
+    // PyTorch checkpoints are full of persistent ids, but calling one is refused, as
+    // are NEWOBJ and OBJ of an allowed class's instance.
+    let pytorch = Decoder::new().policy(Policy::pytorch());
+    let call_persid = b"\x80\x02X\x01\x00\x00\x00pQ)R.";
+    assert_error(
+        &pytorch,
+        call_persid,
+        refused("persistent id"),
+        10,
+        op(Opcode::Reduce),
+    );
+    assert_value(
+        &inert(),
+        call_persid,
+        json!({ "object": "reduce", "callable": { "persid": "p" }, "args": { "tuple": [] } }),
+    );
+    let newobj_of_instance = b"\x80\x02ccollections\nOrderedDict\n)R)\x81.";
+    assert_error(
+        &pytorch,
+        newobj_of_instance,
+        refused("object"),
+        30,
+        op(Opcode::NewObj),
+    );
+    let obj_of_instance = b"\x80\x02(ccollections\nOrderedDict\n)Ro.";
+    assert_error(
+        &pytorch,
+        obj_of_instance,
+        refused("object"),
+        30,
+        op(Opcode::Obj),
+    );
+    // An extension code in a callable's place (extensions allowed, calls not).
+    let call_ext = b"\x80\x02\x82\x05)R.";
+    let extensions = Decoder::new().policy(Policy::strict().allow_extensions(true));
+    assert_error(
+        &extensions,
+        call_ext,
+        refused("extension"),
+        5,
+        op(Opcode::Reduce),
+    );
+}
+
 #[test]
 fn extension_codes() {
     for data in [
