@@ -2002,6 +2002,7 @@ pub fn views(data: &[u8]) {
     let limits = tree::TreeLimits {
         max_nodes: u64::from(nodes_byte) * 4,
         max_depth: 64,
+        object_contents: nodes_byte % 2 == 0,
     };
     match tree::expand(graph, root, &limits) {
         Ok(t) => {
@@ -2042,9 +2043,22 @@ fn tree_size(t: &tree::Tree) -> (u64, u64) {
                     todo.push((v, level + 1));
                 }
             }
-            T::Object { callable, args } => {
-                todo.push((callable, level + 1));
-                todo.push((args, level + 1));
+            T::Object {
+                callable,
+                args,
+                kwargs,
+                state,
+                listitems,
+                dictitems,
+                additems,
+                ..
+            } => {
+                let children = [&**callable, &**args]
+                    .into_iter()
+                    .chain(kwargs.as_deref())
+                    .chain(state.iter().chain(listitems).chain(additems))
+                    .chain(dictitems.iter().flat_map(|(k, v)| [k, v]));
+                todo.extend(children.map(|c| (c, level + 1)));
             }
             _ => {}
         }

@@ -16,10 +16,13 @@
 //!
 //! Errors carry offset 0: a view has no stream position.
 //!
-//! An object expands to its callable and args only ([`Tree::Object`]); its kwargs,
-//! states and items are not part of the tree, so a cycle through an object's state
-//! (`self.me = self`, common in real pickles) does not prevent expansion. Extension
-//! codes, buffers and persistent ids become [`Tree::Other`] with the graph's type name.
+//! An object expands whole ([`Tree::Object`]): callable, args, kwargs, every BUILD
+//! state and every item appended onto it, so nothing the stream wrote is dropped (an
+//! `OrderedDict` keeps its items). An object whose state refers back to it
+//! (`self.me = self`, common in real pickles) is then a cycle; with
+//! [`TreeLimits::object_contents`] off, an object is only its callable and args, which
+//! expands such graphs at the price of leaving the rest out. Extension codes, buffers
+//! and persistent ids become [`Tree::Other`] with the graph's type name.
 //!
 //! # Depth and `Drop`
 //!
@@ -28,7 +31,7 @@
 //! tree is never deeper than `max_depth` (default 1000 levels, a few tens of KiB of
 //! stack). Raise `max_depth` only as far as the thread's stack allows.
 
-use crate::{pyfmt, BigInt, Error, ErrorKind, Graph, Node, NodeId, Resource};
+use crate::{pyfmt, BigInt, CallOp, Error, ErrorKind, Graph, Node, NodeId, Object, Resource};
 
 /// A plain value, with sharing expanded.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,12 +69,27 @@ pub enum Tree {
         /// Name part.
         name: String,
     },
-    /// A call that was described, not made: what would be called, and with what.
+    /// A call that was described, not made: what would be called, with what, and
+    /// what the stream did to the result (see [`Object`]). With
+    /// [`TreeLimits::object_contents`] off, only `op`, `callable` and `args` are
+    /// filled in.
     Object {
+        /// Which opcode described the call.
+        op: CallOp,
         /// Usually a [`Tree::Global`].
         callable: Box<Tree>,
         /// Usually a [`Tree::Tuple`].
         args: Box<Tree>,
+        /// Keyword arguments (NEWOBJ_EX only).
+        kwargs: Option<Box<Tree>>,
+        /// One state per BUILD, in order.
+        state: Vec<Tree>,
+        /// Items APPENDed onto the object.
+        listitems: Vec<Tree>,
+        /// Items SETITEMed onto the object.
+        dictitems: Vec<(Tree, Tree)>,
+        /// Items ADDITEMSed onto the object.
+        additems: Vec<Tree>,
     },
     /// A node with no plain-value form: `extension`, `buffer` or `persistent id`.
     Other(&'static str),
@@ -86,6 +104,10 @@ pub struct TreeLimits {
     /// Levels in the expanded tree, a scalar root being 1 level (default 1000). Also
     /// bounds the recursion of `Tree`'s `Drop`, `Clone`, `PartialEq` and `Debug`.
     pub max_depth: u64,
+    /// Expand an object's kwargs, states and items too (default true: nothing is
+    /// dropped). False keeps only its callable and args, so that an object whose
+    /// state refers back to it can still be expanded.
+    pub object_contents: bool,
 }
 
 impl Default for TreeLimits {
@@ -93,13 +115,15 @@ impl Default for TreeLimits {
         TreeLimits {
             max_nodes: 1_000_000,
             max_depth: 1000,
+            object_contents: true,
         }
     }
 }
 
 /// Expands `root` into a tree within `limits`; see the module docs for the errors.
 pub fn expand(graph: &Graph<'_>, root: NodeId, limits: &TreeLimits) -> Result<Tree, Error> {
-    let nodes = measure(graph, root, limits.max_depth)?;
+    let contents = limits.object_contents;
+    let nodes = measure(graph, root, limits.max_depth, contents)?;
     if nodes > limits.max_nodes {
         return Err(Error::limit(
             Resource::Expansion,
@@ -108,18 +132,20 @@ pub fn expand(graph: &Graph<'_>, root: NodeId, limits: &TreeLimits) -> Result<Tr
             0,
         ));
     }
-    build(graph, root)
+    build(graph, root, contents)
 }
 
-/// The children a node has *in the tree* (not all its graph children: an object's
-/// state and items are left out).
-fn tree_children<'g>(node: Node<'g>) -> TreeChildren<'g> {
+/// The children a node has *in the tree*: an object's are its callable and args,
+/// then (with `contents`) its kwargs, states, list items, dict items (key, value,
+/// ...) and set items, in that order.
+fn tree_children<'g>(node: Node<'g>, contents: bool) -> TreeChildren<'g> {
     match node {
         Node::Tuple(ids) | Node::List(ids) | Node::Set(ids) | Node::FrozenSet(ids) => {
             TreeChildren::Ids(ids)
         }
         Node::Dict(pairs) => TreeChildren::Pairs(pairs),
-        Node::Object(obj) => TreeChildren::Two([obj.callable, obj.args]),
+        Node::Object(obj) if contents => TreeChildren::Object(obj),
+        Node::Object(obj) => TreeChildren::Call([obj.callable, obj.args]),
         _ => TreeChildren::Ids(&[]),
     }
 }
@@ -128,19 +154,47 @@ fn tree_children<'g>(node: Node<'g>) -> TreeChildren<'g> {
 enum TreeChildren<'g> {
     Ids(&'g [NodeId]),
     Pairs(&'g [(NodeId, NodeId)]),
-    Two([NodeId; 2]),
+    Call([NodeId; 2]),
+    Object(&'g Object),
+}
+
+/// The `pos`-th id of a list of pairs read as key, value, key, value...
+fn pair_item(pairs: &[(NodeId, NodeId)], pos: usize) -> Option<NodeId> {
+    let (key, value) = pairs.get(pos / 2)?;
+    Some(if pos % 2 == 0 { *key } else { *value })
 }
 
 impl TreeChildren<'_> {
-    /// The `pos`-th child (dict: key, value, key, value...).
+    /// The `pos`-th child (see [`tree_children`] for the order).
     fn get(&self, pos: usize) -> Option<NodeId> {
         match self {
             TreeChildren::Ids(ids) => ids.get(pos).copied(),
-            TreeChildren::Pairs(pairs) => {
-                let (key, value) = pairs.get(pos / 2)?;
-                Some(if pos % 2 == 0 { *key } else { *value })
+            TreeChildren::Pairs(pairs) => pair_item(pairs, pos),
+            TreeChildren::Call(ids) => ids.get(pos).copied(),
+            TreeChildren::Object(obj) => {
+                let mut pos = match pos {
+                    0 => return Some(obj.callable),
+                    1 => return Some(obj.args),
+                    later => later.saturating_sub(2),
+                };
+                if let Some(kwargs) = obj.kwargs {
+                    if pos == 0 {
+                        return Some(kwargs);
+                    }
+                    pos = pos.saturating_sub(1);
+                }
+                for part in [&obj.state, &obj.listitems] {
+                    if let Some(id) = part.get(pos) {
+                        return Some(*id);
+                    }
+                    pos = pos.saturating_sub(part.len());
+                }
+                let dict_len = obj.dictitems.len().saturating_mul(2);
+                if pos < dict_len {
+                    return pair_item(&obj.dictitems, pos);
+                }
+                obj.additems.get(pos.saturating_sub(dict_len)).copied()
             }
-            TreeChildren::Two(ids) => ids.get(pos).copied(),
         }
     }
 }
@@ -173,7 +227,7 @@ enum Mark {
 /// measures each graph node once (so a memo bomb costs its graph size, not its tree
 /// size). Fails on a reachable cycle, a dangling id, or as soon as the walk finds a
 /// path deeper than `max_depth` (so the walk's own stack stays within `max_depth`).
-fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error> {
+fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64, contents: bool) -> Result<u64, Error> {
     let len = graph.len();
     let mut mark = vec![Mark::Unseen; len];
     let mut size = vec![0u64; len];
@@ -198,7 +252,7 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64) -> Result<u64, Error
             let node = graph.get(id).ok_or_else(dangling)?;
             let slot = mark.get_mut(id.index()).ok_or_else(dangling)?;
             *slot = Mark::Open;
-            stack.push((id, tree_children(node), 0, 1, 0));
+            stack.push((id, tree_children(node, contents), 0, 1, 0));
             let level = u64::try_from(stack.len()).unwrap_or(u64::MAX);
             if level > max_depth {
                 return Err(too_deep(level));
@@ -272,7 +326,7 @@ struct Building<'g> {
 
 /// Builds the tree iteratively; [`measure`] has already checked that it is finite
 /// and within the limits.
-fn build<'g>(graph: &'g Graph<'g>, root: NodeId) -> Result<Tree, Error> {
+fn build<'g>(graph: &'g Graph<'g>, root: NodeId, contents: bool) -> Result<Tree, Error> {
     let mut stack: Vec<Building<'g>> = Vec::new();
     let mut next = Some(root);
     loop {
@@ -283,7 +337,7 @@ fn build<'g>(graph: &'g Graph<'g>, root: NodeId) -> Result<Tree, Error> {
                 Some(tree) => finished = Some(tree),
                 None => stack.push(Building {
                     node,
-                    children: tree_children(node),
+                    children: tree_children(node, contents),
                     built: Vec::new(),
                 }),
             }
@@ -303,7 +357,7 @@ fn build<'g>(graph: &'g Graph<'g>, root: NodeId) -> Result<Tree, Error> {
                 let Some(done) = stack.pop() else {
                     return Err(dangling());
                 };
-                let tree = assemble(done.node, done.built);
+                let tree = assemble(done.node, done.built, contents);
                 match stack.last_mut() {
                     Some(parent) => parent.built.push(tree),
                     None => return Ok(tree),
@@ -338,28 +392,55 @@ fn leaf(node: Node<'_>) -> Option<Tree> {
     })
 }
 
+/// Pairs from trees read as key, value, key, value...
+fn pairs_of(items: impl Iterator<Item = Tree>) -> Vec<(Tree, Tree)> {
+    let mut items = items;
+    let mut pairs = Vec::new();
+    while let (Some(key), Some(value)) = (items.next(), items.next()) {
+        pairs.push((key, value));
+    }
+    pairs
+}
+
 /// The tree for a container whose children are built, in order.
-fn assemble(node: Node<'_>, built: Vec<Tree>) -> Tree {
+fn assemble(node: Node<'_>, built: Vec<Tree>, contents: bool) -> Tree {
     match node {
         Node::Tuple(_) => Tree::Tuple(built),
         Node::List(_) => Tree::List(built),
         Node::Set(_) => Tree::Set(built),
         Node::FrozenSet(_) => Tree::FrozenSet(built),
-        Node::Dict(_) => {
-            let mut pairs = Vec::with_capacity(built.len() / 2);
+        Node::Dict(_) => Tree::Dict(pairs_of(built.into_iter())),
+        Node::Object(obj) => {
             let mut items = built.into_iter();
-            while let (Some(key), Some(value)) = (items.next(), items.next()) {
-                pairs.push((key, value));
+            let callable = Box::new(items.next().unwrap_or(Tree::None));
+            let args = Box::new(items.next().unwrap_or(Tree::None));
+            if !contents {
+                return Tree::Object {
+                    op: obj.op,
+                    callable,
+                    args,
+                    kwargs: None,
+                    state: Vec::new(),
+                    listitems: Vec::new(),
+                    dictitems: Vec::new(),
+                    additems: Vec::new(),
+                };
             }
-            Tree::Dict(pairs)
-        }
-        Node::Object(_) => {
-            let mut items = built.into_iter();
-            let callable = items.next().unwrap_or(Tree::None);
-            let args = items.next().unwrap_or(Tree::None);
+            let kwargs = obj.kwargs.and_then(|_| items.next()).map(Box::new);
+            let state = items.by_ref().take(obj.state.len()).collect();
+            let listitems = items.by_ref().take(obj.listitems.len()).collect();
+            let dict_len = obj.dictitems.len().saturating_mul(2);
+            let dictitems = pairs_of(items.by_ref().take(dict_len));
+            let additems = items.collect();
             Tree::Object {
-                callable: Box::new(callable),
-                args: Box::new(args),
+                op: obj.op,
+                callable,
+                args,
+                kwargs,
+                state,
+                listitems,
+                dictitems,
+                additems,
             }
         }
         other => leaf(other).unwrap_or(Tree::None),
@@ -470,11 +551,17 @@ mod tests {
             Tree::Other("buffer"),
             Tree::Other("persistent id"),
             Tree::Object {
+                op: CallOp::Reduce,
                 callable: Box::new(Tree::Global {
                     module: "m".into(),
                     name: "C".into(),
                 }),
                 args: Box::new(Tree::Tuple(vec![Tree::Int(1)])),
+                kwargs: None,
+                state: vec![Tree::Int(1)],
+                listitems: vec![],
+                dictitems: vec![],
+                additems: vec![],
             },
         ]);
         assert_eq!(expand(&g, root, &TreeLimits::default()), Ok(want));
@@ -493,6 +580,7 @@ mod tests {
         let exact = TreeLimits {
             max_nodes: 4,
             max_depth: 2,
+            ..TreeLimits::default()
         };
         assert_eq!(expand(&g, root, &exact), Ok(want));
         let err = expand(
@@ -501,6 +589,7 @@ mod tests {
             &TreeLimits {
                 max_nodes: 3,
                 max_depth: 2,
+                ..TreeLimits::default()
             },
         )
         .unwrap_err();
@@ -511,6 +600,7 @@ mod tests {
             &TreeLimits {
                 max_nodes: 4,
                 max_depth: 1,
+                ..TreeLimits::default()
             },
         )
         .unwrap_err();
@@ -560,6 +650,7 @@ mod tests {
         let limits = |max_depth| TreeLimits {
             max_nodes: 100,
             max_depth,
+            ..TreeLimits::default()
         };
         let err = expand(&g, root, &limits(3)).unwrap_err();
         assert_eq!(limit_of(&err), (Resource::Depth, 3, 4));
@@ -583,8 +674,78 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// Every part of an object is in its tree, in order: kwargs, each state, list
+    /// items, dict items, set items; without `object_contents`, only the call.
     #[test]
-    fn cycles_are_refused_but_not_through_state() {
+    fn objects_expand_with_everything_the_stream_did_to_them() {
+        let mut g = Graph::new();
+        let mut ints = (0..8).map(|i| NodeId::int(i).unwrap());
+        let mut next = || ints.next().unwrap();
+        let cls = add(
+            &mut g,
+            NodeData::Global(Box::new(Global {
+                module: "collections".into(),
+                name: "OrderedDict".into(),
+            })),
+        );
+        let args = add(&mut g, NodeData::Tuple(vec![]));
+        let kwargs = add(&mut g, NodeData::Dict(vec![]));
+        let mut obj = Object::new(CallOp::NewObjEx, cls, args, Some(kwargs));
+        obj.state = vec![next(), next()];
+        obj.listitems = vec![next()];
+        obj.dictitems = vec![(next(), next()), (next(), next())];
+        obj.additems = vec![next()];
+        let obj = add(&mut g, NodeData::Object(Box::new(obj)));
+        let call = || Tree::Global {
+            module: "collections".into(),
+            name: "OrderedDict".into(),
+        };
+        let whole = Tree::Object {
+            op: CallOp::NewObjEx,
+            callable: Box::new(call()),
+            args: Box::new(Tree::Tuple(vec![])),
+            kwargs: Some(Box::new(Tree::Dict(vec![]))),
+            state: vec![Tree::Int(0), Tree::Int(1)],
+            listitems: vec![Tree::Int(2)],
+            dictitems: vec![(Tree::Int(3), Tree::Int(4)), (Tree::Int(5), Tree::Int(6))],
+            additems: vec![Tree::Int(7)],
+        };
+        assert_eq!(expand(&g, obj, &TreeLimits::default()), Ok(whole));
+        // 12 nodes: the object, callable, args, kwargs and eight ints.
+        let exact = TreeLimits {
+            max_nodes: 12,
+            ..TreeLimits::default()
+        };
+        assert!(expand(&g, obj, &exact).is_ok());
+        let err = expand(
+            &g,
+            obj,
+            &TreeLimits {
+                max_nodes: 11,
+                ..TreeLimits::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(limit_of(&err), (Resource::Expansion, 11, 12));
+        let call_only = TreeLimits {
+            object_contents: false,
+            ..TreeLimits::default()
+        };
+        let want = Tree::Object {
+            op: CallOp::NewObjEx,
+            callable: Box::new(call()),
+            args: Box::new(Tree::Tuple(vec![])),
+            kwargs: None,
+            state: vec![],
+            listitems: vec![],
+            dictitems: vec![],
+            additems: vec![],
+        };
+        assert_eq!(expand(&g, obj, &call_only), Ok(want));
+    }
+
+    #[test]
+    fn cycles_are_refused_and_through_state_only_with_object_contents() {
         let mut g = Graph::new();
         let l = add(&mut g, NodeData::List(vec![]));
         if let Some(NodeData::List(items)) = g.get_mut(l) {
@@ -611,14 +772,30 @@ mod tests {
         if let Some(NodeData::Object(o)) = g.get_mut(obj) {
             o.state.push(obj);
         }
+        // `self.me = self`: a cycle in a whole tree, none in the call alone.
+        let err = expand(&g, obj, &TreeLimits::default()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Malformed("cycle cannot be expanded into a tree")
+        );
+        let call_only = TreeLimits {
+            object_contents: false,
+            ..TreeLimits::default()
+        };
         let want = Tree::Object {
+            op: CallOp::NewObj,
             callable: Box::new(Tree::Global {
                 module: "m".into(),
                 name: "C".into(),
             }),
             args: Box::new(Tree::Tuple(vec![])),
+            kwargs: None,
+            state: vec![],
+            listitems: vec![],
+            dictitems: vec![],
+            additems: vec![],
         };
-        assert_eq!(expand(&g, obj, &TreeLimits::default()), Ok(want));
+        assert_eq!(expand(&g, obj, &call_only), Ok(want));
     }
 
     #[test]

@@ -197,6 +197,7 @@ fn memo_bombs_stay_linear_and_tree_expansion_refuses_them() {
             let limits = TreeLimits {
                 max_nodes: 1_000_000,
                 max_depth: 1000,
+                ..TreeLimits::default()
             };
             let err = expand(&d.graph, d.root, &limits).err();
             assert_eq!(
