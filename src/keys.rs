@@ -261,19 +261,32 @@ impl KeyHasher {
     }
 
     /// The hash of a key, or an `Unhashable` error (offset filled in by the caller).
+    #[inline(always)]
     pub(crate) fn hash(
         &self,
         graph: &Graph<'_>,
         root: NodeId,
         meter: &mut Meter,
     ) -> Result<u64, Error> {
-        // Fast path: most keys are strings or numbers; no work stack needed.
+        // Fast path, inlined into the dict loops: most keys are strings.
         let node = graph.get(root).ok_or_else(dangling)?;
         if let Node::Str(s) = node {
             meter.step()?;
             meter.fuel_for_bytes(s.len() as u64)?;
             return Ok(self.state.hash_tagged_bytes(4, s));
         }
+        self.hash_other(graph, root, node, meter)
+    }
+
+    /// [`KeyHasher::hash`] of a key that is not a str.
+    #[inline(never)]
+    fn hash_other(
+        &self,
+        graph: &Graph<'_>,
+        root: NodeId,
+        node: Node<'_>,
+        meter: &mut Meter,
+    ) -> Result<u64, Error> {
         if !matches!(node, Node::Tuple(_) | Node::FrozenSet(_)) {
             meter.step()?;
             if let Node::Str(s) | Node::Bytes(s) = node {
@@ -796,6 +809,7 @@ impl KeyTable {
     }
 
     /// Records that the entry at `pos` (the next position) has `hash`.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, hash: u64, meter: &mut Meter) -> Result<(), Error> {
         let pos = self.hashes.len();
         meter.reserve(&mut self.hashes, 1)?;
@@ -803,25 +817,32 @@ impl KeyTable {
         // Keep the load factor at most 1/2.
         let wanted = pos.saturating_add(1).saturating_mul(2);
         if self.slots.len() < wanted {
-            let new_len = wanted.next_power_of_two().max(16);
-            let mut slots: Vec<u32> = Vec::new();
-            meter.reserve(&mut slots, new_len)?;
-            slots.resize(new_len, 0);
-            meter.release_memory(
-                (self.slots.capacity() as u64).saturating_mul(std::mem::size_of::<u32>() as u64),
-            );
-            self.slots = slots;
-            let hashes = std::mem::take(&mut self.hashes);
-            for (p, h) in hashes.iter().enumerate() {
-                self.place(*h, p);
-            }
-            self.hashes = hashes;
-        } else {
-            self.place(hash, pos);
+            return self.grow(wanted, meter);
         }
+        self.place(hash, pos);
         Ok(())
     }
 
+    /// Rebuilds the slots for at least `wanted` of them, placing every entry again.
+    #[inline(never)]
+    fn grow(&mut self, wanted: usize, meter: &mut Meter) -> Result<(), Error> {
+        let new_len = wanted.next_power_of_two().max(16);
+        let mut slots: Vec<u32> = Vec::new();
+        meter.reserve(&mut slots, new_len)?;
+        slots.resize(new_len, 0);
+        meter.release_memory(
+            (self.slots.capacity() as u64).saturating_mul(std::mem::size_of::<u32>() as u64),
+        );
+        self.slots = slots;
+        let hashes = std::mem::take(&mut self.hashes);
+        for (p, h) in hashes.iter().enumerate() {
+            self.place(*h, p);
+        }
+        self.hashes = hashes;
+        Ok(())
+    }
+
+    #[inline(always)]
     fn place(&mut self, hash: u64, pos: usize) {
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = (hash as usize) & mask;

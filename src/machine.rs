@@ -123,8 +123,22 @@ impl Memo {
         self.sparse.get(&index).copied()
     }
 
-    #[inline]
+    /// Stores `id` at `index`. The next index of a dense memo (every MEMOIZE, and the
+    /// PUTs a pickler writes) is inlined; everything else is [`Memo::put_other`].
+    #[inline(always)]
     fn put(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
+        let next = self.dense.len();
+        if index == next as u64 && self.sparse.is_empty() && next < self.dense.capacity() {
+            meter.memo_entries(self.count.saturating_add(1))?;
+            self.dense.push(id.0); // within capacity: no allocation to charge
+            self.count = self.count.saturating_add(1);
+            return Ok(());
+        }
+        self.put_other(index, id, meter)
+    }
+
+    #[inline(never)]
+    fn put_other(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
             if let Some(slot) = usize::try_from(index)
