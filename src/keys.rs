@@ -774,13 +774,29 @@ fn dangling() -> Error {
 
 /// An open-addressing index from key hash to entry position, for one dict or set that
 /// has outgrown a linear scan.
+///
+/// While positions fit in 24 bits (tables of up to 2^25 slots), each slot also
+/// carries the top 8 bits of its entry's hash, so a probe passes an occupied slot
+/// without reading that entry's hash: in a big dict the hashes are far from the
+/// slots, and that read was a cache miss per probe, most of the time of inserting a
+/// new key. The full hash is still compared before any key is.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
-    /// Entry position + 1, or 0 for an empty slot. Length is a power of two.
+    /// Entry position + 1 (0 for an empty slot), with the tag above it when
+    /// `tagged`. Length is a power of two.
     slots: Vec<u32>,
     /// The hash of each entry, by position.
     hashes: Vec<u64>,
+    /// Slots hold a tag (set when the slots are rebuilt, for the table's size).
+    tagged: bool,
 }
+
+/// The low bits of a tagged slot: position + 1.
+const TAGGED_POSITION: u32 = 0x00FF_FFFF;
+
+/// Most slots a tagged table may have: at a load of at most 1/2, its positions + 1
+/// stay below 2^24.
+const MAX_TAGGED_SLOTS: usize = 1 << 24;
 
 impl KeyTable {
     /// Positions of entries whose hash equals `hash`, in probe order, calling `found`
@@ -794,15 +810,19 @@ impl KeyTable {
         if self.slots.is_empty() {
             return Ok(None);
         }
+        let (position, tag) = self.slot_parts(hash);
         let mut i = (hash as usize) & mask;
         loop {
             let slot = self.slots.get(i).copied().unwrap_or(0);
             if slot == 0 {
                 return Ok(None);
             }
-            let pos = slot.saturating_sub(1) as usize; // slot != 0 here
-            if self.hashes.get(pos) == Some(&hash) && found(pos)? {
-                return Ok(Some(pos));
+            if slot & !position == tag {
+                // slot != 0 and its tag matched, so its position part is at least 1.
+                let pos = (slot & position).saturating_sub(1) as usize;
+                if self.hashes.get(pos) == Some(&hash) && found(pos)? {
+                    return Ok(Some(pos));
+                }
             }
             i = i.wrapping_add(1) & mask; // wraps around the table by design
         }
@@ -823,10 +843,27 @@ impl KeyTable {
         Ok(())
     }
 
+    /// The position mask of this table's slots, and the tag a slot for `hash` has.
+    #[inline(always)]
+    fn slot_parts(&self, hash: u64) -> (u32, u32) {
+        if self.tagged {
+            (TAGGED_POSITION, ((hash >> 56) as u32) << 24)
+        } else {
+            (u32::MAX, 0)
+        }
+    }
+
     /// Rebuilds the slots for at least `wanted` of them, placing every entry again.
     #[inline(never)]
     fn grow(&mut self, wanted: usize, meter: &mut Meter) -> Result<(), Error> {
         let new_len = wanted.next_power_of_two().max(16);
+        self.rebuild(new_len, new_len <= MAX_TAGGED_SLOTS, meter)
+    }
+
+    /// New slots, `new_len` of them (a power of two), tagged or not, with every entry
+    /// placed again.
+    fn rebuild(&mut self, new_len: usize, tagged: bool, meter: &mut Meter) -> Result<(), Error> {
+        self.tagged = tagged;
         let mut slots: Vec<u32> = Vec::new();
         meter.reserve(&mut slots, new_len)?;
         slots.resize(new_len, 0);
@@ -844,12 +881,15 @@ impl KeyTable {
 
     #[inline(always)]
     fn place(&mut self, hash: u64, pos: usize) {
+        let (position, tag) = self.slot_parts(hash);
+        // Fits: below 2^24 in a tagged table (its size), below the node cap otherwise.
+        let entry = tag | (u32::try_from(pos.saturating_add(1)).unwrap_or(u32::MAX) & position);
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = (hash as usize) & mask;
         loop {
             match self.slots.get_mut(i) {
                 Some(slot) if *slot == 0 => {
-                    *slot = u32::try_from(pos.saturating_add(1)).unwrap_or(u32::MAX);
+                    *slot = entry;
                     return;
                 }
                 Some(_) => i = i.wrapping_add(1) & mask, // wraps around by design
@@ -862,6 +902,52 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table finds every position whose full hash matches, in probe order, whether
+    /// its slots carry tags or not: over hashes that share their index bits, their
+    /// tag, both, or everything but one bit, and a hash that is absent.
+    #[test]
+    fn key_table_finds_the_same_positions_tagged_or_not() {
+        let mut meter = Meter::new(crate::Limits::unbounded());
+        let base = 0x5A00_0000_0000_0003u64;
+        let hashes = [
+            base,
+            base ^ (1 << 40),         // same tag and index bits
+            base ^ (1 << 60),         // same index bits, other tag
+            base ^ 0x10,              // same tag, next index region
+            base ^ (1 << 33) ^ 0x200, // differs in the middle
+            base,                     // a full duplicate of the first
+        ];
+        let mut table = KeyTable::default();
+        for h in hashes {
+            table.insert(h, &mut meter).unwrap();
+        }
+        let all = |table: &KeyTable, h: u64| {
+            let mut seen = Vec::new();
+            let none = table.find(h, |pos| {
+                seen.push(pos);
+                Ok(false)
+            });
+            assert_eq!(none, Ok(None));
+            seen
+        };
+        let tagged: Vec<Vec<usize>> = hashes.iter().map(|h| all(&table, *h)).collect();
+        assert!(table.tagged);
+        assert_eq!(tagged[0], vec![0, 5]);
+        assert_eq!(tagged[1], vec![1]);
+        assert_eq!(tagged[4], vec![4]);
+        assert!(all(&table, base ^ 1).is_empty());
+        let len = table.slots.len();
+        table.rebuild(len, false, &mut meter).unwrap();
+        assert!(!table.tagged);
+        let untagged: Vec<Vec<usize>> = hashes.iter().map(|h| all(&table, *h)).collect();
+        assert_eq!(tagged, untagged);
+        assert_eq!(
+            table.find(hashes[3], |pos| Ok(pos == 3)),
+            Ok(Some(3)),
+            "a match ends the probe"
+        );
+    }
 
     /// A protocol 2 list of record dicts: `keys[r]` are the key names of record `r`,
     /// each name written once (BINUNICODE + BINPUT) and fetched with BINGET after
