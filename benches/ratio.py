@@ -9,8 +9,14 @@ For each input of benches/gen_inputs.py (generated first if missing) this times
 
   * CPython `pickle.loads` in this process, with `gc.disable()` (CPython's best case:
     no collections triggered by the millions of containers being created);
-  * pickleproof with default limits and with `Limits::unbounded()`, and serde-pickle
-    (`value_from_slice`), in one long-lived `examples/bench_decode --serve` process;
+  * pickleproof with default limits and with `Limits::unbounded()` in one long-lived
+    `examples/bench_decode --serve` process, and serde-pickle (`value_from_slice`) in
+    another. Separate processes, because a library's decode time depends on what the
+    allocator kept after the previous decode in the same process: right after
+    serde-pickle freed a 2 GB value, glibc has returned the pages, and the next decode
+    faults every one of them (on the 52 MB document that made whichever pickleproof
+    mode ran after serde-pickle 35% slower). Each process now holds one library, as an
+    application would;
 
 taking turns in rotating order (CPython, pickleproof default, unbounded, serde, then
 the next round starting one further), so that all of them share the machine's noise;
@@ -235,7 +241,7 @@ def median_ms(ns):
     return statistics.median(ns) / 1e6 if ns else None
 
 
-def measure(name, path, server, runs, with_serde):
+def measure(name, path, server, peer, runs, with_serde):
     data = open(path, "rb").read()
     loads = cpython_loader(name)
     policy = "pytorch" if name in PYTORCH_WORKLOADS else "strict"
@@ -261,7 +267,8 @@ def measure(name, path, server, runs, with_serde):
         else:
             if contender in info and not info[contender].get("ok"):
                 return  # failed once (refused, unsupported): no point repeating
-            answer = server.run(path, contender, policy, runs=inner)
+            process = peer if contender == "serde" else server
+            answer = process.run(path, contender, policy, runs=inner)
             if not answer.get("ok") or contender not in info:
                 info[contender] = answer
             if not answer.get("ok"):
@@ -469,17 +476,19 @@ def main():
         return
 
     server = Server(exe)
+    peer = Server(exe)
     results = []
     try:
         for name in workloads:
             path = os.path.join(args.inputs, name + ".pkl")
             print("measuring %s ..." % name, file=sys.stderr, flush=True)
-            r = measure(name, path, server, args.runs, not args.no_serde)
+            r = measure(name, path, server, peer, args.runs, not args.no_serde)
             if not args.no_rss:
                 r["pp_rss_mib"], r["cpython_rss_mib"] = measure_rss(name, path, exe)
             results.append(r)
     finally:
         server.close()
+        peer.close()
     print_tables(results)
     if args.json:
         with open(args.json, "w") as f:

@@ -580,7 +580,7 @@ fn count_refs(graph: &Graph<'_>, root: NodeId) -> Result<Vec<u8>, EncodeError> {
         return Err(EncodeError::DanglingId(root));
     }
     let mut refs = vec![0u8; graph.len()];
-    if let Some(slot) = refs.get_mut(root.index()) {
+    if let Some(slot) = graph.slot(root).and_then(|i| refs.get_mut(i)) {
         *slot = 1;
     }
     let mut todo = vec![root];
@@ -590,9 +590,9 @@ fn count_refs(graph: &Graph<'_>, root: NodeId) -> Result<Vec<u8>, EncodeError> {
             if child.as_int().is_some() {
                 continue; // an inline int: no node, nothing to share or memoize
             }
-            let slot = refs
-                .get_mut(child.index())
-                .filter(|_| graph.get(child).is_some())
+            let slot = graph
+                .slot(child)
+                .and_then(|i| refs.get_mut(i))
                 .ok_or(EncodeError::DanglingId(child))?;
             if *slot == 0 {
                 *slot = 1;
@@ -729,19 +729,31 @@ impl<'g, 'a> State<'g, 'a> {
     }
 
     fn refs_of(&self, id: NodeId) -> u8 {
-        self.refs.get(id.index()).copied().unwrap_or(0)
+        self.graph
+            .slot(id)
+            .and_then(|i| self.refs.get(i))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn memo_of(&self, id: NodeId) -> Option<u32> {
-        self.memo.get(id.index()).copied().filter(|&m| m != NO_MEMO)
+        self.graph
+            .slot(id)
+            .and_then(|i| self.memo.get(i))
+            .copied()
+            .filter(|&m| m != NO_MEMO)
     }
 
     fn active_of(&self, id: NodeId) -> u8 {
-        self.active.get(id.index()).copied().unwrap_or(IDLE)
+        self.graph
+            .slot(id)
+            .and_then(|i| self.active.get(i))
+            .copied()
+            .unwrap_or(IDLE)
     }
 
     fn set_active(&mut self, id: NodeId, value: u8) {
-        if let Some(slot) = self.active.get_mut(id.index()) {
+        if let Some(slot) = self.graph.slot(id).and_then(|i| self.active.get_mut(i)) {
             *slot = value;
         }
     }
@@ -793,7 +805,7 @@ impl<'g, 'a> State<'g, 'a> {
 
     fn memoize(&mut self, id: NodeId) -> Result<(), EncodeError> {
         let index = self.put(id)?;
-        if let Some(slot) = self.memo.get_mut(id.index()) {
+        if let Some(slot) = self.graph.slot(id).and_then(|i| self.memo.get_mut(i)) {
             *slot = index;
         }
         Ok(())

@@ -17,6 +17,12 @@
 //! item instead of a 32-byte node, and most of the time of decoding it was spent
 //! writing (and page-faulting) those nodes.
 //!
+//! Ints beyond that range and floats are not arena nodes either: they live in two
+//! tables of 8-byte words, with ids of their own range ([`Graph::add`] and the decoder
+//! put them there). A float is 8 bytes instead of a 32-byte node; a JSON-like
+//! document is a quarter floats, and writing nodes is most of a decode's memory
+//! traffic. Tables indexed by node ([`Graph::slot`]) cover all three kinds alike.
+//!
 //! The graph knows nothing of how it was decoded; views and the encoder read it.
 
 use std::borrow::Cow;
@@ -25,8 +31,8 @@ use crate::bigint::BigInt;
 use crate::budget::Meter;
 use crate::error::Error;
 
-/// A node of a [`Graph`]: the index of a node in its arena, or a small int carried in
-/// the id itself.
+/// A node of a [`Graph`]: the index of a node in its arena or in its table of ints or
+/// of floats, or a small int carried in the id itself.
 ///
 /// Ints in `-2^30..2^30` need no node: the decoder writes them into the id (see
 /// [`NodeId::int`]), so a list of a million numbers costs a million ids, not a million
@@ -37,14 +43,21 @@ pub struct NodeId(pub(crate) u32);
 /// The first id that carries an int instead of naming an arena node: the upper half
 /// of the id space is inline ints.
 const INLINE_BASE: u32 = 0x8000_0000;
+/// The first id of a stored int ([`Graph`]'s int table); arena ids are below it.
+const INT_BASE: u32 = 0x4000_0000;
+/// The first id of a stored float ([`Graph`]'s float table), up to `INLINE_BASE`.
+const FLOAT_BASE: u32 = 0x6000_0000;
+/// Entries each word table may hold: its share of the id space.
+const MAX_WORDS: u32 = FLOAT_BASE - INT_BASE;
 /// Inline ints are `-INLINE_HALF..INLINE_HALF`: 2^31 values, one per id from
 /// `INLINE_BASE` to `u32::MAX`.
 const INLINE_HALF: i64 = 1 << 30;
 
 impl NodeId {
-    /// The position of the node in the arena (0-based, in creation order). For an
-    /// inline int ([`NodeId::as_int`]) this is at least 2^31: never a position in a
-    /// graph, so tables indexed by it simply have no entry for it.
+    /// The raw id: for an arena node, its position in the arena (0-based, in creation
+    /// order). Stored ints and floats have ids from 2^30 and inline ints
+    /// ([`NodeId::as_int`]) from 2^31; to index a table by node, use
+    /// [`Graph::slot`], which covers every node and no inline int.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -475,10 +488,96 @@ impl Iterator for Children<'_> {
 /// Nodes per arena chunk.
 const CHUNK: usize = 1024;
 
-/// The most nodes a graph holds. The ids from it up are never arena nodes: the
-/// decoder's stack markers (up to 8 ids below `INLINE_BASE`; see `machine.rs`,
-/// pending containers), then inline ints ([`NodeId::int`]).
-pub(crate) const MAX_NODES: u32 = INLINE_BASE - 8;
+/// The most arena nodes a graph holds. The ids from it up are never arena nodes: the
+/// decoder's stack markers (up to 8 ids below `INT_BASE`; see `machine.rs`, pending
+/// containers), then stored ints and floats, then inline ints ([`NodeId::int`]).
+pub(crate) const MAX_NODES: u32 = INT_BASE - 8;
+
+/// Words per chunk of a word table (32 KiB, like an arena chunk).
+const WORDS_CHUNK: usize = 4096;
+
+/// A table of 8-byte values (the bits of ints or of floats), grown in fixed chunks
+/// like the arena, and charged the same way.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Words {
+    chunks: Vec<Vec<u64>>,
+    len: u32,
+}
+
+impl Words {
+    #[inline]
+    fn get(&self, i: u32) -> Option<u64> {
+        let i = i as usize;
+        self.chunks
+            .get(i / WORDS_CHUNK)?
+            .get(i % WORDS_CHUNK)
+            .copied()
+    }
+
+    /// Appends `word`, returning its position.
+    #[inline(always)]
+    fn push(&mut self, word: u64, meter: &mut Meter) -> Result<u32, Error> {
+        if let Some(chunk) = self.chunks.last_mut() {
+            if chunk.len() < WORDS_CHUNK && self.len < MAX_WORDS {
+                chunk.push(word);
+                let at = self.len;
+                self.len = at.wrapping_add(1); // < MAX_WORDS checked above
+                return Ok(at);
+            }
+        }
+        self.push_slow(word, meter)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, word: u64, meter: &mut Meter) -> Result<u32, Error> {
+        let at = self.len;
+        let next = at
+            .checked_add(1)
+            .filter(|next| *next <= MAX_WORDS)
+            .ok_or_else(|| {
+                Error::limit(
+                    crate::Resource::Memory,
+                    u64::from(MAX_WORDS),
+                    u64::MAX,
+                    meter.offset,
+                )
+            })?;
+        if self.chunks.last().map_or(true, |c| c.len() >= WORDS_CHUNK) {
+            meter.reserve(&mut self.chunks, 1)?;
+            meter.take_memory(WORDS_CHUNK_BYTES)?;
+            let mut chunk = Vec::new();
+            if chunk.try_reserve_exact(WORDS_CHUNK).is_err() {
+                return Err(Error::limit(
+                    crate::Resource::Memory,
+                    meter.limits.max_memory_bytes,
+                    WORDS_CHUNK_BYTES,
+                    meter.offset,
+                ));
+            }
+            self.chunks.push(chunk);
+        }
+        match self.chunks.last_mut() {
+            Some(chunk) => chunk.push(word),
+            None => return Err(Error::limit(crate::Resource::Memory, 0, 0, meter.offset)),
+        }
+        self.len = next;
+        Ok(at)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let spine = self
+            .chunks
+            .capacity()
+            .saturating_mul(std::mem::size_of::<Vec<u64>>());
+        self.chunks.iter().fold(spine, |total, chunk| {
+            total.saturating_add(chunk.capacity().saturating_mul(8))
+        })
+    }
+}
+
+/// Bytes of one word-table chunk.
+const WORDS_CHUNK_BYTES: u64 = (WORDS_CHUNK as u64) * 8;
 
 /// Bytes of one arena chunk (checked at compile time).
 const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<NodeData<'static>>()) {
@@ -486,44 +585,80 @@ const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<NodeData<'s
     None => u64::MAX,
 };
 
-/// An arena of nodes. See the module docs.
+/// An arena of nodes, and the tables of stored ints and floats. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph<'a> {
     chunks: Vec<Vec<NodeData<'a>>>,
     len: u32,
+    /// Ints that do not fit an id, as `i64` bits.
+    ints: Words,
+    /// Floats, as their bits (so equality is bit for bit).
+    floats: Words,
 }
 
 impl<'a> Graph<'a> {
     /// An empty graph.
     pub fn new() -> Graph<'a> {
-        Graph {
-            chunks: Vec::new(),
-            len: 0,
-        }
+        Graph::default()
     }
 
-    /// Number of arena nodes (inline ints, [`NodeId::int`], are not nodes).
+    /// Number of nodes: arena nodes and stored ints and floats (inline ints,
+    /// [`NodeId::int`], are not nodes).
     pub fn len(&self) -> usize {
-        self.len as usize
+        (self.len as usize)
+            .saturating_add(self.ints.len as usize)
+            .saturating_add(self.floats.len as usize)
     }
 
     /// True when the graph has no nodes.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// The node with this id (an arena node or an inline int), or `None` for an id
-    /// from another graph.
+    /// The node with this id (an arena node, a stored int or float, or an inline
+    /// int), or `None` for an id from another graph.
     #[inline]
     pub fn get(&self, id: NodeId) -> Option<Node<'_>> {
-        match self.data(id) {
-            Some(data) => Some(data.view()),
-            None => id.as_int().map(Node::Int),
+        if id.0 < INT_BASE {
+            return self.data(id).map(NodeData::view);
         }
+        if id.0 < FLOAT_BASE {
+            return self
+                .ints
+                .get(id.0.wrapping_sub(INT_BASE))
+                .map(|w| Node::Int(w as i64));
+        }
+        if id.0 < INLINE_BASE {
+            let word = self.floats.get(id.0.wrapping_sub(FLOAT_BASE));
+            return word.map(|w| Node::Float(f64::from_bits(w)));
+        }
+        id.as_int().map(Node::Int)
     }
 
-    /// The arena node with this id as stored (`None` for inline ints and for ids
-    /// from another graph).
+    /// The position of a node in a table with one entry per node ([`Graph::len`]
+    /// entries): arena nodes first, then stored ints, then stored floats. `None` for
+    /// inline ints and for ids from another graph. Views and the encoder keep their
+    /// per-node state (reference counts, marks) in such tables.
+    #[inline]
+    pub fn slot(&self, id: NodeId) -> Option<usize> {
+        let arena = self.len as usize;
+        if id.0 < INT_BASE {
+            return (id.0 < self.len).then_some(id.0 as usize);
+        }
+        if id.0 < FLOAT_BASE {
+            let at = id.0.wrapping_sub(INT_BASE);
+            return (at < self.ints.len).then(|| arena.saturating_add(at as usize));
+        }
+        if id.0 < INLINE_BASE {
+            let at = id.0.wrapping_sub(FLOAT_BASE);
+            let before = arena.saturating_add(self.ints.len as usize);
+            return (at < self.floats.len).then(|| before.saturating_add(at as usize));
+        }
+        None
+    }
+
+    /// The arena node with this id as stored (`None` for stored ints and floats, for
+    /// inline ints and for ids from another graph).
     #[inline]
     pub fn data(&self, id: NodeId) -> Option<&NodeData<'a>> {
         let i = id.index();
@@ -531,30 +666,45 @@ impl<'a> Graph<'a> {
     }
 
     /// Mutable access to an arena node, e.g. to close a cycle when building a graph by
-    /// hand (`None` for inline ints, which have nothing to mutate).
+    /// hand (`None` for ints and floats, which have nothing to mutate).
     #[inline]
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut NodeData<'a>> {
         let i = id.index();
         self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
 
-    /// The ids of all arena nodes, in creation order.
+    /// The ids of all nodes: arena nodes in creation order, then stored ints, then
+    /// stored floats (the order of [`Graph::slot`]).
     pub fn ids(&self) -> impl Iterator<Item = NodeId> {
-        (0..self.len).map(NodeId)
+        let ints = (0..self.ints.len).map(|i| NodeId(INT_BASE.wrapping_add(i)));
+        let floats = (0..self.floats.len).map(|i| NodeId(FLOAT_BASE.wrapping_add(i)));
+        (0..self.len).map(NodeId).chain(ints).chain(floats)
     }
 
     /// Adds a node without any budget (for graphs built by hand, e.g. to encode).
     /// An int added here takes a node; [`NodeId::int`] gives one that does not.
     ///
-    /// Returns `None` only when the graph already holds its most nodes (2^31 − 8).
+    /// Returns `None` only when the graph already holds its most nodes of that kind
+    /// (2^30 − 8 arena nodes, 2^29 ints, 2^29 floats).
     pub fn add(&mut self, node: NodeData<'a>) -> Option<NodeId> {
         let mut meter = Meter::new(crate::Limits::unbounded());
         self.push(node, &mut meter).ok()
     }
 
-    /// Adds a node, charging the arena's growth to `meter`.
+    /// Adds a node, charging the growth of the arena (or of a word table) to `meter`.
     #[inline(always)]
     pub(crate) fn push(&mut self, node: NodeData<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
+        match node {
+            NodeData::Int(v) => {
+                let at = self.ints.push(v as u64, meter)?;
+                return Ok(NodeId(INT_BASE.wrapping_add(at))); // at < MAX_WORDS
+            }
+            NodeData::Float(f) => {
+                let at = self.floats.push(f.to_bits(), meter)?;
+                return Ok(NodeId(FLOAT_BASE.wrapping_add(at))); // at < MAX_WORDS
+            }
+            _ => {}
+        }
         // Fast path: room in the last chunk (its capacity is exactly CHUNK, so the
         // push never reallocates) and ids left.
         if let Some(chunk) = self.chunks.last_mut() {
@@ -628,7 +778,9 @@ impl<'a> Graph<'a> {
         fn cap<T>(v: &Vec<T>) -> usize {
             v.capacity().saturating_mul(std::mem::size_of::<T>())
         }
-        let mut total = cap(&self.chunks);
+        let mut total = cap(&self.chunks)
+            .saturating_add(self.ints.heap_bytes())
+            .saturating_add(self.floats.heap_bytes());
         for chunk in &self.chunks {
             total = total.saturating_add(cap(chunk));
             for node in chunk {
@@ -669,6 +821,8 @@ impl<'a> Graph<'a> {
                 .map(|chunk| chunk.into_iter().map(NodeData::into_owned).collect())
                 .collect(),
             len: self.len,
+            ints: self.ints,
+            floats: self.floats,
         }
     }
 }
@@ -684,6 +838,49 @@ pub fn has_surrogates(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ints and floats live in their own tables, and every way of reading a graph
+    /// sees them as nodes: `get`, `slot` (one dense position each, arena first), `ids`,
+    /// `len`; floats compare bit for bit; `get_mut` and `data` have no node for them.
+    #[test]
+    fn stored_ints_and_floats_are_nodes_of_their_own_tables() {
+        let mut g = Graph::new();
+        let list = g.add(NodeData::List(Vec::new())).unwrap();
+        let big = g.add(NodeData::Int(i64::MIN)).unwrap();
+        let nan = g
+            .add(NodeData::Float(f64::from_bits(0x7ff8_0000_0000_0001)))
+            .unwrap();
+        let half = g.add(NodeData::Float(0.5)).unwrap();
+        let small = g.add(NodeData::Int(3)).unwrap(); // added, so stored (not inline)
+        assert_eq!(g.get(big), Some(Node::Int(i64::MIN)));
+        assert_eq!(g.get(small), Some(Node::Int(3)));
+        match g.get(nan) {
+            Some(Node::Float(f)) => assert_eq!(f.to_bits(), 0x7ff8_0000_0000_0001),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.get(half), Some(Node::Float(0.5)));
+        assert_eq!(g.len(), 5);
+        let ids: Vec<NodeId> = g.ids().collect();
+        assert_eq!(ids, vec![list, big, small, nan, half]);
+        let slots: Vec<Option<usize>> = ids.iter().map(|id| g.slot(*id)).collect();
+        assert_eq!(slots, vec![Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        let inline = NodeId::int(3).unwrap();
+        assert_eq!((g.slot(inline), g.get(inline)), (None, Some(Node::Int(3))));
+        assert!(g.get_mut(half).is_none() && g.data(big).is_none());
+        // Another graph's stored float is not in this one.
+        assert_eq!(Graph::new().get(half), None);
+        assert_eq!(Graph::new().slot(half), None);
+        // Equality is bit for bit: the same NaN equals itself, -0.0 is not 0.0.
+        let same = g.clone();
+        assert_eq!(g, same);
+        let mut zero = Graph::new();
+        zero.add(NodeData::Float(0.0));
+        let mut negative_zero = Graph::new();
+        negative_zero.add(NodeData::Float(-0.0));
+        assert_ne!(zero, negative_zero);
+        // One 32 KiB chunk per table in use, plus the spines.
+        assert!(g.heap_bytes() >= 3 * 32 * 1024);
+    }
 
     #[test]
     fn node_stays_small() {

@@ -430,7 +430,7 @@ pub fn check_result(data: &[u8], limits: &Limits, result: &Result<Decoded<'_>, E
 /// Every id reachable from the root is in the graph, and so is every child of every node.
 pub fn check_graph(graph: &Graph<'_>, root: NodeId) {
     let len = graph.len();
-    let in_graph = |id: NodeId| id.index() < len || id.as_int().is_some();
+    let in_graph = |id: NodeId| graph.slot(id).is_some() || id.as_int().is_some();
     assert!(in_graph(root), "root {root:?} outside a graph of {len}");
     for id in graph.ids() {
         let Some(node) = graph.get(id) else {
@@ -450,7 +450,7 @@ pub fn check_graph(graph: &Graph<'_>, root: NodeId) {
         if id.as_int().is_some() {
             continue; // an inline int: a leaf with no node
         }
-        let Some(slot) = seen.get_mut(id.index()) else {
+        let Some(slot) = graph.slot(id).and_then(|i| seen.get_mut(i)) else {
             panic!("reachable {id:?} outside the graph");
         };
         if std::mem::replace(slot, true) {

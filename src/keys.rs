@@ -278,6 +278,14 @@ impl KeyHasher {
         self.hash_other(graph, root, node, meter)
     }
 
+    /// The hash of a key already in a table, again, without charging fuel (see
+    /// [`KeyTable`]): asked only when the low 32 bits of a new key's hash match it, so
+    /// for equal keys (whose comparison is charged) or one time in 2^32.
+    pub(crate) fn full_hash(&self, graph: &Graph<'_>, id: NodeId) -> Result<u64, Error> {
+        let mut uncharged = Meter::new(crate::Limits::unbounded());
+        self.hash(graph, id, &mut uncharged)
+    }
+
     /// [`KeyHasher::hash`] of a key that is not a str.
     #[inline(never)]
     fn hash_other(
@@ -775,18 +783,23 @@ fn dangling() -> Error {
 /// An open-addressing index from key hash to entry position, for one dict or set that
 /// has outgrown a linear scan.
 ///
-/// While positions fit in 24 bits (tables of up to 2^25 slots), each slot also
-/// carries the top 8 bits of its entry's hash, so a probe passes an occupied slot
-/// without reading that entry's hash: in a big dict the hashes are far from the
-/// slots, and that read was a cache miss per probe, most of the time of inserting a
-/// new key. The full hash is still compared before any key is.
+/// While positions fit in 24 bits (tables of up to 2^24 slots), each slot also
+/// carries 8 bits of its entry's hash, so a probe passes an occupied slot without
+/// reading that entry's hash: in a big dict the hashes are far from the slots, and
+/// that read was a cache miss per probe, most of the time of inserting a new key.
+///
+/// Only the low 32 bits of each hash are kept (the index and the tag come from them,
+/// so the table can be rebuilt from them). When those match, the caller recomputes
+/// the entry's full hash, so keys are compared exactly when the full 64-bit hashes
+/// are equal, as if all 64 bits were stored: the fuel a lookup is charged does not
+/// depend on which 32 bits happen to collide. Half the memory of full hashes.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
     /// Entry position + 1 (0 for an empty slot), with the tag above it when
     /// `tagged`. Length is a power of two.
     slots: Vec<u32>,
-    /// The hash of each entry, by position.
-    hashes: Vec<u64>,
+    /// The low 32 bits of each entry's hash, by position.
+    hashes: Vec<u32>,
     /// Slots hold a tag (set when the slots are rebuilt, for the table's size).
     tagged: bool,
 }
@@ -795,15 +808,18 @@ pub(crate) struct KeyTable {
 const TAGGED_POSITION: u32 = 0x00FF_FFFF;
 
 /// Most slots a tagged table may have: at a load of at most 1/2, its positions + 1
-/// stay below 2^24.
+/// stay below 2^24, and the tag (hash bits 24..32) is apart from the index bits.
 const MAX_TAGGED_SLOTS: usize = 1 << 24;
 
 impl KeyTable {
     /// Positions of entries whose hash equals `hash`, in probe order, calling `found`
     /// for each until it returns true. Returns the matching position, if any.
+    /// `full_hash` gives the full hash of the entry at a position, asked only when the
+    /// stored 32 bits match (see the type docs); it must not charge fuel.
     pub(crate) fn find(
         &self,
         hash: u64,
+        mut full_hash: impl FnMut(usize) -> Result<u64, Error>,
         mut found: impl FnMut(usize) -> Result<bool, Error>,
     ) -> Result<Option<usize>, Error> {
         let mask = self.slots.len().wrapping_sub(1);
@@ -820,7 +836,10 @@ impl KeyTable {
             if slot & !position == tag {
                 // slot != 0 and its tag matched, so its position part is at least 1.
                 let pos = (slot & position).saturating_sub(1) as usize;
-                if self.hashes.get(pos) == Some(&hash) && found(pos)? {
+                if self.hashes.get(pos) == Some(&(hash as u32))
+                    && full_hash(pos)? == hash
+                    && found(pos)?
+                {
                     return Ok(Some(pos));
                 }
             }
@@ -833,7 +852,7 @@ impl KeyTable {
     pub(crate) fn insert(&mut self, hash: u64, meter: &mut Meter) -> Result<(), Error> {
         let pos = self.hashes.len();
         meter.reserve(&mut self.hashes, 1)?;
-        self.hashes.push(hash);
+        self.hashes.push(hash as u32);
         // Keep the load factor at most 1/2.
         let wanted = pos.saturating_add(1).saturating_mul(2);
         if self.slots.len() < wanted {
@@ -847,7 +866,7 @@ impl KeyTable {
     #[inline(always)]
     fn slot_parts(&self, hash: u64) -> (u32, u32) {
         if self.tagged {
-            (TAGGED_POSITION, ((hash >> 56) as u32) << 24)
+            (TAGGED_POSITION, (hash as u32) & !TAGGED_POSITION)
         } else {
             (u32::MAX, 0)
         }
@@ -864,16 +883,19 @@ impl KeyTable {
     /// placed again.
     fn rebuild(&mut self, new_len: usize, tagged: bool, meter: &mut Meter) -> Result<(), Error> {
         self.tagged = tagged;
-        let mut slots: Vec<u32> = Vec::new();
-        meter.reserve(&mut slots, new_len)?;
-        slots.resize(new_len, 0);
+        // Entries are placed again from their hashes, not from the old slots, so the
+        // old slots go first: the heap never holds both (on failure the decode ends).
         meter.release_memory(
             (self.slots.capacity() as u64).saturating_mul(std::mem::size_of::<u32>() as u64),
         );
+        self.slots = Vec::new();
+        let mut slots: Vec<u32> = Vec::new();
+        meter.reserve(&mut slots, new_len)?;
+        slots.resize(new_len, 0);
         self.slots = slots;
         let hashes = std::mem::take(&mut self.hashes);
         for (p, h) in hashes.iter().enumerate() {
-            self.place(*h, p);
+            self.place(u64::from(*h), p);
         }
         self.hashes = hashes;
         Ok(())
@@ -904,17 +926,20 @@ mod tests {
     use super::*;
 
     /// A table finds every position whose full hash matches, in probe order, whether
-    /// its slots carry tags or not: over hashes that share their index bits, their
-    /// tag, both, or everything but one bit, and a hash that is absent.
+    /// its slots carry tags or not, and asks for an entry's full hash only when the
+    /// stored low 32 bits match: over hashes that differ only above bit 32 (caught by
+    /// the full hash), only in the tag bits, only in the index bits, in the middle,
+    /// and a full duplicate.
     #[test]
     fn key_table_finds_the_same_positions_tagged_or_not() {
         let mut meter = Meter::new(crate::Limits::unbounded());
-        let base = 0x5A00_0000_0000_0003u64;
+        let base = 0x5A00_0000_7B00_0003u64;
         let hashes = [
             base,
-            base ^ (1 << 40),         // same tag and index bits
-            base ^ (1 << 60),         // same index bits, other tag
-            base ^ 0x10,              // same tag, next index region
+            base ^ (1 << 40),         // the same low 32 bits
+            base ^ (1 << 60),         // the same low 32 bits
+            base ^ (1 << 28),         // another tag, the same index
+            base ^ 0x10,              // the same tag, another index
             base ^ (1 << 33) ^ 0x200, // differs in the middle
             base,                     // a full duplicate of the first
         ];
@@ -922,29 +947,40 @@ mod tests {
         for h in hashes {
             table.insert(h, &mut meter).unwrap();
         }
-        let all = |table: &KeyTable, h: u64| {
-            let mut seen = Vec::new();
-            let none = table.find(h, |pos| {
-                seen.push(pos);
-                Ok(false)
-            });
+        // (positions offered to `found`, positions whose full hash was asked)
+        let probe = |table: &KeyTable, h: u64| {
+            let asked = std::cell::RefCell::new(Vec::new());
+            let mut offered = Vec::new();
+            let none = table.find(
+                h,
+                |pos| {
+                    asked.borrow_mut().push(pos);
+                    Ok(hashes[pos])
+                },
+                |pos| {
+                    offered.push(pos);
+                    Ok(false)
+                },
+            );
             assert_eq!(none, Ok(None));
-            seen
+            (offered, asked.into_inner())
         };
-        let tagged: Vec<Vec<usize>> = hashes.iter().map(|h| all(&table, *h)).collect();
+        let tagged: Vec<_> = hashes.iter().map(|h| probe(&table, *h)).collect();
         assert!(table.tagged);
-        assert_eq!(tagged[0], vec![0, 5]);
-        assert_eq!(tagged[1], vec![1]);
-        assert_eq!(tagged[4], vec![4]);
-        assert!(all(&table, base ^ 1).is_empty());
+        assert_eq!(tagged[0], (vec![0, 6], vec![0, 1, 2, 6]));
+        assert_eq!(tagged[1], (vec![1], vec![0, 1, 2, 6]));
+        assert_eq!(tagged[3], (vec![3], vec![3]));
+        assert_eq!(tagged[5], (vec![5], vec![5]));
+        assert_eq!(probe(&table, base ^ 1), (vec![], vec![]));
         let len = table.slots.len();
         table.rebuild(len, false, &mut meter).unwrap();
         assert!(!table.tagged);
-        let untagged: Vec<Vec<usize>> = hashes.iter().map(|h| all(&table, *h)).collect();
-        assert_eq!(tagged, untagged);
+        let untagged: Vec<_> = hashes.iter().map(|h| probe(&table, *h).0).collect();
+        let offered: Vec<_> = tagged.into_iter().map(|(offered, _)| offered).collect();
+        assert_eq!(offered, untagged);
         assert_eq!(
-            table.find(hashes[3], |pos| Ok(pos == 3)),
-            Ok(Some(3)),
+            table.find(hashes[4], |pos| Ok(hashes[pos]), |pos| Ok(pos == 4)),
+            Ok(Some(4)),
             "a match ends the probe"
         );
     }

@@ -822,10 +822,19 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         match table {
             Some(table) => {
                 let hash = keys.hash(graph, key, meter)?;
-                let found = table.find(hash, |pos| match Self::key_at(graph, container, pos) {
-                    Some(existing) => keys.equal(graph, existing, key, meter),
-                    None => Ok(false),
-                })?;
+                let graph_ref: &Graph<'a> = graph;
+                let keys_ref: &KeyHasher = keys;
+                let found = table.find(
+                    hash,
+                    |pos| match Self::key_at(graph_ref, container, pos) {
+                        Some(existing) => keys_ref.full_hash(graph_ref, existing),
+                        None => Err(malformed("dangling key")),
+                    },
+                    |pos| match Self::key_at(graph_ref, container, pos) {
+                        Some(existing) => keys_ref.equal(graph_ref, existing, key, meter),
+                        None => Ok(false),
+                    },
+                )?;
                 Ok((found, Some(hash)))
             }
             None => {
@@ -1012,10 +1021,18 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Some(Node::Dict(entries)) => entries,
             _ => return Err(malformed("dict expected")),
         };
-        let found = table.find(hash, |pos| match entries.get(pos) {
-            Some((existing, _)) => keys.equal(graph_ref, *existing, key, meter),
-            None => Ok(false),
-        })?;
+        let keys_ref: &KeyHasher = keys;
+        let found = table.find(
+            hash,
+            |pos| match entries.get(pos) {
+                Some((existing, _)) => keys_ref.full_hash(graph_ref, *existing),
+                None => Err(malformed("dangling key")),
+            },
+            |pos| match entries.get(pos) {
+                Some((existing, _)) => keys_ref.equal(graph_ref, *existing, key, meter),
+                None => Ok(false),
+            },
+        )?;
         let Some(NodeData::Dict(entries)) = graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
@@ -1076,12 +1093,18 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         } = self;
         let taken = stack.get(from..).unwrap_or(&[]);
         let n = taken.len();
+        let found = match graph.get(target) {
+            Some(Node::List(_) | Node::Object(_)) => None,
+            Some(other) => Some(other.type_name()),
+            None => return Err(malformed("dangling node id")),
+        };
+        if let Some(found) = found {
+            return Err(mismatch("APPEND", found));
+        }
         let items = match graph.get_mut(target) {
             Some(NodeData::List(items)) => items,
             Some(NodeData::Object(obj)) => &mut obj.listitems,
-            Some(other) => return Err(mismatch("APPEND", other.type_name())),
-            None if target.as_int().is_some() => return Err(mismatch("APPEND", "int")),
-            None => return Err(malformed("dangling node id")),
+            _ => return Err(malformed("list expected")),
         };
         meter.container_len(items.len().saturating_add(n) as u64)?;
         meter.reserve(items, n)?;
@@ -2019,9 +2042,11 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                         obj.state.push(state);
                         None
                     }
-                    Some(other) => Some(other.type_name()),
-                    None if target.as_int().is_some() => Some("int"),
-                    None => return Err(malformed("dangling node id")),
+                    // An int or float (inline or stored) has no arena node.
+                    _ => match self.graph.get(target) {
+                        Some(node) => Some(node.type_name()),
+                        None => return Err(malformed("dangling node id")),
+                    },
                 };
                 match found {
                     None => self.nest(target, state)?,

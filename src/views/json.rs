@@ -164,7 +164,7 @@ fn count_by_value(graph: &Graph<'_>, root: NodeId, budget: u64) -> Option<Vec<u8
         if let Some(id) = next.take() {
             if let Some(node) = graph.get(id) {
                 // Inline ints have no entry: leaves, printed by value every time.
-                let count = match counts.get_mut(id.index()) {
+                let count = match graph.slot(id).and_then(|i| counts.get_mut(i)) {
                     Some(count) => {
                         *count = count.saturating_add(1);
                         *count
@@ -203,7 +203,10 @@ fn count_edges(graph: &Graph<'_>, root: NodeId) -> Vec<u8> {
     let mut next = Some(root);
     loop {
         if let Some(id) = next.take() {
-            if let (Some(node), Some(count)) = (graph.get(id), counts.get_mut(id.index())) {
+            if let (Some(node), Some(count)) = (
+                graph.get(id),
+                graph.slot(id).and_then(|i| counts.get_mut(i)),
+            ) {
                 *count = count.saturating_add(1);
                 if *count == 1 {
                     stack.push(node.children());
@@ -347,7 +350,7 @@ impl<'g> Printer<'g, '_, '_> {
     /// Opens `{"t":"<tag>"` and the id if this is a shared node's first occurrence;
     /// prints a ref and returns `false` if it was printed before.
     fn header(&mut self, id: NodeId, tag: &str) -> bool {
-        let slot = self.slots.get_mut(id.index());
+        let slot = self.graph.slot(id).and_then(|i| self.slots.get_mut(i));
         let assigned = match slot {
             Some(Slot::Printed(n)) => {
                 let n = *n;

@@ -213,7 +213,7 @@ impl<'g> Printer<'g, '_, '_> {
                 } => self.object(obj, stage, index, depth, &mut stack),
                 Frame::Lit(text) => self.out.push(text),
                 Frame::Leave(id) => {
-                    if let Some(flag) = self.on_path.get_mut(id.index()) {
+                    if let Some(flag) = self.graph.slot(id).and_then(|i| self.on_path.get_mut(i)) {
                         *flag = false;
                     }
                 }
@@ -243,7 +243,7 @@ impl<'g> Printer<'g, '_, '_> {
                 self.out.push("...");
                 return;
             }
-            let Some(flag) = self.on_path.get_mut(id.index()) else {
+            let Some(flag) = self.graph.slot(id).and_then(|i| self.on_path.get_mut(i)) else {
                 return;
             };
             if *flag {

@@ -250,7 +250,10 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64, contents: bool) -> R
                 };
             }
             let node = graph.get(id).ok_or_else(dangling)?;
-            let slot = mark.get_mut(id.index()).ok_or_else(dangling)?;
+            let slot = graph
+                .slot(id)
+                .and_then(|i| mark.get_mut(i))
+                .ok_or_else(dangling)?;
             *slot = Mark::Open;
             stack.push((id, tree_children(node, contents), 0, 1, 0));
             let level = u64::try_from(stack.len()).unwrap_or(u64::MAX);
@@ -277,11 +280,12 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64, contents: bool) -> R
                     *tallest = (*tallest).max(1);
                     continue;
                 }
-                match mark.get(child.index()) {
+                let child_slot = graph.slot(child);
+                match child_slot.and_then(|i| mark.get(i)) {
                     Some(Mark::Unseen) => next = Some(child),
                     Some(Mark::Open) => return Err(cycle()),
                     Some(Mark::Done) => {
-                        let i = child.index();
+                        let i = child_slot.unwrap_or(usize::MAX);
                         let child_size = size.get(i).copied().unwrap_or(u64::MAX);
                         let child_height = height.get(i).copied().unwrap_or(u64::MAX);
                         let reached = level.saturating_add(child_height);
@@ -297,7 +301,7 @@ fn measure(graph: &Graph<'_>, root: NodeId, max_depth: u64, contents: bool) -> R
             None => {
                 let (id, total, tall) = (*id, *subtotal, (*tallest).saturating_add(1));
                 stack.pop();
-                let i = id.index();
+                let i = graph.slot(id).unwrap_or(usize::MAX);
                 if let (Some(m), Some(s), Some(h)) =
                     (mark.get_mut(i), size.get_mut(i), height.get_mut(i))
                 {
