@@ -617,7 +617,7 @@ impl<'a> Graph<'a> {
 
     /// The node with this id (an arena node, a stored int or float, or an inline
     /// int), or `None` for an id from another graph.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: NodeId) -> Option<Node<'_>> {
         if id.0 < INT_BASE {
             return self.data(id).map(NodeData::view);

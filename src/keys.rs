@@ -816,6 +816,7 @@ impl KeyTable {
     /// for each until it returns true. Returns the matching position, if any.
     /// `full_hash` gives the full hash of the entry at a position, asked only when the
     /// stored 32 bits match (see the type docs); it must not charge fuel.
+    #[inline(always)]
     pub(crate) fn find(
         &self,
         hash: u64,
