@@ -32,12 +32,11 @@ Memory: `usage.memory_bytes` is what pickleproof's budget counted; max RSS comes
 same process only reading the file (the input buffer is the caller's, not the
 decoder's). The same is done for CPython.
 
-`--cold` measures the other end: every decode in a fresh process, for both CPython and
-pickleproof (what a command-line scan of one file costs). In a long-lived process the
-allocator may keep freed memory between decodes, so later decodes take fewer page
-faults; a fresh process faults every page it touches. On machines where a fault is
-expensive (VMs) the two modes can differ a lot for pickleproof, whose nodes are fresh
-memory: read both.
+`--cold` measures the other end: every decode in a fresh process, for CPython,
+pickleproof and serde-pickle alike (what a command-line scan of one file costs). In a
+long-lived process the allocator may keep freed memory between decodes, so later
+decodes take fewer page faults; a fresh process faults every page it touches. On
+machines where a fault is expensive (VMs) the two modes can differ a lot: read both.
 
 The state dict holds persistent ids and torch globals: CPython decodes it with stub
 `torch` modules whose `_rebuild_tensor_v2` returns its arguments and a
@@ -181,12 +180,12 @@ def time_child(path, name):
     print(t1 - t0)
 
 
-def measure_cold(name, path, exe, runs):
-    """`runs` rounds of one fresh-process decode each for CPython and pickleproof,
-    taking turns; medians in ms and the spread (MAD, %)."""
+def measure_cold(name, path, exe, runs, with_serde):
+    """`runs` rounds of one fresh-process decode each for CPython, pickleproof and
+    serde-pickle, taking turns; medians in ms and the spread (MAD, %)."""
     policy = "pytorch" if name in PYTORCH_WORKLOADS else "strict"
     me = os.path.abspath(__file__)
-    times = {"cpython": [], "pp": []}
+    times = {"cpython": [], "pp": [], "serde": []}
 
     def cpython():
         out = subprocess.run(
@@ -195,21 +194,35 @@ def measure_cold(name, path, exe, runs):
         ).stdout
         times["cpython"].append(int(out.strip().splitlines()[-1]))
 
-    def pp():
+    def bench_decode(mode, key):
         out = subprocess.run(
-            [exe, "--runs", "1", "--mode", "default", "--policy", policy, path],
+            [exe, "--runs", "1", "--mode", mode, "--policy", policy, path],
             check=True, stdout=subprocess.PIPE, text=True,
         ).stdout
         answer = json.loads(out)
-        if not answer.get("ok"):
+        if answer.get("ok"):
+            times[key].append(answer["decode_ns"][0])
+        elif key == "pp":
             raise SystemExit("%s: %s" % (name, answer.get("error")))
-        times["pp"].append(answer["decode_ns"][0])
+        # serde-pickle refusing (BINPERSID) leaves its column empty.
 
+    def pp():
+        bench_decode("default", "pp")
+
+    def serde():
+        if with_serde:
+            bench_decode("serde", "serde")
+
+    order = [cpython, pp, serde]
     for r in range(runs):
-        for f in ((cpython, pp) if r % 2 == 0 else (pp, cpython)):
+        for f in (order if r % 2 == 0 else order[::-1]):
             f()
     result = {"name": name}
     for c, ts in times.items():
+        if not ts:
+            result[c + "_ms"] = None
+            result[c + "_noise_pct"] = 0.0
+            continue
         med = statistics.median(ts)
         result[c + "_ms"] = med / 1e6
         result[c + "_noise_pct"] = 100 * statistics.median(abs(t - med) for t in ts) / med
@@ -220,10 +233,13 @@ def print_cold(results):
     rows = []
     for r in results:
         rows.append([
-            r["name"], fmt(r["cpython_ms"]), fmt(r["pp_ms"]), fmt(ratio(r["cpython_ms"], r["pp_ms"]), "%.2fx"),
-            fmt(max(r["cpython_noise_pct"], r["pp_noise_pct"]), "±%.1f%%"),
+            r["name"], fmt(r["cpython_ms"]), fmt(r["pp_ms"]), fmt(r["serde_ms"]),
+            fmt(ratio(r["cpython_ms"], r["pp_ms"]), "%.2fx"),
+            fmt(ratio(r["serde_ms"], r["pp_ms"]), "%.2fx"),
+            fmt(max(r["cpython_noise_pct"], r["pp_noise_pct"], r["serde_noise_pct"]), "±%.1f%%"),
         ])
-    print_table(["workload", "CPython ms (cold)", "pp ms (cold)", "CPy/pp", "noise"], rows)
+    print_table(["workload", "CPython ms (cold)", "pp ms (cold)", "serde ms (cold)",
+                 "CPy/pp", "serde/pp", "noise"], rows)
     print("  cold: each decode in a fresh process, on both sides (CPython GC off).")
 
 
@@ -440,7 +456,7 @@ def main():
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--inputs", default=os.path.join(ROOT, "target", "bench-inputs"))
     ap.add_argument("--cold", action="store_true",
-                    help="every decode in a fresh process, CPython and pickleproof only")
+                    help="every decode in a fresh process, for every contender")
     # Internal: the child process of a cold CPython timing.
     ap.add_argument("--time-child", help=argparse.SUPPRESS)
     # Internal: the child process of the CPython max-RSS measurement.
@@ -468,7 +484,7 @@ def main():
         cold = []
         for name in workloads:
             print("measuring %s (cold) ..." % name, file=sys.stderr, flush=True)
-            cold.append(measure_cold(name, os.path.join(args.inputs, name + ".pkl"), exe, args.runs))
+            cold.append(measure_cold(name, os.path.join(args.inputs, name + ".pkl"), exe, args.runs, not args.no_serde))
         print_cold(cold)
         if args.json:
             with open(args.json, "w") as f:
