@@ -531,38 +531,14 @@ impl Words {
     #[cold]
     #[inline(never)]
     fn push_slow(&mut self, word: u64, meter: &mut Meter) -> Result<u32, Error> {
-        let at = self.len;
-        let next = at
-            .checked_add(1)
-            .filter(|next| *next <= MAX_WORDS)
-            .ok_or_else(|| {
-                Error::limit(
-                    crate::Resource::Memory,
-                    u64::from(MAX_WORDS),
-                    u64::MAX,
-                    meter.offset,
-                )
-            })?;
-        if self.chunks.last().map_or(true, |c| c.len() >= WORDS_CHUNK) {
-            meter.reserve(&mut self.chunks, 1)?;
-            meter.take_memory(WORDS_CHUNK_BYTES)?;
-            let mut chunk = Vec::new();
-            if chunk.try_reserve_exact(WORDS_CHUNK).is_err() {
-                return Err(Error::limit(
-                    crate::Resource::Memory,
-                    meter.limits.max_memory_bytes,
-                    WORDS_CHUNK_BYTES,
-                    meter.offset,
-                ));
-            }
-            self.chunks.push(chunk);
-        }
-        match self.chunks.last_mut() {
-            Some(chunk) => chunk.push(word),
-            None => return Err(Error::limit(crate::Resource::Memory, 0, 0, meter.offset)),
-        }
-        self.len = next;
-        Ok(at)
+        push_chunked(
+            &mut self.chunks,
+            &mut self.len,
+            MAX_WORDS,
+            WORDS_CHUNK,
+            word,
+            meter,
+        )
     }
 
     fn heap_bytes(&self) -> usize {
@@ -576,14 +552,53 @@ impl Words {
     }
 }
 
-/// Bytes of one word-table chunk.
-const WORDS_CHUNK_BYTES: u64 = (WORDS_CHUNK as u64) * 8;
-
-/// Bytes of one arena chunk (checked at compile time).
-const CHUNK_BYTES: u64 = match CHUNK.checked_mul(std::mem::size_of::<NodeData<'static>>()) {
-    Some(bytes) => bytes as u64,
-    None => u64::MAX,
-};
+/// Appends `item` to a list of fixed-size chunks holding `*len` items, starting a new
+/// chunk (of exactly `chunk_len`, charged to `meter` before it is allocated) when the
+/// last is full; returns the item's position. Fails with a memory error when `max`
+/// items are already there. The arena and the word tables grow this way, so the heap
+/// never holds two copies of either during a reallocation.
+fn push_chunked<T>(
+    chunks: &mut Vec<Vec<T>>,
+    len: &mut u32,
+    max: u32,
+    chunk_len: usize,
+    item: T,
+    meter: &mut Meter,
+) -> Result<u32, Error> {
+    let at = *len;
+    let next = at
+        .checked_add(1)
+        .filter(|next| *next <= max)
+        .ok_or_else(|| {
+            Error::limit(
+                crate::Resource::Memory,
+                u64::from(max),
+                u64::MAX,
+                meter.offset,
+            )
+        })?;
+    if chunks.last().map_or(true, |chunk| chunk.len() >= chunk_len) {
+        meter.reserve(chunks, 1)?;
+        let bytes = (chunk_len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        meter.take_memory(bytes)?;
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(chunk_len).is_err() {
+            return Err(Error::limit(
+                crate::Resource::Memory,
+                meter.limits.max_memory_bytes,
+                bytes,
+                meter.offset,
+            ));
+        }
+        chunks.push(chunk);
+    }
+    match chunks.last_mut() {
+        Some(chunk) => chunk.push(item),
+        None => return Err(Error::limit(crate::Resource::Memory, 0, 0, meter.offset)),
+    }
+    *len = next;
+    Ok(at)
+}
 
 /// An arena of nodes, and the tables of stored ints and floats. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -722,49 +737,15 @@ impl<'a> Graph<'a> {
     #[cold]
     #[inline(never)]
     fn push_slow(&mut self, node: NodeData<'a>, meter: &mut Meter) -> Result<NodeId, Error> {
-        let id = self.len;
-        let next = id
-            .checked_add(1)
-            .filter(|next| *next <= MAX_NODES)
-            .ok_or_else(|| {
-                Error::limit(
-                    crate::Resource::Memory,
-                    u64::from(MAX_NODES),
-                    u64::MAX,
-                    meter.offset,
-                )
-            })?;
-        let needs_chunk = match self.chunks.last() {
-            Some(chunk) => chunk.len() >= CHUNK,
-            None => true,
-        };
-        if needs_chunk {
-            self.add_chunk(meter)?;
-        }
-        match self.chunks.last_mut() {
-            Some(chunk) => chunk.push(node),
-            None => return Err(Error::limit(crate::Resource::Memory, 0, 0, meter.offset)),
-        }
-        self.len = next;
-        Ok(NodeId(id))
-    }
-
-    #[cold]
-    fn add_chunk(&mut self, meter: &mut Meter) -> Result<(), Error> {
-        meter.reserve(&mut self.chunks, 1)?;
-        let bytes = CHUNK_BYTES;
-        meter.take_memory(bytes)?;
-        let mut chunk = Vec::new();
-        if chunk.try_reserve_exact(CHUNK).is_err() {
-            return Err(Error::limit(
-                crate::Resource::Memory,
-                meter.limits.max_memory_bytes,
-                bytes,
-                meter.offset,
-            ));
-        }
-        self.chunks.push(chunk);
-        Ok(())
+        push_chunked(
+            &mut self.chunks,
+            &mut self.len,
+            MAX_NODES,
+            CHUNK,
+            node,
+            meter,
+        )
+        .map(NodeId)
     }
 
     /// Heap bytes the graph holds: its arena (at capacity) and what its nodes own

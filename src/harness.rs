@@ -2033,35 +2033,7 @@ fn tree_size(t: &tree::Tree) -> (u64, u64) {
     while let Some((node, level)) = todo.pop() {
         count += 1;
         deepest = deepest.max(level);
-        match node {
-            T::Tuple(v) | T::List(v) | T::Set(v) | T::FrozenSet(v) => {
-                todo.extend(v.iter().map(|c| (c, level + 1)));
-            }
-            T::Dict(pairs) => {
-                for (k, v) in pairs {
-                    todo.push((k, level + 1));
-                    todo.push((v, level + 1));
-                }
-            }
-            T::Object {
-                callable,
-                args,
-                kwargs,
-                state,
-                listitems,
-                dictitems,
-                additems,
-                ..
-            } => {
-                let children = [&**callable, &**args]
-                    .into_iter()
-                    .chain(kwargs.as_deref())
-                    .chain(state.iter().chain(listitems).chain(additems))
-                    .chain(dictitems.iter().flat_map(|(k, v)| [k, v]));
-                todo.extend(children.map(|c| (c, level + 1)));
-            }
-            _ => {}
-        }
+        todo.extend(node.children().map(|c| (c, level + 1)));
     }
     (count, deepest)
 }

@@ -95,6 +95,55 @@ pub enum Tree {
     Other(&'static str),
 }
 
+impl Tree {
+    /// An object with only its call: what [`TreeLimits::object_contents`] `false`
+    /// builds.
+    pub fn call_only(op: CallOp, callable: Tree, args: Tree) -> Tree {
+        Tree::Object {
+            op,
+            callable: Box::new(callable),
+            args: Box::new(args),
+            kwargs: None,
+            state: Vec::new(),
+            listitems: Vec::new(),
+            dictitems: Vec::new(),
+            additems: Vec::new(),
+        }
+    }
+
+    /// The direct children, in order: items of a sequence or set, key then value of
+    /// each dict entry, and an object's callable, args, kwargs, states, list items,
+    /// dict items (key, value) and set items. Lets a consumer walk a tree without
+    /// recursing.
+    pub fn children(&self) -> Box<dyn Iterator<Item = &Tree> + '_> {
+        match self {
+            Tree::Tuple(v) | Tree::List(v) | Tree::Set(v) | Tree::FrozenSet(v) => {
+                Box::new(v.iter())
+            }
+            Tree::Dict(pairs) => Box::new(pairs.iter().flat_map(|(k, v)| [k, v])),
+            Tree::Object {
+                callable,
+                args,
+                kwargs,
+                state,
+                listitems,
+                dictitems,
+                additems,
+                ..
+            } => Box::new(
+                [&**callable, &**args]
+                    .into_iter()
+                    .chain(kwargs.as_deref())
+                    .chain(state)
+                    .chain(listitems)
+                    .chain(dictitems.iter().flat_map(|(k, v)| [k, v]))
+                    .chain(additems),
+            ),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+}
+
 /// Bounds on one expansion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreeLimits {
@@ -416,20 +465,12 @@ fn assemble(node: Node<'_>, built: Vec<Tree>, contents: bool) -> Tree {
         Node::Dict(_) => Tree::Dict(pairs_of(built.into_iter())),
         Node::Object(obj) => {
             let mut items = built.into_iter();
-            let callable = Box::new(items.next().unwrap_or(Tree::None));
-            let args = Box::new(items.next().unwrap_or(Tree::None));
+            let callable = items.next().unwrap_or(Tree::None);
+            let args = items.next().unwrap_or(Tree::None);
             if !contents {
-                return Tree::Object {
-                    op: obj.op,
-                    callable,
-                    args,
-                    kwargs: None,
-                    state: Vec::new(),
-                    listitems: Vec::new(),
-                    dictitems: Vec::new(),
-                    additems: Vec::new(),
-                };
+                return Tree::call_only(obj.op, callable, args);
             }
+            let (callable, args) = (Box::new(callable), Box::new(args));
             let kwargs = obj.kwargs.and_then(|_| items.next()).map(Box::new);
             let state = items.by_ref().take(obj.state.len()).collect();
             let listitems = items.by_ref().take(obj.listitems.len()).collect();
@@ -714,7 +755,18 @@ mod tests {
             dictitems: vec![(Tree::Int(3), Tree::Int(4)), (Tree::Int(5), Tree::Int(6))],
             additems: vec![Tree::Int(7)],
         };
-        assert_eq!(expand(&g, obj, &TreeLimits::default()), Ok(whole));
+        let got = expand(&g, obj, &TreeLimits::default());
+        assert_eq!(got.as_ref(), Ok(&whole));
+        // children() walks them in the order of the docs.
+        let ints: Vec<i64> = whole
+            .children()
+            .filter_map(|c| match c {
+                Tree::Int(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ints, (0..8).collect::<Vec<i64>>());
+        assert_eq!(whole.children().count(), 11);
         // 12 nodes: the object, callable, args, kwargs and eight ints.
         let exact = TreeLimits {
             max_nodes: 12,
@@ -735,16 +787,7 @@ mod tests {
             object_contents: false,
             ..TreeLimits::default()
         };
-        let want = Tree::Object {
-            op: CallOp::NewObjEx,
-            callable: Box::new(call()),
-            args: Box::new(Tree::Tuple(vec![])),
-            kwargs: None,
-            state: vec![],
-            listitems: vec![],
-            dictitems: vec![],
-            additems: vec![],
-        };
+        let want = Tree::call_only(CallOp::NewObjEx, call(), Tree::Tuple(vec![]));
         assert_eq!(expand(&g, obj, &call_only), Ok(want));
     }
 
@@ -786,19 +829,11 @@ mod tests {
             object_contents: false,
             ..TreeLimits::default()
         };
-        let want = Tree::Object {
-            op: CallOp::NewObj,
-            callable: Box::new(Tree::Global {
-                module: "m".into(),
-                name: "C".into(),
-            }),
-            args: Box::new(Tree::Tuple(vec![])),
-            kwargs: None,
-            state: vec![],
-            listitems: vec![],
-            dictitems: vec![],
-            additems: vec![],
+        let class = Tree::Global {
+            module: "m".into(),
+            name: "C".into(),
         };
+        let want = Tree::call_only(CallOp::NewObj, class, Tree::Tuple(vec![]));
         assert_eq!(expand(&g, obj, &call_only), Ok(want));
     }
 
