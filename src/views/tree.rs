@@ -518,6 +518,15 @@ mod tests {
     use crate::{CallOp, Global, IntValue, Object};
     use std::borrow::Cow;
 
+    /// A global node `module.name`.
+    fn global(g: &mut Graph<'_>, module: &str, name: &str) -> NodeId {
+        let name = Global {
+            module: module.into(),
+            name: name.into(),
+        };
+        add(g, NodeData::Global(Box::new(name)))
+    }
+
     fn add<'a>(g: &mut Graph<'a>, node: NodeData<'a>) -> NodeId {
         g.add(node).unwrap()
     }
@@ -565,13 +574,7 @@ mod tests {
         }
         let pid = add(&mut g, NodeData::PersId(s));
         items.push(pid);
-        let cls = add(
-            &mut g,
-            NodeData::Global(Box::new(Global {
-                module: "m".into(),
-                name: "C".into(),
-            })),
-        );
+        let cls = global(&mut g, "m", "C");
         let args = add(&mut g, NodeData::Tuple(vec![n1]));
         let mut obj = Object::new(CallOp::Reduce, cls, args, None);
         obj.state.push(n1);
@@ -726,13 +729,7 @@ mod tests {
         let mut g = Graph::new();
         let mut ints = (0..8).map(|i| NodeId::int(i).unwrap());
         let mut next = || ints.next().unwrap();
-        let cls = add(
-            &mut g,
-            NodeData::Global(Box::new(Global {
-                module: "collections".into(),
-                name: "OrderedDict".into(),
-            })),
-        );
+        let cls = global(&mut g, "collections", "OrderedDict");
         let args = add(&mut g, NodeData::Tuple(vec![]));
         let kwargs = add(&mut g, NodeData::Dict(vec![]));
         let mut obj = Object::new(CallOp::NewObjEx, cls, args, Some(kwargs));
@@ -804,13 +801,7 @@ mod tests {
             &ErrorKind::Malformed("cycle cannot be expanded into a tree")
         );
 
-        let cls = add(
-            &mut g,
-            NodeData::Global(Box::new(Global {
-                module: "m".into(),
-                name: "C".into(),
-            })),
-        );
+        let cls = global(&mut g, "m", "C");
         let args = add(&mut g, NodeData::Tuple(vec![]));
         let obj = add(
             &mut g,
