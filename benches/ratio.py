@@ -18,8 +18,10 @@ For each input of benches/gen_inputs.py (generated first if missing) this times
     mode ran after serde-pickle 35% slower). Each process now holds one library, as an
     application would;
 
-taking turns in rotating order (CPython, pickleproof default, unbounded, serde, then
-the next round starting one further), so that all of them share the machine's noise;
+taking turns, each round in a different order (a shuffle seeded by the round number, so
+runs are repeatable), so that all of them share the machine's noise and none always
+follows the same contender (a rotation keeps the cyclic order: pickleproof's default
+mode always ran right after CPython had freed a 320 MB document);
 medians of `--runs` rounds after one untimed warm-up round. A turn is one decode, or
 several for inputs that decode in a few milliseconds (the same count for everyone,
 its median taken), so that one scheduler tick does not decide the ratio. Times
@@ -51,6 +53,7 @@ import io
 import json
 import os
 import pickle
+import random
 import statistics
 import subprocess
 import sys
@@ -305,8 +308,9 @@ def measure(name, path, server, peer, runs, with_serde):
         warm_up = time.perf_counter() - t0
         inner = max(1, min(50, int(0.05 * len(contenders) / max(warm_up, 1e-6))))
         for r in range(runs):
-            k = r % len(contenders)
-            for c in contenders[k:] + contenders[:k]:
+            order = list(contenders)
+            random.Random(r).shuffle(order)
+            for c in order:
                 one(c, record=True)
     finally:
         gc.enable()
