@@ -278,10 +278,37 @@ impl KeyHasher {
         self.hash_other(graph, root, node, meter)
     }
 
-    /// The hash of a key already in a table, again, without charging fuel (see
-    /// [`KeyTable`]): asked only when the low 32 bits of a new key's hash match it, so
-    /// for equal keys (whose comparison is charged) or one time in 2^32.
-    pub(crate) fn full_hash(&self, graph: &Graph<'_>, id: NodeId) -> Result<u64, Error> {
+    /// Where `key` (whose hash is `hash`) is in `table`, the entry at each position
+    /// being `key_at(position)`. An entry's full hash is recomputed, uncharged, when
+    /// the 32 bits the table keeps match, and keys are compared (charged) only when
+    /// the full hashes are equal (see [`KeyTable`]).
+    #[inline(always)]
+    pub(crate) fn find_in(
+        &self,
+        table: &KeyTable,
+        graph: &Graph<'_>,
+        hash: u64,
+        key: NodeId,
+        key_at: impl Fn(usize) -> Option<NodeId>,
+        meter: &mut Meter,
+    ) -> Result<Option<usize>, Error> {
+        table.find(
+            hash,
+            |pos| match key_at(pos) {
+                Some(existing) => self.full_hash(graph, existing),
+                None => Err(dangling()),
+            },
+            |pos| match key_at(pos) {
+                Some(existing) => self.equal(graph, existing, key, meter),
+                None => Ok(false),
+            },
+        )
+    }
+
+    /// The hash of a key already in a table, again, without charging fuel: asked only
+    /// when the low 32 bits of a new key's hash match it, so for equal keys (whose
+    /// comparison is charged) or one time in 2^32.
+    fn full_hash(&self, graph: &Graph<'_>, id: NodeId) -> Result<u64, Error> {
         let mut uncharged = Meter::new(crate::Limits::unbounded());
         self.hash(graph, id, &mut uncharged)
     }

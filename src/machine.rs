@@ -127,10 +127,10 @@ impl Memo {
     /// PUTs a pickler writes) is inlined; everything else is [`Memo::put_other`].
     #[inline(always)]
     fn put(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
-        let next = self.dense.len();
-        if index == next as u64 && self.sparse.is_empty() && next < self.dense.capacity() {
+        if index == self.dense.len() as u64 && self.sparse.is_empty() {
             meter.memo_entries(self.count.saturating_add(1))?;
-            self.dense.push(id.0); // within capacity: no allocation to charge
+            meter.reserve(&mut self.dense, 1)?;
+            self.dense.push(id.0);
             self.count = self.count.saturating_add(1);
             return Ok(());
         }
@@ -151,14 +151,6 @@ impl Memo {
                 }
                 *slot = id.0;
             }
-            return Ok(());
-        }
-        if index == dense_len && self.sparse.is_empty() {
-            // MEMOIZE and sequential PUTs: the next dense slot.
-            meter.memo_entries(self.count.saturating_add(1))?;
-            meter.reserve(&mut self.dense, 1)?;
-            self.dense.push(id.0);
-            self.count = self.count.saturating_add(1);
             return Ok(());
         }
         if let Some(slot) = self.sparse.get_mut(&index) {
@@ -822,19 +814,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         match table {
             Some(table) => {
                 let hash = keys.hash(graph, key, meter)?;
-                let graph_ref: &Graph<'a> = graph;
-                let keys_ref: &KeyHasher = keys;
-                let found = table.find(
-                    hash,
-                    |pos| match Self::key_at(graph_ref, container, pos) {
-                        Some(existing) => keys_ref.full_hash(graph_ref, existing),
-                        None => Err(malformed("dangling key")),
-                    },
-                    |pos| match Self::key_at(graph_ref, container, pos) {
-                        Some(existing) => keys_ref.equal(graph_ref, existing, key, meter),
-                        None => Ok(false),
-                    },
-                )?;
+                let key_at = |pos| Self::key_at(graph, container, pos);
+                let found = keys.find_in(table, graph, hash, key, key_at, meter)?;
                 Ok((found, Some(hash)))
             }
             None => {
@@ -1021,18 +1002,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Some(Node::Dict(entries)) => entries,
             _ => return Err(malformed("dict expected")),
         };
-        let keys_ref: &KeyHasher = keys;
-        let found = table.find(
-            hash,
-            |pos| match entries.get(pos) {
-                Some((existing, _)) => keys_ref.full_hash(graph_ref, *existing),
-                None => Err(malformed("dangling key")),
-            },
-            |pos| match entries.get(pos) {
-                Some((existing, _)) => keys_ref.equal(graph_ref, *existing, key, meter),
-                None => Ok(false),
-            },
-        )?;
+        let key_at = |pos: usize| entries.get(pos).map(|(existing, _)| *existing);
+        let found = keys.find_in(table, graph_ref, hash, key, key_at, meter)?;
         let Some(NodeData::Dict(entries)) = graph.get_mut(dict) else {
             return Err(malformed("dict expected"));
         };
