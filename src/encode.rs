@@ -124,9 +124,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::compat;
+use crate::decode::compat;
+use crate::decode::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::graph::{CallOp, Graph, Node, NodeId, Object};
-use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::pyfmt;
 
 /// Why a graph could not be encoded.

@@ -296,7 +296,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at offset {}", self.0.kind, self.0.offset)?;
         if let Some(op) = self.0.opcode {
-            match crate::opcode::Opcode::from_byte(op) {
+            match crate::decode::opcode::Opcode::from_byte(op) {
                 Some(known) => write!(f, " (opcode {})", known.name())?,
                 None => write!(f, " (byte 0x{op:02x})")?,
             }

@@ -14,7 +14,7 @@
 //! | `roundtrip_bytes` | pickle bytes | any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and encoding is stable |
 //! | `limits` | pickle bytes | metamorphic: raised limits change nothing, `Limits::from_usage` is exact, one less of any used resource fails with exactly that resource; a limit error survives raising every other limit |
 //! | `views` | pickle bytes | JSON output linear in the graph, repr within `max_len + 3`, `tree::expand` within its node and depth limits or a typed refusal |
-//! | `zip` | archive bytes | the ZIP reader ([`crate::archive`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
+//! | `zip` | archive bytes | the ZIP reader ([`crate::container::zip`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
 //!
 //! # Configuration bytes come from the end
 //!
@@ -1922,7 +1922,7 @@ pub fn run_zip(data: &[u8]) {
 
 /// Body of the `zip` target; see the module docs.
 pub fn zip(data: &[u8]) {
-    use crate::archive::{ZipArchive, ZipLimits};
+    use crate::container::zip::{ZipArchive, ZipLimits};
     let limits = ZipLimits {
         max_directory_bytes: 1 << 16,
         max_entries: 64,

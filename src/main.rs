@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pickleproof::archive::{looks_like_zip, ZipArchive, ZipEntry, ZipLimits};
+use pickleproof::container::zip::{looks_like_zip, ZipArchive, ZipEntry, ZipLimits};
 use pickleproof::views::{disasm, json, repr};
 use pickleproof::{Decoder, Error, ErrorKind, Limits, Opcode, Policy, StringEncoding};
 

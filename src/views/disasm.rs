@@ -572,7 +572,7 @@ fn string_text(line: &[u8], max: usize) -> Option<String> {
 /// Python's `codecs.escape_decode` (the decoder's own, `text::escape_decode`), cut
 /// after `max + 1` output bytes (then the flag says so). `None` where Python raises.
 fn escape_decode(input: &[u8], max: usize) -> Option<(Vec<u8>, bool)> {
-    let mut out = crate::text::escape_decode(input).ok()?;
+    let mut out = crate::decode::text::escape_decode(input).ok()?;
     let keep = max.saturating_add(1);
     let cut = out.len() > keep;
     out.truncate(keep);
@@ -583,7 +583,7 @@ fn escape_decode(input: &[u8], max: usize) -> Option<(Vec<u8>, bool)> {
 /// `text::raw_unicode_escape`), cut after `max + 1` code points. `None` where Python
 /// raises.
 fn raw_unicode_escape(input: &[u8], max: usize) -> Option<(Vec<u8>, bool)> {
-    let mut out = crate::text::raw_unicode_escape(input).ok()?;
+    let mut out = crate::decode::text::raw_unicode_escape(input).ok()?;
     let mut rest: &[u8] = &out;
     let mut kept = 0usize;
     for _ in 0..max.saturating_add(1) {

@@ -20,9 +20,9 @@
 
 use std::fmt::Write as _;
 
+use crate::decode::opcode::Opcode;
 use crate::error::Error;
 use crate::graph::CallOp;
-use crate::opcode::Opcode;
 use crate::views::json::push_json_string;
 
 /// One thing the stream asks the loader to do.

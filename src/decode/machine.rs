@@ -14,14 +14,16 @@ use std::collections::HashMap;
 
 use crate::bigint::{BigInt, IntValue};
 use crate::budget::Meter;
-use crate::compat;
+use crate::decode::compat;
+use crate::decode::keys::{
+    IdBuildHasher, KeyHasher, KeyShapes, KeyTable, SmallKeys, StrScan, SMALL_KEYS,
+};
+use crate::decode::opcode::{Opcode, HIGHEST_PROTOCOL};
+use crate::decode::reader::Source;
+use crate::decode::text::{self, IntLine, IntLiteral};
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object, MAX_NODES};
-use crate::keys::{IdBuildHasher, KeyHasher, KeyShapes, KeyTable, SmallKeys, StrScan, SMALL_KEYS};
-use crate::opcode::{Opcode, HIGHEST_PROTOCOL};
-use crate::reader::Source;
 use crate::scan::{Callee, Finding, Report, Site};
-use crate::text::{self, IntLine, IntLiteral};
 use crate::{Decoded, Decoder, StringEncoding};
 
 /// Containers up to this many entries find duplicate keys by a linear scan; bigger

@@ -35,7 +35,7 @@ pub(crate) enum IntLine {
 }
 
 fn until_nul(line: &[u8]) -> &[u8] {
-    match crate::reader::find_byte(line, 0) {
+    match crate::decode::reader::find_byte(line, 0) {
         Some(i) => line.get(..i).unwrap_or(line),
         None => line,
     }

@@ -1,0 +1,3 @@
+//! File formats around pickles, each recognised by its content.
+
+pub mod zip;
