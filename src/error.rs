@@ -109,6 +109,16 @@ pub enum ErrorKind {
         /// The kind of callable found (`object`, `persid`, `ext`).
         callee: &'static str,
     },
+    /// A call of an allowed global whose arguments break the rule the policy sets for
+    /// it (e.g. `builtins.getattr` with a name that is not a listed literal).
+    CallRefused {
+        /// Module of the callable (after the Python 2 mapping).
+        module: String,
+        /// Its name.
+        name: String,
+        /// Which rule was broken, and how.
+        reason: &'static str,
+    },
     /// NEXT_BUFFER with no out-of-band buffers supplied, or too few.
     BufferMissing,
     /// Reading the input failed.
@@ -134,6 +144,7 @@ impl ErrorKind {
             ErrorKind::PersistentIdRefused => "persid_refused",
             ErrorKind::ExtensionRefused(_) => "extension_refused",
             ErrorKind::ComputedCallRefused { .. } => "computed_call_refused",
+            ErrorKind::CallRefused { .. } => "call_refused",
             ErrorKind::BufferMissing => "buffer_missing",
             ErrorKind::Io(_) => "io",
         }
@@ -176,6 +187,11 @@ impl fmt::Display for ErrorKind {
                     "call of a computed callable ({callee}) refused by policy"
                 )
             }
+            ErrorKind::CallRefused {
+                module,
+                name,
+                reason,
+            } => write!(f, "call of {module}.{name} refused by policy: {reason}"),
             ErrorKind::BufferMissing => f.write_str("out-of-band buffer not supplied"),
             ErrorKind::Io(kind) => write!(f, "I/O error: {kind}"),
         }
@@ -259,6 +275,7 @@ impl Error {
                 | ErrorKind::PersistentIdRefused
                 | ErrorKind::ExtensionRefused(_)
                 | ErrorKind::ComputedCallRefused { .. }
+                | ErrorKind::CallRefused { .. }
         )
     }
 

@@ -311,6 +311,7 @@ fn exit_code_for(err: &Error) -> u8 {
         | ErrorKind::PersistentIdRefused
         | ErrorKind::ExtensionRefused(_)
         | ErrorKind::ComputedCallRefused { .. }
+        | ErrorKind::CallRefused { .. }
         | ErrorKind::BufferMissing => 4,
         ErrorKind::Io(_) => 1,
         _ => 2,

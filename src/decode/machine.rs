@@ -20,11 +20,12 @@ use crate::decode::keys::{
 };
 use crate::decode::opcode::{Opcode, HIGHEST_PROTOCOL};
 use crate::decode::reader::Source;
+use crate::decode::sink::{At, Event, Finish, OnRefusal, Sink};
 use crate::decode::text::{self, IntLine, IntLiteral};
+use crate::decode::{Decoded, Decoder, StringEncoding};
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::{CallOp, Global, Graph, Node, NodeData, NodeId, Object, MAX_NODES};
-use crate::scan::{Callee, Finding, Report, Site};
-use crate::{Decoded, Decoder, StringEncoding};
+use crate::policy::Verdict;
 
 /// Containers up to this many entries find duplicate keys by a linear scan; bigger
 /// ones get a hash index.
@@ -86,25 +87,46 @@ pub(crate) fn run<'a, S: Source<'a>>(source: S, decoder: &Decoder) -> Result<Dec
     })
 }
 
-/// Scans one pickle from `source`: decodes it as the inert policy would, recording
-/// every site with the verdict of the decoder's policy (see [`crate::scan`]).
-pub(crate) fn scan<'a, S: Source<'a>>(source: S, decoder: &Decoder) -> Report {
+/// Decodes one pickle from `source`, reporting every site to `sink`. With
+/// [`OnRefusal::Continue`] a refused site is reported and the decode goes on as the
+/// inert policy would (a scan); with [`OnRefusal::Fail`] it fails as [`run`] does.
+/// The sink hears [`Sink::finish`] either way.
+pub(crate) fn run_with_sink<'a, S: Source<'a>>(
+    source: S,
+    decoder: &Decoder,
+    sink: &mut dyn Sink,
+    on_refusal: OnRefusal,
+) -> Result<Decoded<'a>, Error> {
     let mut machine = Machine::new(source, decoder);
-    machine.sites = Some(Vec::new());
+    machine.scanning = on_refusal == OnRefusal::Continue;
+    machine.sink = Some(sink);
     let result = machine.execute();
-    let sites = machine.sites.take().unwrap_or_default();
-    match result {
-        Ok(_) => Report {
-            sites,
-            error: None,
-            consumed: machine.src.position(),
-        },
-        Err(e) => Report {
-            sites,
-            error: Some(e),
-            consumed: 0,
-        },
+    let consumed = machine.src.position();
+    machine.meter.set_input_used(consumed);
+    let Machine {
+        sink,
+        graph,
+        meter,
+        memo,
+        max_proto,
+        ..
+    } = machine;
+    if let Some(sink) = sink {
+        sink.finish(&Finish {
+            graph: &graph,
+            root: result.as_ref().ok().copied(),
+            usage: &meter.usage,
+            max_memo_index: memo.max_index,
+        });
     }
+    let root = result?;
+    Ok(Decoded {
+        graph,
+        root,
+        usage: meter.usage,
+        consumed,
+        protocol: max_proto,
+    })
 }
 
 /// The memo: dense while indices are dense, sparse beyond, so a huge index costs one
@@ -114,6 +136,9 @@ struct Memo {
     dense: Vec<u32>,
     sparse: HashMap<u64, NodeId>,
     count: u64,
+    /// The highest index stored, when any: a loader hazard when it is large, because
+    /// CPython's memo is a dense array as long as the highest index.
+    max_index: Option<u64>,
 }
 
 impl Memo {
@@ -134,6 +159,7 @@ impl Memo {
             meter.reserve(&mut self.dense, 1)?;
             self.dense.push(id.0);
             self.count = self.count.saturating_add(1);
+            self.max_index = Some(index);
             return Ok(());
         }
         self.put_other(index, id, meter)
@@ -141,6 +167,7 @@ impl Memo {
 
     #[inline(never)]
     fn put_other(&mut self, index: u64, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
+        self.max_index = Some(self.max_index.map_or(index, |m| m.max(index)));
         let dense_len = self.dense.len() as u64;
         if index < dense_len {
             if let Some(slot) = usize::try_from(index)
@@ -191,6 +218,10 @@ enum Flow {
 struct Machine<'a, 'd, S> {
     src: S,
     decoder: &'d Decoder,
+    /// The observer of sites, when there is one (a scan, a container reader).
+    sink: Option<&'d mut dyn Sink>,
+    /// Whether a refused site is reported and passed over (a scan) instead of failing.
+    scanning: bool,
     meter: Meter,
     graph: Graph<'a>,
     /// Nesting height of each container by node id (1 for an empty container). Ids
@@ -218,9 +249,6 @@ struct Machine<'a, 'd, S> {
     buffers_used: usize,
     buffer_placeholders: u64,
     singletons: [Option<NodeId>; 3],
-    /// `Some` when scanning: the sites so far. A scan records what the policy refuses
-    /// and goes on (as the inert policy would) instead of failing.
-    sites: Option<Vec<Site>>,
     /// False when the whole input (a slice) plus the widest fixed argument fits the
     /// input budget: then the per-opcode input checks cannot fail and are skipped.
     check_input: bool,
@@ -245,6 +273,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         Machine {
             src,
             decoder,
+            sink: None,
+            scanning: false,
             meter: Meter::new(decoder.limits),
             graph: Graph::new(),
             heights: Vec::new(),
@@ -262,7 +292,6 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             buffers_used: 0,
             buffer_placeholders: 0,
             singletons: [None; 3],
-            sites: None,
             check_input: src_needs_input_checks,
         }
     }
@@ -1322,17 +1351,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
         } else {
             (module, name)
         };
-        let allowed = self.decoder.policy.allows_global(m3, n3);
-        if self.sites.is_some() {
-            let written =
-                (m3 != module || n3 != name).then(|| (module.to_owned(), name.to_owned()));
-            let finding = Finding::Import {
-                module: m3.to_owned(),
-                name: n3.to_owned(),
-                written,
-            };
-            self.record(opcode, finding, allowed)?;
-        } else if !allowed {
+        let verdict = self.decoder.policy.judge_global(m3, n3);
+        if !verdict.is_allowed() && !self.scanning {
             return Err(Error::new(
                 ErrorKind::Forbidden {
                     module: m3.to_owned(),
@@ -1352,88 +1372,132 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 .saturating_add(m.len() as u64)
                 .saturating_add(n.len() as u64),
         )?;
-        self.new_node(
+        let node = self.new_node(
             NodeData::Global(Box::new(Global {
                 module: m.to_owned(),
                 name: n.to_owned(),
             })),
             0,
-        )
+        )?;
+        if self.sink.is_some() {
+            let written = (m3 != module || n3 != name).then_some((module, name));
+            let event = Event::Import {
+                module: m3,
+                name: n3,
+                written,
+                node,
+            };
+            self.report(opcode, event, verdict)?;
+        }
+        Ok(node)
     }
 
-    /// Scanning: records a site at the current opcode's offset (charged to the memory
-    /// budget like everything the decoder holds).
-    fn record(&mut self, opcode: Opcode, finding: Finding, allowed: bool) -> Result<(), Error> {
-        let Machine { sites, meter, .. } = self;
-        if let Some(sites) = sites {
-            let site = Site {
+    /// Tells the sink (if any) about a site at the current opcode, and charges what it
+    /// kept to the memory budget like everything the decoder holds.
+    fn report(&mut self, opcode: Opcode, event: Event<'_>, verdict: Verdict) -> Result<(), Error> {
+        let Machine {
+            sink, meter, graph, ..
+        } = self;
+        if let Some(sink) = sink {
+            let at = At {
                 offset: meter.offset,
                 opcode,
-                finding,
-                allowed,
             };
-            meter.take_memory(site.heap_bytes())?;
-            meter.reserve(sites, 1)?;
-            sites.push(site);
+            let kept = sink.site(at, event, verdict, graph);
+            meter.take_memory(kept)?;
         }
         Ok(())
     }
 
-    /// A call of `callable`: a global was judged when it was imported (scanning
-    /// records the call with that verdict again); anything else is a computed call,
-    /// judged here by [`Policy::allows_computed_calls`](crate::Policy).
-    fn judge_call(&mut self, opcode: Opcode, op: CallOp, callable: NodeId) -> Result<(), Error> {
-        let node = self.node(callable)?;
-        if !matches!(node, Node::Global(_)) {
-            let kind = node.type_name();
-            let finding = Finding::Call {
-                op,
-                callee: Callee::Computed(kind),
-            };
-            let allowed = self.decoder.policy.allows_computed_calls();
-            let refusal = ErrorKind::ComputedCallRefused { callee: kind };
-            return self.judge_feature(opcode, finding, allowed, refusal);
-        }
-        if self.sites.is_none() {
-            return Ok(());
-        }
-        let (callee, allowed) = match node {
+    /// A call of `callable` with `args` (and `kwargs`): a global's call is judged
+    /// with its arguments ([`Policy::judge_call`](crate::Policy::judge_call): an entry
+    /// may allow only certain arguments); anything else is a computed call, judged by
+    /// [`Policy::allows_computed_calls`](crate::Policy::allows_computed_calls).
+    fn judge_call(
+        &mut self,
+        opcode: Opcode,
+        op: CallOp,
+        callable: NodeId,
+        args: NodeId,
+        kwargs: Option<NodeId>,
+    ) -> Result<(), Error> {
+        let policy = &self.decoder.policy;
+        let refusal = match self.node(callable)? {
             Node::Global(g) => {
                 let (m3, n3) = if self.proto < 3 {
                     compat::to_python3(&g.module, &g.name)
                 } else {
                     (g.module.as_str(), g.name.as_str())
                 };
-                let allowed = self.decoder.policy.allows_global(m3, n3);
-                let callee = Callee::Global {
-                    module: g.module.clone(),
-                    name: g.name.clone(),
+                let verdict = policy.judge_call(&self.graph, m3, n3, args, kwargs);
+                let refusal = match verdict {
+                    Verdict::Allowed => None,
+                    Verdict::NotListed => Some(ErrorKind::Forbidden {
+                        module: m3.to_owned(),
+                        name: n3.to_owned(),
+                    }),
+                    Verdict::RuleBroken(reason) => Some(ErrorKind::CallRefused {
+                        module: m3.to_owned(),
+                        name: n3.to_owned(),
+                        reason,
+                    }),
                 };
-                (callee, allowed)
+                (verdict, refusal)
             }
-            _ => return Err(malformed("global expected")),
+            other => {
+                let verdict = Verdict::from_bool(policy.allows_computed_calls());
+                let refusal = ErrorKind::ComputedCallRefused {
+                    callee: other.type_name(),
+                };
+                (verdict, (!verdict.is_allowed()).then_some(refusal))
+            }
         };
-        self.record(opcode, Finding::Call { op, callee }, allowed)
+        let (verdict, refusal) = refusal;
+        if let (Some(refusal), false) = (refusal, self.scanning) {
+            return Err(Error::new(refusal, 0, None));
+        }
+        let event = Event::Call {
+            op,
+            callable,
+            args,
+            kwargs,
+        };
+        self.report(opcode, event, verdict)
     }
 
     /// A policy question about a stream feature (persistent ids, extensions, buffer
-    /// placeholders): scanning records the answer and goes on; decoding fails with
+    /// placeholders): a scan reports the answer and goes on; a decode fails with
     /// `refusal` when the answer is no.
     fn judge_feature(
         &mut self,
         opcode: Opcode,
-        finding: Finding,
+        event: Event<'_>,
         allowed: bool,
         refusal: ErrorKind,
     ) -> Result<(), Error> {
-        if self.sites.is_some() {
-            return self.record(opcode, finding, allowed);
+        if !allowed && !self.scanning {
+            return Err(Error::new(refusal, 0, None));
         }
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::new(refusal, 0, None))
+        self.report(opcode, event, Verdict::from_bool(allowed))
+    }
+
+    /// Asks the sink (if any) how many bytes of inline data follow this BUILD, and
+    /// steps over them: checked against the input budget and charged fuel like a
+    /// payload, never kept.
+    fn inline_after_build(&mut self, target: NodeId, state: NodeId) -> Result<(), Error> {
+        let Machine {
+            sink, graph, src, ..
+        } = self;
+        let Some(sink) = sink else {
+            return Ok(());
+        };
+        let skip = sink
+            .inline_after_build(graph, target, state, src.rest())
+            .map_err(malformed)?;
+        if skip > 0 {
+            self.transient_payload(skip)?;
         }
+        Ok(())
     }
 
     /// GLOBAL's lines are UTF-8, INST's are ASCII (as CPython 3.11 decodes them).
@@ -1953,8 +2017,8 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let mark = self.pop_mark()?;
                 let (module, name) = self.read_global_lines(true)?;
                 let callable = self.global_node(op, &module, &name)?;
-                self.judge_call(op, CallOp::Inst, callable)?;
                 let args = self.container_from_stack(NodeData::Tuple, mark)?;
+                self.judge_call(op, CallOp::Inst, callable, args, None)?;
                 let id = self.object_node(Object::new(CallOp::Inst, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1967,7 +2031,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let args = self.container_from_stack(NodeData::Tuple, mark.saturating_add(1))?;
                 self.stack.truncate(mark);
                 self.check_callable(callable, "OBJ")?;
-                self.judge_call(op, CallOp::Obj, callable)?;
+                self.judge_call(op, CallOp::Obj, callable, args, None)?;
                 let id = self.object_node(Object::new(CallOp::Obj, callable, args, None))?;
                 self.push(id)?;
             }
@@ -1976,7 +2040,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 let callable = self.pop()?;
                 self.check_tuple(args, "REDUCE arguments")?;
                 self.check_callable(callable, "REDUCE")?;
-                self.judge_call(op, CallOp::Reduce, callable)?;
+                self.judge_call(op, CallOp::Reduce, callable, args, None)?;
                 let id = match self.fold_reconstructor(callable, args)? {
                     Some(id) => id,
                     None => self.object_node(Object::new(CallOp::Reduce, callable, args, None))?,
@@ -2002,7 +2066,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 } else {
                     CallOp::NewObj
                 };
-                self.judge_call(op, call, cls)?;
+                self.judge_call(op, call, cls, args, kwargs)?;
                 let id = self.object_node(Object::new(call, cls, args, kwargs))?;
                 self.push(id)?;
             }
@@ -2022,7 +2086,10 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                     },
                 };
                 match found {
-                    None => self.nest(target, state)?,
+                    None => {
+                        self.nest(target, state)?;
+                        self.inline_after_build(target, state)?;
+                    }
                     Some(found) => {
                         // CPython's default BUILD: a state of None, or (None, {}) with an
                         // empty slot-state dict, touches nothing; anything else needs a
@@ -2044,7 +2111,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::PersId => {
                 let allowed = self.decoder.policy.allows_persistent_ids();
                 let refusal = ErrorKind::PersistentIdRefused;
-                self.judge_feature(op, Finding::PersistentId, allowed, refusal)?;
+                self.judge_feature(op, Event::PersistentId, allowed, refusal)?;
                 let line = self.line()?;
                 if !line.is_ascii() {
                     return Err(malformed(
@@ -2060,7 +2127,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
             Opcode::BinPersId => {
                 let allowed = self.decoder.policy.allows_persistent_ids();
                 let refusal = ErrorKind::PersistentIdRefused;
-                self.judge_feature(op, Finding::PersistentId, allowed, refusal)?;
+                self.judge_feature(op, Event::PersistentId, allowed, refusal)?;
                 let pid = self.pop()?;
                 let height = self.children_height(&[pid])?;
                 let id = self.new_node(NodeData::PersId(pid), height)?;
@@ -2078,7 +2145,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 }
                 let allowed = self.decoder.policy.allows_extensions();
                 let refusal = ErrorKind::ExtensionRefused(code);
-                self.judge_feature(op, Finding::Extension(code), allowed, refusal)?;
+                self.judge_feature(op, Event::Extension(code), allowed, refusal)?;
                 self.push_new(NodeData::Ext(code))?;
             }
             Opcode::NextBuffer => match &self.decoder.buffers {
@@ -2095,7 +2162,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 None => {
                     let allowed = self.decoder.policy.allows_buffer_placeholders();
                     let refusal = ErrorKind::BufferMissing;
-                    self.judge_feature(op, Finding::Buffer, allowed, refusal)?;
+                    self.judge_feature(op, Event::Buffer, allowed, refusal)?;
                     let index = self.buffer_placeholders;
                     self.buffer_placeholders = index.saturating_add(1);
                     self.push_new(NodeData::Buffer {

@@ -7,15 +7,16 @@ pub(crate) mod keys;
 pub(crate) mod machine;
 pub(crate) mod opcode;
 pub(crate) mod reader;
+pub mod sink;
 pub(crate) mod text;
 
 use std::io::BufRead;
 
 use crate::budget::{Limits, Usage};
+use crate::decode::sink::{OnRefusal, Sink};
 use crate::error::Error;
 use crate::graph::{Graph, NodeId};
 use crate::policy::Policy;
-use crate::scan;
 
 /// How Python 2 `str` payloads (STRING, BINSTRING, SHORT_BINSTRING) are decoded:
 /// CPython's `encoding=` argument to `pickle.loads`.
@@ -131,30 +132,30 @@ impl Decoder {
         machine::run(reader::SliceSource::new(input), self)
     }
 
-    /// Scans one pickle: every import, call, persistent id, extension code and missing
-    /// buffer it asks for, with its offset and this decoder's policy's verdict.
-    ///
-    /// Unlike [`Decoder::decode`], a refusal does not stop the scan: the stream runs
-    /// as under [`Policy::inert`] (described, never executed, within the limits), so
-    /// the report lists *everything*. Its first refused site is exactly where `decode`
-    /// would fail. See [`scan::Report`].
-    ///
-    /// ```
-    /// use pickleproof::Decoder;
-    ///
-    /// // os.system('echo pwned'), protocol 0.
-    /// let data = b"cos\nsystem\n(S'echo pwned'\ntR.";
-    /// let report = Decoder::new().scan(data);
-    /// let what: Vec<String> = report.sites.iter().map(|s| s.finding.describe()).collect();
-    /// assert_eq!(what, ["import os.system", "call os.system (reduce)"]);
-    /// let refused: Vec<u64> = report.refused().map(|s| s.offset).collect();
-    /// assert_eq!(refused, [0, 27]); // GLOBAL at 0, REDUCE at 27
-    /// assert!(!report.is_clean());
-    /// // A decode under the same (strict) policy fails at the first refused site.
-    /// assert_eq!(Decoder::new().decode(data).unwrap_err().offset(), 0);
-    /// ```
-    pub fn scan(&self, input: &[u8]) -> scan::Report {
-        machine::scan(reader::SliceSource::new(input), self)
+    /// Decodes one pickle from a slice and reports every site to `sink` (see
+    /// [`sink`]): what the security report and the container readers build on.
+    /// With [`OnRefusal::Continue`] a refused site does not stop the decode (it goes
+    /// on as under [`Policy::inert`]); with [`OnRefusal::Fail`] it fails exactly as
+    /// [`Decoder::decode`] does.
+    pub fn decode_with_sink<'a>(
+        &self,
+        input: &'a [u8],
+        sink: &mut dyn Sink,
+        on_refusal: OnRefusal,
+    ) -> Result<Decoded<'a>, Error> {
+        machine::run_with_sink(reader::SliceSource::new(input), self, sink, on_refusal)
+    }
+
+    /// [`Decoder::decode_with_sink`] from a stream (consumes exactly the bytes up to
+    /// STOP). A sink that needs to look ahead at inline data gets no `rest` here.
+    pub fn decode_reader_with_sink<R: BufRead>(
+        &self,
+        reader: R,
+        sink: &mut dyn Sink,
+        on_refusal: OnRefusal,
+    ) -> Result<Decoded<'static>, Error> {
+        let mut source = reader::StreamSource::new(reader);
+        machine::run_with_sink(&mut source, self, sink, on_refusal)
     }
 
     /// Decodes one pickle from a stream, consuming exactly the bytes up to STOP.

@@ -47,6 +47,12 @@ pub(crate) trait Source<'a> {
         None
     }
 
+    /// The input after the cursor, when the source is a slice (`None` for a stream):
+    /// for a sink that must look ahead at inline data (see `Sink::inline_after_build`).
+    fn rest(&self) -> Option<&'a [u8]> {
+        None
+    }
+
     /// The total input length, when known up front (a slice), so the machine can skip
     /// per-read input checks that cannot fail.
     fn known_len(&self) -> Option<u64> {
@@ -114,6 +120,10 @@ impl<'a> SliceSource<'a> {
 }
 
 impl<'a> Source<'a> for SliceSource<'a> {
+    fn rest(&self) -> Option<&'a [u8]> {
+        self.data.get(self.pos..)
+    }
+
     fn known_len(&self) -> Option<u64> {
         Some(self.data.len() as u64)
     }
@@ -406,6 +416,9 @@ impl<'a, S: Source<'a>> Source<'a> for &mut S {
     }
     fn peek_byte(&self) -> Option<u8> {
         (**self).peek_byte()
+    }
+    fn rest(&self) -> Option<&'a [u8]> {
+        (**self).rest()
     }
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         (**self).take_array::<N>()

