@@ -4,7 +4,7 @@
 
 use std::fs::File;
 
-use pickleproof::archive::{ZipArchive, ZipLimits};
+use pickleproof::container::zip::{ZipArchive, ZipLimits};
 use pickleproof::{Decoder, ErrorKind, Node, Policy};
 use serde_json::Value;
 
