@@ -356,9 +356,19 @@ def write_json(path, doc, pretty=False):
 
 def clean():
     """Delete everything this script generates, so removed cases leave no stale files."""
-    for d in (SEED, BOMBS, HOSTILE):
+    for d in (SEED, BOMBS):
         if d.exists():
             shutil.rmtree(d)
+    # corpus/hostile/ is shared with generate_techniques.py (t_*, techniques.json,
+    # TECHNIQUES.md): delete only what this script writes there.
+    if HOSTILE.exists():
+        for p in HOSTILE.iterdir():
+            if p.name.startswith("t_") or p.name in (
+                "techniques.json", "TECHNIQUES.md", "generate_techniques.py"
+            ):
+                continue
+            if p.is_file():
+                p.unlink()
     for f in ("config.pkl", "config.json"):
         p = EXAMPLES / f
         if p.exists():
