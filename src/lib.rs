@@ -79,7 +79,7 @@ pub mod container;
 mod decode;
 mod error;
 mod graph;
-mod policy;
+pub mod policy;
 pub mod pyfmt;
 pub mod scan;
 
@@ -97,7 +97,7 @@ pub use decode::opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
 pub use decode::{Decoded, Decoder, ReaderPickles, SlicePickles, StringEncoding};
 pub use error::{Error, ErrorKind, Resource};
 pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeData, NodeId, Object};
-pub use policy::{Policy, RECONSTRUCTORS};
+pub use policy::{Policy, PolicyError, RECONSTRUCTORS};
 
 /// Decodes one pickle from a slice with default limits and the strict policy.
 pub fn decode(input: &[u8]) -> Result<Decoded<'_>, Error> {
