@@ -54,6 +54,7 @@
 //!
 //! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
 //! - `zip`: [`container::zip`], the pickles inside ZIP archives such as PyTorch checkpoints.
+//! - `policy-toml`: [`Policy::from_toml`], policies written in TOML (the `toml` crate).
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]

@@ -13,8 +13,8 @@
 //! `path.join`) must match whole: allowing `(module, "a")` never allows `(module, "a.b")`.
 //!
 //! Policies are data: the presets are text files under `policies/` ([`file`] describes
-//! the format), users write their own in the same format ([`Policy::from_text`]),
-//! and [`Policy::to_text`] writes
+//! the format), users write their own in the same format ([`Policy::from_text`]) or in
+//! TOML ([`Policy::from_toml`], feature `policy-toml`), and [`Policy::to_text`] writes
 //! any policy back, so a scan can print the exact policy a file needs ([`emit`]).
 //!
 //! # Globals that are safe only with the right arguments
@@ -37,6 +37,8 @@
 pub mod file;
 mod presets;
 pub mod rules;
+#[cfg(feature = "policy-toml")]
+mod toml;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -254,6 +256,14 @@ impl Policy {
         let mut includes = file::Includes::new(Some(resolve), None);
         file::parse_into(&mut policy, text, file::Mode::User, &mut includes)?;
         Ok(policy)
+    }
+
+    /// A policy in TOML (feature `policy-toml`): `include`, `features` and `allow`
+    /// arrays and `[[rule]]` tables with `global` and `rule` (see the `toml` module
+    /// docs in the source, and the README). Errors carry the line.
+    #[cfg(feature = "policy-toml")]
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        toml::parse(text)
     }
 
     /// Everything `self` allows and everything `other` allows (the CLI's
