@@ -12,7 +12,7 @@
 //! as `builtins.eval`), and a dotted name (`os.path.join` as module `os`, name
 //! `path.join`) must match whole: allowing `(module, "a")` never allows `(module, "a.b")`.
 //!
-//! Policies are data: the presets are text files under `policies/` ([`file`] describes
+//! Policies are data: the presets are text files under `policies/` ([`mod@file`] describes
 //! the format), users write their own in the same format ([`Policy::from_text`]) or in
 //! TOML ([`Policy::from_toml`], feature `policy-toml`), and [`Policy::to_text`] writes
 //! any policy back, so a scan can print the exact policy a file needs ([`emit`]).
@@ -235,8 +235,26 @@ impl Policy {
         presets::NAMES
     }
 
-    /// A policy in the text format ([`file`]): exactly what the text allows (nothing
+    /// A policy in the text format ([`mod@file`]): exactly what the text allows (nothing
     /// else, not even the built-in reconstructors), with `include`s of presets.
+    ///
+    /// ```
+    /// use pickleproof::{Decoder, ErrorKind, Policy};
+    ///
+    /// let policy = Policy::from_text("include stdlib-data\nmypkg.models:Net  # ours\n")?;
+    /// // getattr(zoneinfo.ZoneInfo, '__init__'): the preset lists only '_unpickle'.
+    /// let data = b"\x80\x02cbuiltins\ngetattr\nczoneinfo\nZoneInfo\nX\x08\x00\x00\x00__init__\x86R.";
+    /// let err = Decoder::new().policy(policy).decode(data).unwrap_err();
+    /// assert_eq!(
+    ///     err.kind(),
+    ///     &ErrorKind::CallRefused {
+    ///         module: "builtins".into(),
+    ///         name: "getattr".into(),
+    ///         reason: "getattr with a name that is not a listed literal",
+    ///     }
+    /// );
+    /// # Ok::<(), pickleproof::PolicyError>(())
+    /// ```
     pub fn from_text(text: &str) -> Result<Policy, PolicyError> {
         let mut policy = Policy::deny_all();
         let mut includes = file::Includes::new(None, None);
@@ -258,9 +276,23 @@ impl Policy {
         Ok(policy)
     }
 
-    /// A policy in TOML (feature `policy-toml`): `include`, `features` and `allow`
-    /// arrays and `[[rule]]` tables with `global` and `rule` (see the `toml` module
-    /// docs in the source, and the README). Errors carry the line.
+    /// A policy in TOML (feature `policy-toml`), meaning what the text format means;
+    /// every key is optional, an unknown key is an error, and errors carry the line:
+    ///
+    /// ```toml
+    /// include = ["numpy"]                       # presets, by name
+    /// features = ["persistent-ids"]             # as the text format's `feature` lines
+    /// allow = [
+    ///     "collections.OrderedDict",            # module.name (split at the last dot)
+    ///     "numpy.core.multiarray:_reconstruct", # module:qualname (exact when dotted)
+    ///     "mypkg.*",                            # a module and its submodules
+    /// ]
+    ///
+    /// [[rule]]                                  # a global allowed only with a rule
+    /// global = "builtins:getattr"
+    /// rule = "getattr(zoneinfo:ZoneInfo,_unpickle)"
+    /// reason = "bound method"                   # optional, for people
+    /// ```
     #[cfg(feature = "policy-toml")]
     pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
         toml::parse(text)
@@ -535,7 +567,7 @@ impl Policy {
         self.computed_calls
     }
 
-    /// The policy in the text format ([`file`]), sorted and stable: features, then
+    /// The policy in the text format ([`mod@file`]), sorted and stable: features, then
     /// exact globals by module and qualname (a global with rules as one line per
     /// rule), then module prefixes. [`Policy::from_text`] reads it back as the same
     /// policy, with two exceptions written as comments: [`Policy::inert`]'s "every

@@ -1,13 +1,13 @@
 //! Argument rules: what an allowed callable may be called with.
 //!
 //! Some globals are safe only with the right arguments, because they fetch, import,
-//! instantiate or store for later whatever they are given (`/work/shared/spec/
-//! policy-hazards.md`): an allowlist entry for `builtins.getattr` with no rule would
-//! reach `getattr(os, 'system')`. A [`Rule`] says what the arguments must be, and
+//! instantiate or store for later whatever they are given: an allowlist entry for
+//! `builtins.getattr` with no rule would reach `getattr(os, 'system')`, and one for
+//! numpy's `__randomstate_ctor` calls its second argument with its first. A [`Rule`] says what the arguments must be, and
 //! [`Policy::judge_call`](super::Policy::judge_call) checks it on the graph at each
 //! call, before anything else happens to the call.
 //!
-//! Some globals carry their rule whether or not an entry names it ([`intrinsic`]):
+//! Some globals carry their rule whether or not an entry names it (the intrinsic rules):
 //! allowing `copyreg._reconstructor` (by entry or by module prefix) always means
 //! allowing it with the `reconstructor` rule, so a policy cannot open one of these
 //! hazards by forgetting a `rule=`.
