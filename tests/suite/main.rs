@@ -5,6 +5,7 @@ mod archives;
 mod corpus;
 mod fuzz_replay;
 mod opcodes;
+mod policy;
 mod properties;
 mod scan;
 mod semantics;
