@@ -95,6 +95,7 @@ use std::io::BufRead;
 pub use bigint::{BigInt, IntValue};
 pub use budget::{Limits, Usage};
 pub use decode::opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
+pub use decode::sink;
 pub use decode::{Decoded, Decoder, ReaderPickles, SlicePickles, StringEncoding};
 pub use error::{Error, ErrorKind, Resource};
 pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeData, NodeId, Object};
