@@ -38,6 +38,8 @@
 //! | `render/` | text, JSON and SARIF |
 
 #[cfg(feature = "zip")]
+pub mod emit;
+#[cfg(feature = "zip")]
 pub mod file;
 pub mod gadgets;
 pub mod hazards;
@@ -45,6 +47,8 @@ pub mod hazards;
 pub mod issues;
 pub mod nested;
 mod record;
+#[cfg(feature = "zip")]
+pub mod render;
 mod report;
 pub mod verdict;
 
@@ -53,7 +57,9 @@ use crate::decode::Decoder;
 use record::Recorder;
 
 #[cfg(feature = "zip")]
-pub use file::{scan_file, FileReport, PickleReport, ScanOptions};
+pub use emit::emit_policy;
+#[cfg(feature = "zip")]
+pub use file::{scan_file, scan_limits, FileReport, PickleReport, ScanOptions};
 pub use gadgets::Category;
 pub use hazards::{Hazard, Thresholds};
 pub use report::{Callee, Finding, GetattrPair, Report, Site};
