@@ -2,12 +2,14 @@
 //! every hazard, error and anomaly), then one verdict line for the file.
 //!
 //! ```text
-//! evil.pkl: 0 (GLOBAL): error PP002 shell-command: import os.system at offset 0 (GLOBAL): runs a shell command
+//! evil.pkl: @0: error PP002 shell-command: import os.system at offset 0 (GLOBAL): runs a shell command
+//! evil.pkl: @27: error PP002 shell-command: call os.system (reduce) at offset 27 (REDUCE): runs a shell command
 //! evil.pkl: verdict unsafe (exit 5): 2 finding(s) in 1 pickle(s)
 //! ```
 //!
-//! A finding's place is `file[:member]: offset`, with the file offset when known
-//! (`@N in the file`) and the pickle's own offset otherwise.
+//! A finding's place is `file[:member]: @N` with `N` its offset in the file when the
+//! bytes are the file's own, or `+N` its offset within the member (or pickle) when
+//! they are not (a compressed or nested one).
 
 use std::fmt::Write as _;
 
