@@ -374,20 +374,31 @@ impl Scan<'_> {
                     &pickle_location,
                     &format!("{}@{}", inner.callee, inner.offset),
                 );
-                match depth
+                let next = depth
                     .checked_add(1)
-                    .filter(|d| *d <= self.options.max_nested_depth)
-                {
-                    Some(next) => self.queue.push_back(Job {
+                    .filter(|d| *d <= self.options.max_nested_depth);
+                let size = payload.data.len() as u64;
+                let reason = match next {
+                    None => Some("nested deeper than the scan's max_nested_depth"),
+                    Some(_) if size > self.output_left => {
+                        Some("over what is left of the file's output budget")
+                    }
+                    Some(_) => None,
+                };
+                // Queued payloads are charged to the output budget shared with the
+                // containers: the copies stay bounded by it, however many pickles ask.
+                self.output_left = self.output_left.saturating_sub(size);
+                match (next, reason) {
+                    (Some(next), None) => self.queue.push_back(Job {
                         data: payload.data,
                         nested_in: inner,
                         depth: next,
                         location: nested_location,
                     }),
-                    None => self.report.not_scanned.push(NotScanned {
+                    (_, reason) => self.report.not_scanned.push(NotScanned {
                         nested_in: inner,
                         location: nested_location,
-                        reason: "nested deeper than the scan's max_nested_depth",
+                        reason: reason.unwrap_or_default(),
                     }),
                 }
             }

@@ -48,20 +48,27 @@ pub const PICKLE_LOADERS: &[(&str, &str, usize)] = &[
     ),
 ];
 
-/// The bytes a call of `module.name` with `args` would unpickle, when the callable
-/// is one of [`PICKLE_LOADERS`] and the bytes are a literal (see the module docs).
-pub(crate) fn payload(
+/// The argument a call of `module.name` with `args` would unpickle, when the
+/// callable is one of [`PICKLE_LOADERS`]: the node to pass to [`payload`]. The
+/// recorder copies each such node's bytes once per pickle, however often the
+/// stream calls a loader on it.
+pub(crate) fn loader_argument(
     graph: &Graph<'_>,
     module: &str,
     name: &str,
     args: NodeId,
-) -> Option<Vec<u8>> {
+) -> Option<NodeId> {
     let module = unalias(module);
     let (_, _, at) = PICKLE_LOADERS
         .iter()
         .find(|(m, n, _)| *m == module && (*n == name || *n == "*"))?;
-    let arg = *tuple_items(graph, args).get(*at)?;
-    literal_bytes(graph, arg)
+    tuple_items(graph, args).get(*at).copied()
+}
+
+/// The bytes a loader's argument stands for, when they are a literal (see the
+/// module docs).
+pub(crate) fn payload(graph: &Graph<'_>, argument: NodeId) -> Option<Vec<u8>> {
+    literal_bytes(graph, argument)
 }
 
 /// The bytes `id` stands for: a literal, or one of the wrappers in the module docs

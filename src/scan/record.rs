@@ -5,7 +5,7 @@
 
 use crate::budget::Usage;
 use crate::decode::sink::{At, Event, Finish, Sink};
-use crate::graph::{Graph, Node};
+use crate::graph::{Graph, Node, NodeId};
 use crate::policy::Verdict;
 use crate::scan::gadgets::tuple_items;
 use crate::scan::hazards::{self, Hazard, Thresholds};
@@ -32,6 +32,8 @@ pub(crate) struct Recorder<'t> {
     /// Set for a file scan: keep nested payloads, measure hazards at the end.
     pub(crate) file: Option<&'t Thresholds>,
     pub(crate) nested: Vec<NestedPayload>,
+    /// The loader arguments whose bytes are in `nested` (each is copied once).
+    nested_arguments: Vec<NodeId>,
     pub(crate) hazards: Vec<Hazard>,
     /// What the decode used, from its end (also when it failed).
     pub(crate) usage: Option<Usage>,
@@ -70,15 +72,19 @@ impl Sink for Recorder<'_> {
                         if (g.module.as_str(), g.name.as_str()) == ("builtins", "getattr") {
                             pair = getattr_pair(graph, args);
                         }
-                        if self.file.is_some() {
-                            payload =
-                                nested::payload(graph, &g.module, &g.name, args).map(|data| {
-                                    NestedPayload {
-                                        offset: at.offset,
-                                        callee: format!("{}.{}", g.module, g.name),
-                                        data,
-                                    }
-                                });
+                        let argument = self
+                            .file
+                            .and_then(|_| nested::loader_argument(graph, &g.module, &g.name, args))
+                            .filter(|id| !self.nested_arguments.contains(id));
+                        if let Some(argument) = argument {
+                            payload = nested::payload(graph, argument).map(|data| NestedPayload {
+                                offset: at.offset,
+                                callee: format!("{}.{}", g.module, g.name),
+                                data,
+                            });
+                            if payload.is_some() {
+                                self.nested_arguments.push(argument);
+                            }
                         }
                         Callee::Global {
                             module: g.module.clone(),
@@ -113,6 +119,7 @@ impl Sink for Recorder<'_> {
         if let Some(payload) = payload {
             kept = kept
                 .saturating_add(payload.data.len() as u64)
+                .saturating_add(std::mem::size_of::<NodeId>() as u64)
                 .saturating_add(payload.callee.len() as u64)
                 .saturating_add(std::mem::size_of::<NestedPayload>() as u64);
             self.nested.push(payload);
@@ -129,7 +136,7 @@ impl Sink for Recorder<'_> {
 }
 
 /// `(global, 'attr')` when a getattr call's arguments are exactly those.
-fn getattr_pair(graph: &Graph<'_>, args: crate::graph::NodeId) -> Option<GetattrPair> {
+fn getattr_pair(graph: &Graph<'_>, args: NodeId) -> Option<GetattrPair> {
     let [target, attr] = tuple_items(graph, args) else {
         return None;
     };

@@ -594,6 +594,19 @@ fn a_pickle_nested_in_pickle_loads_is_scanned_too() {
     assert_eq!(report.pickles.len(), 2);
     assert_eq!(report.verdict(), FileVerdict::Suspicious);
 
+    // The same literal loaded twice (memoized, BINGET) is copied and scanned once.
+    let mut twice = b"\x80\x03cpickle\nloads\nq\x00C".to_vec();
+    twice.push(u8::try_from(OS_SYSTEM.len()).unwrap());
+    twice.extend_from_slice(OS_SYSTEM);
+    twice.extend_from_slice(b"q\x01\x85Rh\x00h\x01\x85R\x86.");
+    let report = scan(&twice);
+    let calls = report.pickles[0]
+        .sites
+        .iter()
+        .filter(|s| matches!(s.finding, Finding::Call { .. }))
+        .count();
+    assert_eq!((calls, report.pickles.len()), (2, 2));
+
     // Five levels: the fifth is past max_nested_depth (4), reported, not scanned.
     let mut payload = LIST.to_vec();
     for _ in 0..5 {
