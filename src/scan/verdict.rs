@@ -102,7 +102,7 @@ impl FileVerdict {
         }
     }
 
-    /// The exit code a command reporting this verdict gives (for a file scan).
+    /// The exit code of `pickleproof scan` for this verdict.
     ///
     /// | verdict | code | why this number |
     /// |---|---|---|
