@@ -409,7 +409,7 @@ const MAX_COMPONENTS: usize = 16;
 /// The entry for `module.name` in [`GADGETS`] (names after the Python 2 mapping), if
 /// any: the exact name first, then the whole module, then the nearest enclosing
 /// module prefix; for a dotted name, then each attribute-chain reading of it (see
-/// the module docs), for its first [`MAX_COMPONENTS`] components.
+/// the module docs), for its first 16 components (`MAX_COMPONENTS`).
 pub fn lookup(module: &str, name: &str) -> Option<&'static Gadget> {
     let module = unalias(module);
     if let Some(found) = lookup_plain(module, name) {

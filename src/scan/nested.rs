@@ -3,7 +3,7 @@
 //! calls the loader on the literal, so the literal is a pickle (or a file) that runs
 //! too, and a scanner that looks only at the outer stream misses it.
 //!
-//! At a call of one of [`PICKLE_LOADERS`] the recorder asks [`payload`] for the
+//! At a call of one of [`PICKLE_LOADERS`] the recorder asks `payload` for the
 //! bytes the loader would read, when they are a literal in the stream: a `bytes` or
 //! `bytearray`, `io.BytesIO(bytes)`, `base64.b64decode(bytes or str)` (and its
 //! aliases), `bytes.fromhex(str)` or `_codecs.encode(str, 'latin1')`. Decoding base64
@@ -49,7 +49,7 @@ pub const PICKLE_LOADERS: &[(&str, &str, usize)] = &[
 ];
 
 /// The argument a call of `module.name` with `args` would unpickle, when the
-/// callable is one of [`PICKLE_LOADERS`]: the node to pass to [`payload`]. The
+/// callable is one of [`PICKLE_LOADERS`]: the node to pass to `payload`. The
 /// recorder copies each such node's bytes once per pickle, however often the
 /// stream calls a loader on it.
 pub(crate) fn loader_argument(

@@ -5,7 +5,7 @@
 //! it. Otherwise it is `dangerous` when the policy's own argument rule was broken, when
 //! it calls something computed (the result of a call, a persistent id, an extension
 //! code: no allowlist of globals says what that runs), or when the gadget knowledge
-//! base ([`gadgets`](super::gadgets)) knows the global; and `unknown` ("not on the
+//! base ([`gadgets`]) knows the global; and `unknown` ("not on the
 //! allowlist") in every other case. So a gadget nobody listed is still not clean.
 
 use crate::decode::sink::Event;
