@@ -24,7 +24,7 @@ for d in seed bombs hostile regressions examples fuzz; do
 done
 PROFILES=()
 OBJECTS=()
-for t in decode stream roundtrip_bytes limits views; do
+for t in decode stream roundtrip_bytes limits views scan; do
     cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t

@@ -49,6 +49,9 @@
 //! extension code and missing out-of-band buffer a stream asks for, with its offset
 //! and the policy's verdict ([`scan::Report`]). It does not stop at the first refusal,
 //! and its first refused site is exactly where [`Decoder::decode`] fails.
+//! `scan::scan_file` (feature `zip`) scans a whole file: every pickle of every container
+//! member, nested pickles, loader hazards, with a verdict (clean, suspicious,
+//! inconclusive, unsafe) and text, JSON and SARIF renderers.
 //!
 //! # Features
 //!

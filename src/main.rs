@@ -7,10 +7,10 @@
 //! exceeded; 4 the policy refused a global (or a persistent id, extension code,
 //! missing buffer or computed call).
 //!
-//! `scan` is the exception to "whole or nothing": its report of what the stream would
-//! import and call is useful even when the stream is cut or over budget, so it prints
-//! the sites found and then says, on stdout and stderr, that the report is incomplete
-//! (and exits 2 or 3).
+//! `scan` is the exception to "whole or nothing": its report of what the file would
+//! import and call is useful even when a stream is cut or over budget, so it prints
+//! everything found, and exits by the file's verdict: 0 clean, 4 suspicious,
+//! 2 inconclusive, 5 unsafe (`FileVerdict::exit_code`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pickleproof::container::zip::{looks_like_zip, ZipArchive, ZipEntry, ZipLimits};
+use pickleproof::scan::{render, scan_file, scan_limits, FileVerdict, ScanOptions};
 use pickleproof::views::{disasm, json, repr};
 use pickleproof::{Decoder, Error, ErrorKind, Limits, Opcode, Policy, StringEncoding};
 
@@ -64,6 +65,16 @@ impl PolicyArg {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// One line per finding and a verdict line.
+    Text,
+    /// The JSON report (pickleproof-scan/1).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum EncodingArg {
     Ascii,
@@ -90,7 +101,12 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
-        let mut limits = Limits::default();
+        self.over(Limits::default())
+    }
+
+    /// `base` with the limits given on the command line.
+    fn over(&self, base: Limits) -> Limits {
+        let mut limits = base;
         if let Some(v) = self.max_memory {
             limits.max_memory_bytes = v;
         }
@@ -139,21 +155,29 @@ enum Command {
         #[arg(default_value = "-")]
         file: String,
     },
-    /// List every import, call, persistent id, extension code and missing buffer the
-    /// stream asks for, with offsets and the policy's verdict (nothing is executed).
-    /// Exit 0: the policy allows everything; 4: it refuses something; 2/3: the stream
-    /// is malformed or over budget (the report then covers the sites before that).
+    /// Scan a file for what loading it would do: every pickle in it (in every ZIP
+    /// member, back to back, nested in pickle.loads-like calls), each import, call,
+    /// persistent id, extension code and missing buffer with its offset and verdict,
+    /// loader hazards and container anomalies; nothing is executed. Exit 0: clean;
+    /// 4: suspicious (only globals the policy does not list); 2: inconclusive (not
+    /// read whole: malformed, over budget, unreadable layer); 5: unsafe (something
+    /// known to be dangerous, a loader hazard, an evasion).
     Scan {
-        /// Print the report as one JSON object.
+        /// Print the JSON report (same as --format json).
         #[arg(long)]
         json: bool,
-        /// The policy whose verdicts are reported.
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Print the minimal policy the file needs instead of the report.
+        #[arg(long)]
+        emit_policy: bool,
+        /// The allowlist: a site is allowed exactly when this policy allows it.
         #[arg(long, value_enum, default_value = "strict")]
         policy: PolicyArg,
         #[command(flatten)]
         limits: LimitArgs,
-        /// The pickle file, or a ZIP archive (every pickle in it is scanned), or - for
-        /// standard input.
+        /// The file (a pickle, a ZIP archive...), or - for standard input.
         #[arg(default_value = "-")]
         file: String,
     },
@@ -448,63 +472,55 @@ fn main() -> ExitCode {
         }
         Command::Scan {
             json: as_json,
+            format,
+            emit_policy,
             policy,
             limits,
             file,
         } => {
-            let limits = limits.limits();
-            let pickles = match read_pickles(&file, limits.max_input_bytes, None) {
-                Ok(Input::Pickle(data)) => vec![(None, data)],
-                Ok(Input::Archive(found)) => found.into_iter().map(|(n, d)| (Some(n), d)).collect(),
-                Err((msg, code)) => return fail(&msg, code),
+            let options = ScanOptions {
+                policy: policy.policy(),
+                limits: limits.over(scan_limits()),
+                ..ScanOptions::default()
             };
-            let decoder = Decoder::new().limits(limits).policy(policy.policy());
-            let mut text = String::new();
-            let mut code = 0u8;
-            let mut json_docs = Vec::new();
-            for (entry, data) in &pickles {
-                let report = decoder.scan(data);
-                if as_json {
-                    json_docs.push(report.to_json_for(policy.name(), entry.as_deref()));
-                } else {
-                    if let Some(name) = entry {
-                        text.push_str(&format!("== {name}\n"));
-                    }
-                    text.push_str(&report.to_text(policy.name()));
-                }
-                let this = match &report.error {
-                    Some(e) => {
-                        eprintln!("{}", error_line(e, data));
-                        eprintln!(
-                            "pickleproof: the scan report{} is INCOMPLETE: it covers the sites before offset {}",
-                            entry.as_ref().map(|n| format!(" of {n}")).unwrap_or_default(),
-                            e.offset()
-                        );
-                        exit_code_for(e)
-                    }
-                    None if report.refused().next().is_some() => 4,
-                    None => 0,
-                };
-                // An incomplete report (its error's code) outranks a refusal (4),
-                // which outranks a clean scan (0); the first error code stays.
-                code = match (code, this) {
-                    (0, c) | (4, c @ (1..=3)) => c,
-                    (c, _) => c,
-                };
+            let limit = options.limits.max_input_bytes;
+            let data = match read_input(&file, limit) {
+                Ok(d) => d,
+                Err(msg) => return fail(&msg, 1),
+            };
+            if data.len() as u64 > limit {
+                return fail(
+                    &format!("{file} is larger than --max-input ({limit} bytes): not scanned"),
+                    FileVerdict::Inconclusive.exit_code(),
+                );
             }
-            if as_json {
-                text = if pickles.len() == 1 && pickles[0].0.is_none() {
-                    json_docs.concat()
-                } else {
-                    format!("[{}]", json_docs.join(","))
-                };
-                text.push('\n');
+            let report = scan_file(&data, &options);
+            let name = if file == "-" {
+                "<stdin>"
+            } else {
+                file.as_str()
+            };
+            let mut text = if emit_policy {
+                pickleproof::scan::emit_policy(&report)
+            } else if as_json || format == FormatArg::Json {
+                let mut doc = render::json::json(&report, Some(name), policy.name());
+                doc.push('\n');
+                doc
+            } else if format == FormatArg::Sarif {
+                let mut log = render::sarif::sarif(&report, name);
+                log.push('\n');
+                log
+            } else {
+                render::text::text(&report, name)
+            };
+            if text.is_empty() && emit_policy {
+                text.push_str("# the file needs nothing beyond built-in data\n");
             }
             let printed = emit(&text);
             if printed != ExitCode::SUCCESS {
                 return printed;
             }
-            ExitCode::from(code)
+            ExitCode::from(report.verdict().exit_code())
         }
         Command::Disasm { entry, file } => {
             let limit = Limits::default().max_input_bytes;

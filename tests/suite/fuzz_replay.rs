@@ -29,6 +29,7 @@ const BYTE_TARGETS: &[(&str, Body)] = &[
     ("limits", harness::run_limits),
     ("views", harness::run_views),
     ("roundtrip_bytes", harness::run_roundtrip_bytes),
+    ("scan", harness::scan::run_scan),
 ];
 
 /// Extra chunkings every file goes through besides the one its last byte selects.
@@ -101,6 +102,11 @@ fn replay_corpus_through_every_target() {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::run_zip(&bytes))) {
                 let message = panic_message(payload.as_ref());
                 failures.push(format!("{name} (first {cut} bytes): zip: {message}"));
+            }
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::scan::run_scan(&bytes)))
+            {
+                let message = panic_message(payload.as_ref());
+                failures.push(format!("{name} (first {cut} bytes): scan: {message}"));
             }
         }
     }
@@ -198,6 +204,29 @@ fn smoke_views() {
             harness::run_views(&with);
         }
     }
+}
+
+#[test]
+fn smoke_scan() {
+    for data in SMOKE {
+        harness::scan::run_scan(data);
+    }
+    // Several pickles, a nested one, a memo index and a deep value past the
+    // harness's small thresholds.
+    let mut two = SMOKE[0].to_vec();
+    two.extend_from_slice(SMOKE[4]);
+    harness::scan::run_scan(&two);
+    let mut nested = b"\x80\x03cpickle\nloads\nC".to_vec();
+    nested.push(SMOKE[4].len() as u8);
+    nested.extend_from_slice(SMOKE[4]);
+    nested.extend_from_slice(b"\x85R.");
+    harness::scan::run_scan(&nested);
+    harness::scan::run_scan(b"\x80\x02]r\xff\xff\xff\xff.");
+    let mut deep = b"\x80\x02".to_vec();
+    deep.extend(std::iter::repeat(b']').take(100));
+    deep.extend(std::iter::repeat(b'a').take(99));
+    deep.push(b'.');
+    harness::scan::run_scan(&deep);
 }
 
 #[test]
