@@ -12,13 +12,24 @@
 //! [`ContainerLimits::max_output_bytes`] as it comes out, so a decompression bomb is
 //! an [`ErrorKind::Limit`](crate::ErrorKind::Limit) error like any other.
 
+pub mod compress;
+pub mod joblib;
+pub mod npy;
+pub mod sniff;
+pub mod tar;
+mod torch;
 pub mod zip;
 
 use std::borrow::Cow;
-use std::io::Cursor;
 
-use crate::error::Error;
-use zip::{looks_like_zip, ZipArchive, ZipLimits};
+use crate::budget::Limits;
+use crate::decode::sink::{At, Event, OnRefusal, Sink};
+use crate::decode::Decoder;
+use crate::error::{Error, ErrorKind, Resource};
+use crate::graph::Graph;
+use crate::policy::{Policy, Verdict};
+use compress::{Budget, Codec, Want};
+use zip::{ZipArchive, ZipEntry, ZipLimits};
 
 /// Bounds on reading containers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +84,10 @@ pub enum Format {
     Gzip,
     /// bzip2.
     Bzip2,
-    /// xz / lzma.
+    /// xz.
     Xz,
+    /// The raw `.lzma` ("alone") format (joblib's `.lzma`).
+    Lzma,
     /// zlib (joblib's default compression).
     Zlib,
     /// LZ4 frame.
@@ -99,6 +112,7 @@ impl Format {
             Format::Gzip => "gzip",
             Format::Bzip2 => "bzip2",
             Format::Xz => "xz",
+            Format::Lzma => "lzma",
             Format::Zlib => "zlib",
             Format::Lz4 => "lz4",
             Format::Tar => "tar",
@@ -166,6 +180,8 @@ pub enum AnomalyKind {
     TrailingBytes,
     /// A format whose loader runs code by design (TorchScript).
     RunsCode,
+    /// A length that disagrees with what the header says (`.npy` data).
+    SizeMismatch,
     /// Anything else a reader had to work around.
     Other,
 }
@@ -183,6 +199,7 @@ impl AnomalyKind {
             AnomalyKind::ExtraBytes => "extra-bytes",
             AnomalyKind::TrailingBytes => "trailing-bytes",
             AnomalyKind::RunsCode => "runs-code",
+            AnomalyKind::SizeMismatch => "size-mismatch",
             AnomalyKind::Other => "other",
         }
     }
@@ -203,36 +220,740 @@ pub struct Contents<'a> {
     pub error: Option<Error>,
 }
 
-/// Recognises the format of `data` from its content and lists every pickle in it.
+/// Recognises the format of `data` from its content and lists every pickle in it,
+/// layer by layer (see the module docs). Never panics; every read is bounded by
+/// `limits`.
 pub fn open<'a>(data: &'a [u8], limits: &ContainerLimits) -> Contents<'a> {
     let mut contents = Contents::default();
-    if looks_like_zip(data) {
-        contents.formats.push(Format::Zip);
-        if let Err(e) = read_zip(data, limits, &mut contents) {
-            contents.error = Some(e);
-        }
-        return contents;
+    let mut opener = Opener {
+        limits,
+        budget: Budget::new(limits.max_output_bytes),
+        pieces: 0,
+    };
+    let src = Src::File { data, base: 0 };
+    if let Err(e) = opener.layer(src, "", 1, &mut contents) {
+        note(&mut contents, e);
     }
-    contents.formats.push(Format::Pickle);
-    contents.pieces.push(Piece {
-        location: String::new(),
-        file_offset: Some(0),
-        data: Cow::Borrowed(data),
-        kind: PieceKind::Pickles,
-    });
     contents
 }
 
-fn read_zip(data: &[u8], limits: &ContainerLimits, out: &mut Contents<'_>) -> Result<(), Error> {
-    let mut archive = ZipArchive::open(Cursor::new(data), limits.zip)?;
-    for entry in archive.pickles() {
-        let bytes = archive.read(&entry)?;
-        out.pieces.push(Piece {
-            location: entry.name.clone(),
-            file_offset: None,
-            data: Cow::Owned(bytes),
-            kind: PieceKind::Pickles,
+/// Bytes read from a compressed ZIP member to decide what it is.
+const SNIFF_BYTES: u64 = 1 << 20;
+
+/// The limits under which a member's bytes are tried as a pickle (rule 3 and 4 of
+/// [`looks_like_pickle`]): a real pickle's first megabyte gets there, random data
+/// fails within a few opcodes.
+fn sniff_limits() -> Limits {
+    Limits {
+        max_input_bytes: SNIFF_BYTES,
+        max_steps: 100_000,
+        max_memory_bytes: 8 << 20,
+        max_depth: 1000,
+        max_memo_entries: 65_536,
+        max_container_len: 1 << 20,
+        max_int_digits: 4300,
+        max_int_bytes: 8192,
+    }
+}
+
+/// Is this member (or stretch of bytes) a pickle? By name (`.pkl`, `.pickle`), by a
+/// protocol 2+ header (`\x80` and 2..5), or, since protocol 0 and 1 pickles have no
+/// header, by decoding it under [`Policy::inert`] and tight limits: it reaches STOP,
+/// or it asks for an import or a call before it fails.
+pub fn looks_like_pickle(name: &str, data: &[u8]) -> bool {
+    if name.ends_with(".pkl") || name.ends_with(".pickle") {
+        return true;
+    }
+    if matches!(data, [0x80, 2..=5, ..]) {
+        return true;
+    }
+    if data.is_empty() {
+        return false;
+    }
+    /// Remembers whether the decode asked for an import or a call.
+    struct SawSite(bool);
+    impl Sink for SawSite {
+        fn site(&mut self, _: At, event: Event<'_>, _: Verdict, _: &Graph<'_>) -> u64 {
+            if matches!(event, Event::Import { .. } | Event::Call { .. }) {
+                self.0 = true;
+            }
+            0
+        }
+    }
+    let mut saw = SawSite(false);
+    let decoder = Decoder::new()
+        .policy(Policy::inert())
+        .limits(sniff_limits());
+    let head = data.get(..SNIFF_BYTES as usize).unwrap_or(data);
+    decoder
+        .decode_with_sink(head, &mut saw, OnRefusal::Continue)
+        .is_ok()
+        || saw.0
+}
+
+/// A joblib pickle names `joblib.numpy_pickle.NumpyArrayWrapper`.
+fn is_joblib(data: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"NumpyArrayWrapper";
+    data.windows(NEEDLE.len()).any(|w| w == NEEDLE)
+}
+
+/// Records an error: the first one is [`Contents::error`], later ones anomalies.
+fn note(out: &mut Contents<'_>, e: Error) {
+    if out.error.is_none() {
+        out.error = Some(e);
+    } else {
+        out.anomalies.push(Anomaly {
+            kind: AnomalyKind::Other,
+            location: String::new(),
+            offset: e.offset(),
+            detail: format!("also: {e}"),
         });
     }
-    Ok(())
+}
+
+/// Errors that end the whole file, not just one member: the budgets shared by all
+/// layers.
+fn is_global(e: &Error) -> bool {
+    matches!(e.resource(), Some(Resource::OutputBytes | Resource::Pieces))
+}
+
+fn push_format(out: &mut Contents<'_>, format: Format) -> usize {
+    match out.formats.iter().position(|f| *f == format) {
+        Some(i) => i,
+        None => {
+            out.formats.push(format);
+            out.formats.len().saturating_sub(1)
+        }
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// The bytes of a layer: the file's own (pieces borrow them and know their offset in
+/// the file) or decompressed (pieces are copies).
+#[derive(Clone, Copy)]
+enum Src<'s, 'a: 's> {
+    File { data: &'a [u8], base: u64 },
+    Temp(&'s [u8]),
+}
+
+impl<'s, 'a: 's> Src<'s, 'a> {
+    fn bytes(&self) -> &'s [u8] {
+        match *self {
+            Src::File { data, .. } => data,
+            Src::Temp(data) => data,
+        }
+    }
+
+    /// `len` bytes at `start` (clamped to the layer).
+    fn sub(&self, start: u64, len: u64) -> Src<'s, 'a> {
+        let pick = |data: &'s [u8]| -> &'s [u8] {
+            let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+            let end = usize::try_from(len)
+                .ok()
+                .and_then(|l| start.checked_add(l))
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            data.get(start..end).unwrap_or(&[])
+        };
+        match *self {
+            Src::File { data, base } => {
+                let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| start.checked_add(l))
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                Src::File {
+                    data: data.get(start..end).unwrap_or(&[]),
+                    base: base.saturating_add(start as u64),
+                }
+            }
+            Src::Temp(data) => Src::Temp(pick(data)),
+        }
+    }
+}
+
+/// What a member turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Container(Format),
+    Pickle,
+    Data,
+}
+
+fn classify(name: &str, head: &[u8]) -> Class {
+    match sniff::sniff(head) {
+        Format::Pickle => {
+            if looks_like_pickle(name, head) {
+                Class::Pickle
+            } else {
+                Class::Data
+            }
+        }
+        format => Class::Container(format),
+    }
+}
+
+/// One `open`: the limits and the budgets every layer shares.
+struct Opener<'l> {
+    limits: &'l ContainerLimits,
+    budget: Budget,
+    pieces: u64,
+}
+
+impl<'l> Opener<'l> {
+    /// Hands out a piece of `src`: borrowed (and charged) when the bytes are the
+    /// file's, copied (and charged) otherwise.
+    fn piece<'a>(
+        &mut self,
+        out: &mut Contents<'a>,
+        location: String,
+        src: Src<'_, 'a>,
+    ) -> Result<(), Error> {
+        let bytes = src.bytes();
+        let (data, file_offset, at) = match src {
+            Src::File { data, base } => (Cow::Borrowed(data), Some(base), base),
+            Src::Temp(data) => (Cow::Owned(Vec::new()), None, {
+                let _ = data;
+                0
+            }),
+        };
+        self.count_piece(at)?;
+        self.budget.charge(bytes.len() as u64, at)?;
+        let data = match data {
+            Cow::Borrowed(b) => Cow::Borrowed(b),
+            Cow::Owned(_) => {
+                let mut copy = Vec::new();
+                copy.try_reserve_exact(bytes.len())
+                    .map_err(|_| Error::limit(Resource::Memory, 0, bytes.len() as u64, at))?;
+                copy.extend_from_slice(bytes);
+                Cow::Owned(copy)
+            }
+        };
+        let kind = if is_joblib(&data) {
+            PieceKind::Joblib
+        } else {
+            PieceKind::Pickles
+        };
+        out.pieces.push(Piece {
+            location,
+            file_offset,
+            data,
+            kind,
+        });
+        Ok(())
+    }
+
+    /// Hands out decompressed bytes as a piece without copying (they were charged as
+    /// they came out).
+    fn owned_piece(
+        &mut self,
+        out: &mut Contents<'_>,
+        location: String,
+        data: Vec<u8>,
+    ) -> Result<(), Error> {
+        self.count_piece(0)?;
+        let kind = if is_joblib(&data) {
+            PieceKind::Joblib
+        } else {
+            PieceKind::Pickles
+        };
+        out.pieces.push(Piece {
+            location,
+            file_offset: None,
+            data: Cow::Owned(data),
+            kind,
+        });
+        Ok(())
+    }
+
+    fn count_piece(&mut self, at: u64) -> Result<(), Error> {
+        let next = self.pieces.saturating_add(1);
+        if next > self.limits.max_pieces {
+            return Err(Error::limit(
+                Resource::Pieces,
+                self.limits.max_pieces,
+                next,
+                at,
+            ));
+        }
+        self.pieces = next;
+        Ok(())
+    }
+
+    /// One layer: what `src` is, and what is in it. `depth` counts layers from 1 (the
+    /// file).
+    fn layer<'a>(
+        &mut self,
+        src: Src<'_, 'a>,
+        location: &str,
+        depth: u32,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        if depth > self.limits.max_nesting {
+            return Err(Error::limit(
+                Resource::ContainerLayers,
+                u64::from(self.limits.max_nesting),
+                u64::from(depth),
+                0,
+            ));
+        }
+        let data = src.bytes();
+        let format = sniff::sniff(data);
+        let codec = match format {
+            Format::Gzip => Some(Codec::Gzip),
+            Format::Bzip2 => Some(Codec::Bzip2),
+            Format::Xz => Some(Codec::Xz),
+            Format::Lzma => Some(Codec::Lzma),
+            Format::Zlib => Some(Codec::Zlib),
+            Format::Lz4 => Some(Codec::Lz4),
+            _ => None,
+        };
+        if let Some(codec) = codec {
+            push_format(out, format);
+            let inner = compress::decompress(codec, data, Want::All, &mut self.budget, 0)?;
+            return self.decompressed(inner, &join(location, codec.name()), depth, out);
+        }
+        match format {
+            Format::Zip => self.zip(src, location, depth, out),
+            Format::Npy => self.npy(src, location, out),
+            Format::Tar => self.tar(src, location, depth, out),
+            Format::TorchLegacy => self.torch_legacy(src, location, out),
+            _ => {
+                // A pickle; or a pickle with a ZIP glued after it (the end record is
+                // at the end of the file).
+                if let Ok(archive) = ZipArchive::open(data, self.limits.zip) {
+                    if !archive.entries().is_empty() {
+                        return self.zip(src, location, depth, out);
+                    }
+                }
+                push_format(
+                    out,
+                    if is_joblib(data) {
+                        Format::Joblib
+                    } else {
+                        Format::Pickle
+                    },
+                );
+                self.piece(out, location.to_owned(), src)
+            }
+        }
+    }
+
+    /// The output of a decompression layer: a pickle becomes a piece as it is,
+    /// anything else is one more layer.
+    fn decompressed(
+        &mut self,
+        inner: Vec<u8>,
+        location: &str,
+        depth: u32,
+        out: &mut Contents<'_>,
+    ) -> Result<(), Error> {
+        let next = depth.saturating_add(1);
+        if next > self.limits.max_nesting {
+            return Err(Error::limit(
+                Resource::ContainerLayers,
+                u64::from(self.limits.max_nesting),
+                u64::from(next),
+                0,
+            ));
+        }
+        if sniff::sniff(&inner) == Format::Pickle
+            && ZipArchive::open(&inner, self.limits.zip).map_or(true, |a| a.entries().is_empty())
+        {
+            push_format(
+                out,
+                if is_joblib(&inner) {
+                    Format::Joblib
+                } else {
+                    Format::Pickle
+                },
+            );
+            return self.owned_piece(out, location.to_owned(), inner);
+        }
+        // Pieces inside are copies: they outlive this buffer.
+        let mut inner_out = Contents::default();
+        let result = self.layer(Src::Temp(&inner), location, next, &mut inner_out);
+        merge(out, inner_out);
+        result
+    }
+
+    fn npy<'a>(
+        &mut self,
+        src: Src<'_, 'a>,
+        location: &str,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        push_format(out, Format::Npy);
+        let data = src.bytes();
+        let header = npy::parse_header(data)?;
+        let body_len = (data.len() as u64).saturating_sub(header.data_offset);
+        if header.has_object {
+            return self.piece(
+                out,
+                location.to_owned(),
+                src.sub(header.data_offset, body_len),
+            );
+        }
+        self.npy_size(&header, body_len, location, out);
+        Ok(())
+    }
+
+    fn npy_size(
+        &self,
+        header: &npy::NpyHeader,
+        body_len: u64,
+        location: &str,
+        out: &mut Contents<'_>,
+    ) {
+        if header.data_len != Some(body_len) {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::SizeMismatch,
+                location: location.to_owned(),
+                offset: header.data_offset,
+                detail: match header.data_len {
+                    Some(want) => format!("the header's shape and dtype make {want} bytes of data, the file has {body_len}"),
+                    None => format!("the header's shape and dtype make more than 2^64 bytes of data, the file has {body_len}"),
+                },
+            });
+        }
+    }
+
+    fn zip<'a>(
+        &mut self,
+        src: Src<'_, 'a>,
+        location: &str,
+        depth: u32,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        let data = src.bytes();
+        let archive = ZipArchive::open(data, self.limits.zip)?;
+        let slot = out.formats.len();
+        out.formats.push(Format::Zip);
+        out.anomalies.extend(archive.anomalies(location));
+        let entries = archive.entries();
+        // Bytes in front of the archive: a pickle glued before it is what torch.load
+        // (which then sees no ZIP magic) unpickles. Handed out from the start of the
+        // file, so the decoder reads it whole even if it holds the archive's bytes.
+        let first = entries
+            .iter()
+            .map(|e| e.header_offset)
+            .chain([archive.directory().0])
+            .min()
+            .unwrap_or(0);
+        if first > 0 {
+            let head = data
+                .get(..usize::try_from(first).unwrap_or(usize::MAX))
+                .unwrap_or(data);
+            if looks_like_pickle("", head) {
+                self.piece(out, location.to_owned(), src)?;
+            }
+        }
+        let choice = archive.pytorch_choice();
+        let mut npy_members = 0usize;
+        let mut members = 0usize;
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.is_dir() || entry.is_encrypted() {
+                continue;
+            }
+            members = members.saturating_add(1);
+            let mut name = join(location, &entry.name);
+            if choice.get(i).copied().unwrap_or(i) != i {
+                name = format!("{name} (copy at offset {})", entry.header_offset);
+            }
+            match self.member(&archive, entry, src, &name, depth, out) {
+                Ok(Some(Format::Npy)) => npy_members = npy_members.saturating_add(1),
+                Ok(_) => {}
+                Err(e) if is_global(&e) => return Err(e),
+                Err(e) => note(out, e),
+            }
+        }
+        // Bytes after the archive: a pickle appended to it.
+        let end = archive.end_offset();
+        let len = data.len() as u64;
+        if end < len {
+            let tail = src.sub(end, len.saturating_sub(end));
+            if looks_like_pickle("", tail.bytes()) {
+                self.piece(out, join(location, "(after the archive)"), tail)?;
+            }
+        }
+        let format = refine(entries, npy_members, members);
+        if let Some(f) = out.formats.get_mut(slot) {
+            *f = format;
+        }
+        if format == Format::TorchScript {
+            let at = entries
+                .iter()
+                .find(|e| e.name.contains("/code/") || e.name.ends_with("constants.pkl"))
+                .map_or(0, |e| e.header_offset);
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::RunsCode,
+                location: location.to_owned(),
+                offset: at,
+                detail: "a TorchScript archive: torch.jit.load (and torch.load, which hands it \
+                         over) would run the code in code/"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// One ZIP member: read (stored members are borrowed; deflated ones are
+    /// decompressed, first only a prefix to decide what they are), CRC-checked when
+    /// read whole, and handed out as a piece, a layer, or nothing (data).
+    fn member<'a>(
+        &mut self,
+        archive: &ZipArchive<'_>,
+        entry: &ZipEntry,
+        src: Src<'_, 'a>,
+        name: &str,
+        depth: u32,
+        out: &mut Contents<'a>,
+    ) -> Result<Option<Format>, Error> {
+        let (offset, raw) = archive.raw(entry)?;
+        let bad_crc = |out: &mut Contents<'_>, actual: u32| {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::BadCrc,
+                location: name.to_owned(),
+                offset: entry.header_offset,
+                detail: format!(
+                    "CRC-32 {actual:#010x}, the directory says {:#010x}: PyTorch (miniz) and \
+                     Python's zipfile refuse to read it; scanned anyway",
+                    entry.crc32
+                ),
+            });
+        };
+        match entry.method {
+            0 => {
+                if entry.size != entry.compressed_size {
+                    return Err(Error::new(
+                        ErrorKind::Malformed("stored ZIP entry with two different sizes"),
+                        entry.directory_offset,
+                        None,
+                    ));
+                }
+                let actual = zip::crc32(raw);
+                if actual != entry.crc32 {
+                    bad_crc(out, actual);
+                }
+                let member = src.sub(offset, raw.len() as u64);
+                match classify(&entry.name, raw) {
+                    Class::Container(format) => {
+                        let next = depth.saturating_add(1);
+                        let mut inner = Contents::default();
+                        let result = self.layer(member, name, next, &mut inner);
+                        merge_borrowed(out, inner);
+                        result.map(|()| Some(format))
+                    }
+                    Class::Pickle => self.piece(out, name.to_owned(), member).map(|()| None),
+                    Class::Data => Ok(None),
+                }
+            }
+            8 => {
+                let head = compress::decompress(
+                    Codec::Deflate,
+                    raw,
+                    Want::Prefix(SNIFF_BYTES),
+                    &mut self.budget,
+                    offset,
+                )?;
+                let class = classify(&entry.name, &head);
+                if class == Class::Data {
+                    return Ok(None);
+                }
+                if class == Class::Container(Format::Npy) {
+                    // An array's header says whether its data is a pickle; a plain
+                    // array need not be decompressed (the size is checked against
+                    // the directory's claim).
+                    let header = npy::parse_header(&head)?;
+                    if !header.has_object {
+                        push_format(out, Format::Npy);
+                        self.npy_size(
+                            &header,
+                            entry.size.saturating_sub(header.data_offset),
+                            name,
+                            out,
+                        );
+                        return Ok(Some(Format::Npy));
+                    }
+                }
+                let whole = if (head.len() as u64) < SNIFF_BYTES {
+                    head
+                } else {
+                    compress::decompress(Codec::Deflate, raw, Want::All, &mut self.budget, offset)?
+                };
+                let actual = zip::crc32(&whole);
+                if actual != entry.crc32 {
+                    bad_crc(out, actual);
+                }
+                match class {
+                    Class::Pickle => self.owned_piece(out, name.to_owned(), whole).map(|()| None),
+                    Class::Container(format) => {
+                        let next = depth.saturating_add(1);
+                        let mut inner = Contents::default();
+                        let result = self.layer(Src::Temp(&whole), name, next, &mut inner);
+                        merge(out, inner);
+                        result.map(|()| Some(format))
+                    }
+                    Class::Data => Ok(None),
+                }
+            }
+            _ => Err(Error::new(
+                ErrorKind::Unsupported("ZIP compression method other than stored and deflate"),
+                entry.directory_offset,
+                None,
+            )),
+        }
+    }
+
+    fn tar<'a>(
+        &mut self,
+        src: Src<'_, 'a>,
+        location: &str,
+        depth: u32,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        let data = src.bytes();
+        let members = tar::members(data)?;
+        let has = |n: &str| members.iter().any(|m| m.name == n);
+        let legacy = ["sys_info", "pickle", "storages", "tensors"]
+            .iter()
+            .all(|n| has(n));
+        push_format(
+            out,
+            if legacy {
+                Format::TorchLegacyTar
+            } else {
+                Format::Tar
+            },
+        );
+        let walker = Decoder::new().policy(Policy::inert());
+        for m in &members {
+            let member = src.sub(m.offset, m.size);
+            let name = join(location, &m.name);
+            let result = if legacy && matches!(m.name.as_str(), "storages" | "tensors") {
+                let found = if m.name == "storages" {
+                    torch::tar_storages(member.bytes(), &walker)
+                } else {
+                    torch::tar_tensors(member.bytes(), &walker)
+                };
+                self.found(found, member, location, out)
+            } else if legacy && matches!(m.name.as_str(), "sys_info" | "pickle") {
+                self.piece(out, name, member)
+            } else {
+                match classify(&m.name, member.bytes()) {
+                    Class::Container(_) => {
+                        let mut inner = Contents::default();
+                        let result = self.layer(member, &name, depth.saturating_add(1), &mut inner);
+                        merge_borrowed(out, inner);
+                        result
+                    }
+                    Class::Pickle => self.piece(out, name, member),
+                    Class::Data => Ok(()),
+                }
+            };
+            match result {
+                Err(e) if is_global(&e) => return Err(e),
+                Err(e) => note(out, e),
+                Ok(()) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn torch_legacy<'a>(
+        &mut self,
+        src: Src<'_, 'a>,
+        location: &str,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        push_format(out, Format::TorchLegacy);
+        let walker = Decoder::new().policy(Policy::inert());
+        let found = torch::legacy_pickles(src.bytes(), &walker);
+        self.found(found, src, location, out)
+    }
+
+    /// The pickles a torch walk found, as pieces.
+    fn found<'a>(
+        &mut self,
+        found: Vec<torch::Found>,
+        src: Src<'_, 'a>,
+        location: &str,
+        out: &mut Contents<'a>,
+    ) -> Result<(), Error> {
+        for f in found {
+            let len = f.end.saturating_sub(f.start);
+            self.piece(
+                out,
+                join(location, &f.name),
+                src.sub(f.start as u64, len as u64),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What a ZIP's members say it is.
+fn refine(entries: &[ZipEntry], npy_members: usize, members: usize) -> Format {
+    // PyTorch's records live under the first entry's folder.
+    let root = entries
+        .first()
+        .and_then(|e| e.name.split_once('/'))
+        .map(|(root, _)| root)
+        .unwrap_or("");
+    let under = |e: &ZipEntry, rest: &str| {
+        e.name
+            .strip_prefix(root)
+            .and_then(|n| n.strip_prefix('/'))
+            .is_some_and(|n| n == rest || (rest.ends_with('/') && n.starts_with(rest)))
+    };
+    if !root.is_empty()
+        && entries
+            .iter()
+            .any(|e| under(e, "constants.pkl") || under(e, "code/"))
+    {
+        Format::TorchScript
+    } else if !root.is_empty() && entries.iter().any(|e| under(e, "data.pkl")) {
+        Format::TorchZip
+    } else if members > 0 && npy_members == members {
+        Format::Npz
+    } else {
+        Format::Zip
+    }
+}
+
+/// Adds what an inner layer over a temporary buffer found (its pieces are owned).
+fn merge<'a>(out: &mut Contents<'a>, inner: Contents<'_>) {
+    for f in inner.formats {
+        push_format(out, f);
+    }
+    out.pieces.extend(inner.pieces.into_iter().map(|p| Piece {
+        location: p.location,
+        file_offset: p.file_offset,
+        data: Cow::Owned(p.data.into_owned()),
+        kind: p.kind,
+    }));
+    out.anomalies.extend(inner.anomalies);
+    if let Some(e) = inner.error {
+        note(out, e);
+    }
+}
+
+/// Adds what an inner layer over the file's own bytes found.
+fn merge_borrowed<'a>(out: &mut Contents<'a>, inner: Contents<'a>) {
+    for f in inner.formats {
+        push_format(out, f);
+    }
+    out.pieces.extend(inner.pieces);
+    out.anomalies.extend(inner.anomalies);
+    if let Some(e) = inner.error {
+        note(out, e);
+    }
 }

@@ -1929,7 +1929,7 @@ pub fn zip(data: &[u8]) {
         max_entry_bytes: 1 << 16,
     };
     let len = data.len() as u64;
-    let mut archive = match ZipArchive::open(io::Cursor::new(data), limits) {
+    let archive = match ZipArchive::open(data, limits) {
         Ok(a) => a,
         Err(e) => {
             assert!(
