@@ -94,10 +94,11 @@ use std::io::BufRead;
 pub use bigint::{BigInt, IntValue};
 pub use budget::{Limits, Usage};
 pub use decode::opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
+pub use decode::sink::{At, Event, Finish, OnRefusal, Sink};
 pub use decode::{Decoded, Decoder, ReaderPickles, SlicePickles, StringEncoding};
 pub use error::{Error, ErrorKind, Resource};
 pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeData, NodeId, Object};
-pub use policy::{Policy, RECONSTRUCTORS};
+pub use policy::{Policy, Verdict, RECONSTRUCTORS};
 
 /// Decodes one pickle from a slice with default limits and the strict policy.
 pub fn decode(input: &[u8]) -> Result<Decoded<'_>, Error> {

@@ -158,6 +158,11 @@ mod imp {
                 .map_err(|_| Error::limit(crate::Resource::Memory, 0, n as u64, offset))?;
             out.extend_from_slice(got);
         }
+        // lz4_flex takes the input ending where a block header should be for the end
+        // of the frame; a frame without its end mark is cut short.
+        if codec == Codec::Lz4 && !budget_bound_hit(&out, cap) && !lz4_frames_complete(data) {
+            return Err(Error::new(ErrorKind::Eof, offset, None));
+        }
         let produced = out.len() as u64;
         if produced > cap {
             if budget_bound {
@@ -168,6 +173,67 @@ mod imp {
         }
         budget.charge(out.len() as u64, offset)?;
         Ok(out)
+    }
+
+    /// The output reached the cap (so the input was not read to its end).
+    fn budget_bound_hit(out: &[u8], cap: u64) -> bool {
+        out.len() as u64 > cap
+    }
+
+    /// `data` is whole LZ4 frames (and skippable frames), each ending with its end
+    /// mark (and content checksum), and nothing else: only sizes are read.
+    fn lz4_frames_complete(data: &[u8]) -> bool {
+        let le32 = |at: usize| {
+            data.get(at..at.saturating_add(4))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_le_bytes)
+        };
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let Some(magic) = le32(pos) else {
+                return false;
+            };
+            if magic & 0xffff_fff0 == 0x184d_2a50 {
+                // Skippable frame: magic, 4-byte size, data.
+                let Some(size) = le32(pos.saturating_add(4)) else {
+                    return false;
+                };
+                pos = pos.saturating_add(8).saturating_add(size as usize);
+                continue;
+            }
+            if magic != 0x184d_2204 {
+                return false;
+            }
+            let Some(&flg) = data.get(pos.saturating_add(4)) else {
+                return false;
+            };
+            let mut at = pos.saturating_add(6); // magic, FLG, BD
+            if flg & 0x08 != 0 {
+                at = at.saturating_add(8); // content size
+            }
+            if flg & 0x01 != 0 {
+                at = at.saturating_add(4); // dictionary id
+            }
+            at = at.saturating_add(1); // header checksum
+            loop {
+                let Some(block) = le32(at) else {
+                    return false;
+                };
+                at = at.saturating_add(4);
+                if block == 0 {
+                    break;
+                }
+                at = at.saturating_add((block & 0x7fff_ffff) as usize);
+                if flg & 0x10 != 0 {
+                    at = at.saturating_add(4); // block checksum
+                }
+            }
+            if flg & 0x04 != 0 {
+                at = at.saturating_add(4); // content checksum
+            }
+            pos = at;
+        }
+        pos == data.len()
     }
 
     #[cold]

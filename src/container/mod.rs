@@ -821,7 +821,16 @@ impl<'l> Opener<'l> {
         out: &mut Contents<'a>,
     ) -> Result<(), Error> {
         let data = src.bytes();
-        let members = tar::members(data)?;
+        let (members, ended) = tar::members(data)?;
+        if !ended {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::Other,
+                location: location.to_owned(),
+                offset: data.len() as u64,
+                detail: "the tar archive ends without its end-of-archive block (cut short?)"
+                    .to_owned(),
+            });
+        }
         let has = |n: &str| members.iter().any(|m| m.name == n);
         let legacy = ["sys_info", "pickle", "storages", "tensors"]
             .iter()
@@ -880,10 +889,11 @@ impl<'l> Opener<'l> {
         self.found(found, src, location, out)
     }
 
-    /// The pickles a torch walk found, as pieces.
+    /// The pickles a torch walk found, as pieces; a walk that did not get through
+    /// the layout is an end-of-input error at the end of its bytes.
     fn found<'a>(
         &mut self,
-        found: Vec<torch::Found>,
+        (found, complete): torch::Walked,
         src: Src<'_, 'a>,
         location: &str,
         out: &mut Contents<'a>,
@@ -896,7 +906,11 @@ impl<'l> Opener<'l> {
                 src.sub(f.start as u64, len as u64),
             )?;
         }
-        Ok(())
+        if complete {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Eof, src.bytes().len() as u64, None))
+        }
     }
 }
 

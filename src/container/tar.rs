@@ -61,8 +61,10 @@ fn text(field: &[u8]) -> String {
     String::from_utf8_lossy(field.get(..end).unwrap_or(&[])).into_owned()
 }
 
-/// The regular files in `data`, in order.
-pub fn members(data: &[u8]) -> Result<Vec<TarMember>, Error> {
+/// The regular files in `data`, in order, and whether the archive ends with its
+/// end-of-archive (zero) block; Python's `tarfile` reads one without it, but it is
+/// the sign of a file cut short.
+pub fn members(data: &[u8]) -> Result<(Vec<TarMember>, bool), Error> {
     let len = data.len() as u64;
     let mut out = Vec::new();
     let mut pos = 0u64;
@@ -77,12 +79,12 @@ pub fn members(data: &[u8]) -> Result<Vec<TarMember>, Error> {
         else {
             // Python's tarfile accepts an archive that ends without its two zero blocks.
             if pos >= len {
-                return Ok(out);
+                return Ok((out, false));
             }
             return Err(Error::new(ErrorKind::Eof, pos, None));
         };
         if header.iter().all(|&b| b == 0) {
-            return Ok(out);
+            return Ok((out, true));
         }
         let field = |a: usize, b: usize| header.get(a..b).unwrap_or(&[]);
         let stored = number(field(148, 156), pos)?;
@@ -214,7 +216,8 @@ pub(crate) mod tests {
     #[test]
     fn lists_members_with_offsets() {
         let t = tar(&[("sys_info", b"N."), ("pickle", &[1u8; 600])]);
-        let m = members(&t).unwrap();
+        let (m, ended) = members(&t).unwrap();
+        assert!(ended);
         assert_eq!(
             m,
             [
@@ -245,6 +248,7 @@ pub(crate) mod tests {
             let err = members(&t[..cut]).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Eof, "cut {cut}");
         }
-        assert_eq!(members(&t[..1024]).unwrap().len(), 1);
+        assert_eq!(members(&t[..1024]).unwrap().0.len(), 1);
+        assert!(!members(&t[..1024]).unwrap().1);
     }
 }

@@ -22,8 +22,7 @@
 use crate::decode::Decoder;
 use crate::graph::Node;
 
-/// A pickle found by a walk: its name and byte range; `whole` is false for a last
-/// piece that runs to the end because the walk could not go on.
+/// A pickle found by a walk: its name and byte range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Found {
     pub(crate) name: String,
@@ -40,45 +39,66 @@ const LEGACY: [&str; 5] = [
     "storage_keys",
 ];
 
+/// What a walk found, and whether it got through the whole layout (false when the
+/// data ended early or a part could not be read).
+pub(crate) type Walked = (Vec<Found>, bool);
+
 /// Walks the five pickles of a legacy checkpoint with `decoder` (which only measures
 /// them: the caller decodes the pieces again).
-pub(crate) fn legacy_pickles(data: &[u8], decoder: &Decoder) -> Vec<Found> {
-    let mut walk = Walk {
-        data,
-        pos: 0,
-        found: Vec::new(),
-        decoder,
-    };
+pub(crate) fn legacy_pickles(data: &[u8], decoder: &Decoder) -> Walked {
+    let mut walk = Walk::new(data, decoder);
+    let mut keys = Vec::new();
     for name in LEGACY {
-        if walk.pickle(name).is_none() {
-            break;
+        match walk.pickle(name) {
+            None => return (walk.found, walk.complete),
+            Some(Value::Keys(k)) => keys = k,
+            Some(_) => {}
         }
     }
-    walk.found
+    // The storages: for each key, an 8-byte little-endian element count and the
+    // elements, whose size the storage's type in the main pickle's persistent id
+    // gives. Only checked to be there (a cut-off file is reported): they are data.
+    for key in keys {
+        let Some(&size) = walk.elsizes.get(&key) else {
+            walk.complete = false;
+            break;
+        };
+        let numel = match walk.data.get(walk.pos..walk.pos.saturating_add(8)) {
+            Some(b) => <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes),
+            None => {
+                walk.complete = false;
+                break;
+            }
+        };
+        walk.pos = walk.pos.saturating_add(8);
+        let end = numel
+            .checked_mul(size)
+            .and_then(|n| usize::try_from(n).ok())
+            .and_then(|n| walk.pos.checked_add(n))
+            .filter(|&e| e <= walk.data.len());
+        match end {
+            Some(end) => walk.pos = end,
+            None => {
+                walk.complete = false;
+                break;
+            }
+        }
+    }
+    (walk.found, walk.complete)
 }
 
 /// Walks the `storages` member of a legacy tar checkpoint.
-pub(crate) fn tar_storages(data: &[u8], decoder: &Decoder) -> Vec<Found> {
-    let mut walk = Walk {
-        data,
-        pos: 0,
-        found: Vec::new(),
-        decoder,
-    };
+pub(crate) fn tar_storages(data: &[u8], decoder: &Decoder) -> Walked {
+    let mut walk = Walk::new(data, decoder);
     let _ = walk.storages();
-    walk.found
+    (walk.found, walk.complete)
 }
 
 /// Walks the `tensors` member of a legacy tar checkpoint.
-pub(crate) fn tar_tensors(data: &[u8], decoder: &Decoder) -> Vec<Found> {
-    let mut walk = Walk {
-        data,
-        pos: 0,
-        found: Vec::new(),
-        decoder,
-    };
+pub(crate) fn tar_tensors(data: &[u8], decoder: &Decoder) -> Walked {
+    let mut walk = Walk::new(data, decoder);
     let _ = walk.tensors();
-    walk.found
+    (walk.found, walk.complete)
 }
 
 struct Walk<'d> {
@@ -86,6 +106,10 @@ struct Walk<'d> {
     pos: usize,
     found: Vec<Found>,
     decoder: &'d Decoder,
+    complete: bool,
+    /// Element size of each storage key named by a persistent id
+    /// `('storage', <type>, key, location, numel, view)` seen so far.
+    elsizes: std::collections::HashMap<String, u64>,
 }
 
 /// What a walked pickle's value says, as far as the walk needs it.
@@ -93,12 +117,26 @@ enum Value {
     Int(i64),
     /// A tuple whose third item is a global named `<name>`.
     StorageType(String),
+    /// A list of str (the storage keys).
+    Keys(Vec<String>),
     Other,
 }
 
-impl Walk<'_> {
+impl<'d> Walk<'d> {
+    fn new(data: &'d [u8], decoder: &'d Decoder) -> Walk<'d> {
+        Walk {
+            data,
+            pos: 0,
+            found: Vec::new(),
+            decoder,
+            complete: true,
+            elsizes: std::collections::HashMap::new(),
+        }
+    }
+
     /// The rest as one last piece (the walk stops).
     fn give_up(&mut self, name: &str) -> Option<Value> {
+        self.complete = false;
         if self.pos < self.data.len() {
             self.found.push(Found {
                 name: name.to_owned(),
@@ -114,6 +152,7 @@ impl Walk<'_> {
     fn pickle(&mut self, name: &str) -> Option<Value> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         if rest.is_empty() {
+            self.complete = false;
             return None;
         }
         let Ok(decoded) = self.decoder.decode(rest) else {
@@ -130,7 +169,32 @@ impl Walk<'_> {
         });
         self.pos = end;
         let graph = &decoded.graph;
+        for id in graph.ids() {
+            let Some(Node::PersId(pid)) = graph.get(id) else {
+                continue;
+            };
+            if let Some(Node::Tuple([tag, kind, key, ..])) = graph.get(pid) {
+                let (Some(Node::Str(b"storage")), Some(Node::Global(g)), Some(Node::Str(key))) =
+                    (graph.get(*tag), graph.get(*kind), graph.get(*key))
+                else {
+                    continue;
+                };
+                if let Some(size) = element_size(&g.name) {
+                    self.elsizes
+                        .insert(String::from_utf8_lossy(key).into_owned(), size);
+                }
+            }
+        }
         Some(match graph.get(decoded.root) {
+            Some(Node::List(items)) => Value::Keys(
+                items
+                    .iter()
+                    .filter_map(|i| match graph.get(*i) {
+                        Some(Node::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
             Some(Node::Int(n)) => Value::Int(n),
             Some(Node::Tuple([_, _, kind, ..])) => match graph.get(*kind) {
                 Some(Node::Global(g)) => Value::StorageType(g.name.clone()),
@@ -245,35 +309,45 @@ mod tests {
 
     #[test]
     fn five_pickles_then_storages() {
-        // magic, 1001, {}, (persid-free) [1], ['0'], then 8 raw bytes.
-        let mut data = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
-        data.extend_from_slice(b"\x80\x02M\xe9\x03.");
-        data.extend_from_slice(b"\x80\x02}q\x00.");
-        data.extend_from_slice(b"\x80\x02]q\x00K\x01a.");
-        data.extend_from_slice(b"\x80\x02]q\x00X\x01\x00\x00\x000a.");
-        data.extend_from_slice(&[0xff; 8]);
-        let found = legacy_pickles(&data, &decoder());
+        // magic, 1001, {}, a persistent storage ('storage', torch.FloatStorage, '0',
+        // 'cpu', 2, None), ['0'], then the storage: count 2 and 2 floats.
+        let parts: [&[u8]; 5] = [
+            b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.",
+            b"\x80\x02M\xe9\x03.",
+            b"\x80\x02}q\x00.",
+            b"\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x02NtQ.",
+            b"\x80\x02]q\x00X\x01\x00\x00\x000a.",
+        ];
+        let mut data = parts.concat();
+        data.extend_from_slice(&2u64.to_le_bytes());
+        data.extend_from_slice(&[0; 8]);
+        let (found, complete) = legacy_pickles(&data, &decoder());
+        assert!(complete);
+        let mut at = 0;
+        let want: Vec<(&str, usize, usize)> = LEGACY
+            .iter()
+            .zip(parts)
+            .map(|(name, p)| {
+                at += p.len();
+                (*name, at - p.len(), at)
+            })
+            .collect();
         let ranges: Vec<(&str, usize, usize)> = found
             .iter()
             .map(|f| (f.name.as_str(), f.start, f.end))
             .collect();
-        assert_eq!(
-            ranges,
-            [
-                ("magic_number", 0, 15),
-                ("protocol_version", 15, 21),
-                ("sys_info", 21, 27),
-                ("pickle", 27, 36),
-                ("storage_keys", 36, 49),
-            ]
-        );
+        assert_eq!(ranges, want);
+        // One float short: cut off.
+        let (found, complete) = legacy_pickles(&data[..data.len() - 4], &decoder());
+        assert_eq!((found.len(), complete), (5, false));
     }
 
     #[test]
     fn a_pickle_that_does_not_decode_ends_the_walk_with_the_rest() {
         let mut data = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
         data.extend_from_slice(b"\x80\x02\xff junk");
-        let found = legacy_pickles(&data, &decoder());
+        let (found, complete) = legacy_pickles(&data, &decoder());
+        assert!(!complete);
         assert_eq!(found.len(), 2);
         assert_eq!((found[1].start, found[1].end), (15, data.len()));
     }
@@ -299,7 +373,8 @@ mod tests {
         data.extend_from_slice(&[0; 3]);
         let views_at = data.len();
         data.extend_from_slice(b"\x80\x02].");
-        let found = tar_storages(&data, &decoder());
+        let (found, complete) = tar_storages(&data, &decoder());
+        assert!(complete);
         let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,

@@ -2,6 +2,7 @@
 //! Each module owns one concern; see its docs.
 
 mod archives;
+mod containers;
 mod corpus;
 mod fuzz_replay;
 mod opcodes;
