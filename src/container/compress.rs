@@ -28,6 +28,7 @@ impl Budget {
     }
 
     /// What is left.
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
     pub(crate) fn left(&self) -> u64 {
         self.limit.saturating_sub(self.used)
     }
@@ -345,6 +346,25 @@ mod tests {
         assert_eq!(
             err.unwrap_err().kind(),
             &ErrorKind::Malformed("corrupt zlib stream")
+        );
+    }
+}
+
+#[cfg(all(test, not(feature = "compression")))]
+mod tests_without_the_feature {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn every_codec_names_the_missing_feature() {
+        let mut budget = Budget::new(100);
+        let err = decompress(Codec::Gzip, b"\x1f\x8b\x08", Want::All, &mut budget, 5).unwrap_err();
+        assert_eq!(
+            (err.kind().clone(), err.offset()),
+            (
+                ErrorKind::Unsupported("gzip needs the `compression` feature"),
+                5
+            )
         );
     }
 }

@@ -971,3 +971,6 @@ fn merge_borrowed<'a>(out: &mut Contents<'a>, inner: Contents<'a>) {
         note(out, e);
     }
 }
+
+#[cfg(test)]
+mod tests;

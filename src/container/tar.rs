@@ -146,7 +146,8 @@ pub fn members(data: &[u8]) -> Result<(Vec<TarMember>, bool), Error> {
         // Data is padded to whole blocks.
         let padded = size
             .checked_add(BLOCK - 1)
-            .map(|s| s / BLOCK * BLOCK)
+            .and_then(|s| s.checked_div(BLOCK))
+            .and_then(|blocks| blocks.checked_mul(BLOCK))
             .ok_or_else(|| bad("tar size overflows", pos))?;
         pos = data_start.saturating_add(padded);
     }

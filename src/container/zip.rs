@@ -708,22 +708,22 @@ fn miniz_sorted(names: &[&[u8]]) -> Vec<usize> {
             .copied()
             .unwrap_or(&[])
     };
-    let sift = |idx: &mut Vec<usize>, mut root: usize, end: usize| loop {
-        let Some(mut child) = root.checked_mul(2).and_then(|c| c.checked_add(1)) else {
-            break;
-        };
-        if child >= end {
-            break;
+    let sift = |idx: &mut Vec<usize>, mut root: usize, end: usize| {
+        while let Some(mut child) = root
+            .checked_mul(2)
+            .and_then(|c| c.checked_add(1))
+            .filter(|&c| c < end)
+        {
+            let right = child.saturating_add(1);
+            if right < end && miniz_less(name(idx, child), name(idx, right)) {
+                child = right;
+            }
+            if !miniz_less(name(idx, root), name(idx, child)) {
+                break;
+            }
+            idx.swap(root, child);
+            root = child;
         }
-        let right = child.saturating_add(1);
-        if right < end && miniz_less(name(idx, child), name(idx, right)) {
-            child = right;
-        }
-        if !miniz_less(name(idx, root), name(idx, child)) {
-            break;
-        }
-        idx.swap(root, child);
-        root = child;
     };
     let mut start = size.saturating_sub(2) / 2;
     loop {
@@ -808,6 +808,9 @@ fn table(t: usize, value: u32) -> u32 {
 
 const CRC_TABLES: [[u32; 256]; 8] = crc_tables();
 
+// Evaluated at compile time: an index out of bounds or an overflow here fails the
+// build, it cannot happen at run time.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const fn crc_tables() -> [[u32; 256]; 8] {
     let mut tables = [[0u32; 256]; 8];
     let mut i = 0;
@@ -839,14 +842,17 @@ const fn crc_tables() -> [[u32; 256]; 8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Builds archives by hand: `(central name, local name, data, flags)` entries,
     /// stored, with the right CRCs unless told otherwise.
+    /// Central name, local name, data, flags, CRC (computed when `None`).
+    type Entry = (Vec<u8>, Vec<u8>, Vec<u8>, u16, Option<u32>);
+
     pub(crate) struct Builder {
         pub(crate) prefix: Vec<u8>,
-        pub(crate) entries: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, u16, Option<u32>)>,
+        pub(crate) entries: Vec<Entry>,
         pub(crate) suffix: Vec<u8>,
     }
 
@@ -862,6 +868,20 @@ mod tests {
         pub(crate) fn entry(mut self, name: &str, data: &[u8]) -> Builder {
             self.entries
                 .push((name.into(), name.into(), data.to_vec(), 0, None));
+            self
+        }
+
+        /// An entry whose local header gives another name, flags or CRC.
+        pub(crate) fn odd(
+            mut self,
+            central: &str,
+            local: &str,
+            data: &[u8],
+            flags: u16,
+            crc: Option<u32>,
+        ) -> Builder {
+            self.entries
+                .push((central.into(), local.into(), data.to_vec(), flags, crc));
             self
         }
 
