@@ -634,9 +634,10 @@ impl<'l> Opener<'l> {
         out: &mut Contents<'a>,
     ) -> Result<(), Error> {
         let data = src.bytes();
-        let archive = ZipArchive::open(data, self.limits.zip)?;
+        // Named before it is read: a broken archive is still a ZIP layer.
         let slot = out.formats.len();
         out.formats.push(Format::Zip);
+        let archive = ZipArchive::open(data, self.limits.zip)?;
         out.anomalies.extend(archive.anomalies(location));
         let entries = archive.entries();
         // Bytes in front of the archive: a pickle glued before it is what torch.load
@@ -821,6 +822,8 @@ impl<'l> Opener<'l> {
         out: &mut Contents<'a>,
     ) -> Result<(), Error> {
         let data = src.bytes();
+        let tar_slot = out.formats.len();
+        out.formats.push(Format::Tar);
         let (members, ended) = tar::members(data)?;
         if !ended {
             out.anomalies.push(Anomaly {
@@ -835,14 +838,11 @@ impl<'l> Opener<'l> {
         let legacy = ["sys_info", "pickle", "storages", "tensors"]
             .iter()
             .all(|n| has(n));
-        push_format(
-            out,
-            if legacy {
-                Format::TorchLegacyTar
-            } else {
-                Format::Tar
-            },
-        );
+        if legacy {
+            if let Some(f) = out.formats.get_mut(tar_slot) {
+                *f = Format::TorchLegacyTar;
+            }
+        }
         let walker = Decoder::new().policy(Policy::inert());
         for m in &members {
             let member = src.sub(m.offset, m.size);
