@@ -693,7 +693,7 @@ impl<'l> Opener<'l> {
             let at = entries
                 .iter()
                 .find(|e| e.name.contains("/code/") || e.name.ends_with("constants.pkl"))
-                .map_or(0, |e| e.header_offset);
+                .map_or(0, |e| archive.entry_offset(e));
             out.anomalies.push(Anomaly {
                 kind: AnomalyKind::RunsCode,
                 location: location.to_owned(),

@@ -299,6 +299,16 @@ impl<'a> ZipArchive<'a> {
         })
     }
 
+    /// Where to point at `entry`: its local header when that lies within the file,
+    /// else its directory record (the offset there may be anything).
+    pub fn entry_offset(&self, entry: &ZipEntry) -> u64 {
+        if entry.header_offset < self.data.len() as u64 {
+            entry.header_offset
+        } else {
+            entry.directory_offset
+        }
+    }
+
     /// Every entry, in directory order.
     pub fn entries(&self) -> &[ZipEntry] {
         &self.entries
@@ -520,7 +530,7 @@ impl<'a> ZipArchive<'a> {
                 let loaded = self.entries.get(chosen);
                 push(
                     AnomalyKind::DuplicateName,
-                    entry.header_offset,
+                    self.entry_offset(entry),
                     format!(
                         "entry #{i} {:?} shares its name with entry #{chosen} {:?} at offset \
                          {}: PyTorch (miniz, case-insensitive) loads #{chosen}, Python's zipfile \
