@@ -52,8 +52,13 @@
 //!
 //! # Features
 //!
-//! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
-//! - `zip`: [`container::zip`], the pickles inside ZIP archives such as PyTorch checkpoints.
+//! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`
+//!   and `compression`.
+//! - `zip`: [`container`], the pickles inside model files (ZIP archives such as PyTorch
+//!   checkpoints, legacy PyTorch files, NumPy `.npy`/`.npz`, joblib, tar), recognised by
+//!   content; no dependencies.
+//! - `compression`: decompression for [`container`] (gzip, zlib, deflate, bzip2, xz,
+//!   lzma, LZ4), through pure-Rust crates.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]

@@ -1,15 +1,15 @@
 //! Budgeted decompression: gzip, zlib, raw deflate (ZIP members), bzip2, xz, raw
 //! `.lzma` and LZ4 frames (feature `compression`).
 //!
-//! Output is charged to the [`Budget`] as it comes out of the decompressor: every
+//! Output is charged to the `Budget` as it comes out of the decompressor: every
 //! decoder is read through a `Take`-style cap of the bytes the budget has left plus
 //! one, so a bomb stops one byte past the limit, with `Limit { resource: OutputBytes,
 //! limit, requested: limit + 1 }`, never after it has filled memory. The output
-//! buffer grows fallibly in bounded steps. A truncated stream is [`ErrorKind::Eof`],
-//! a corrupt one [`ErrorKind::Malformed`]; the offset is where the compressed layer
+//! buffer grows fallibly in bounded steps. A truncated stream is `ErrorKind::Eof`,
+//! a corrupt one `ErrorKind::Malformed`; the offset is where the compressed layer
 //! starts in its parent.
 //!
-//! Without the feature, every codec is [`ErrorKind::Unsupported`] naming the feature.
+//! Without the feature, every codec is `ErrorKind::Unsupported` naming the feature.
 
 use crate::error::{Error, Resource};
 

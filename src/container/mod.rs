@@ -4,15 +4,31 @@
 //! wrapped in (a gzip around a pickle, an `.npy` inside an `.npz`...), every pickle
 //! found in it as a [`Piece`] with its place in the file, the [`Anomaly`]s a reader
 //! met on the way (a bad CRC, two ZIP entries with one name...) and, when a layer
-//! could not be read, the error that stopped it. Nothing here decodes a pickle: the
-//! scanner (`crate::scan`) and the CLI hand each piece to the decoder.
+//! could not be read, the error that stopped it. Nothing here decodes a pickle for
+//! its value: the scanner and the CLI hand each piece to the decoder, wrapping their
+//! sink in [`joblib::JoblibSink`] so joblib's inline arrays are stepped over.
+//!
+//! | layer | module | pickles |
+//! |---|---|---|
+//! | ZIP: PyTorch's `torch.save`, TorchScript, `.npz`, any | [`zip`] | every member that [`looks_like_pickle`], and members that are containers again |
+//! | legacy `torch.save`, and its tar variant | `torch`, [`tar`] | every pickle `torch.load` unpickles; raw storages are stepped over |
+//! | `.npy` | [`npy`] | the data of an object array |
+//! | joblib | [`joblib`] | the pickle, marked [`PieceKind::Joblib`] |
+//! | gzip, zlib, bzip2, xz, `.lzma`, LZ4 | `compress` | what the output holds |
 //!
 //! Every reader is bounded like the decoder: sizes and offsets are checked against
-//! the file before use, and decompressed output is charged to
-//! [`ContainerLimits::max_output_bytes`] as it comes out, so a decompression bomb is
-//! an [`ErrorKind::Limit`](crate::ErrorKind::Limit) error like any other.
+//! the layer before use; decompressed output and every piece handed out are charged
+//! to [`ContainerLimits::max_output_bytes`] as they come out, so a decompression bomb
+//! is an [`ErrorKind::Limit`] error like any other
+//! ([`Resource::OutputBytes`]); layers within layers
+//! and pieces are counted too. An error in one ZIP or tar member is recorded and the
+//! next member read; only the shared budgets stop the whole file.
+//!
+//! Offsets: a piece whose bytes are the file's own carries its `file_offset`;
+//! anomalies and errors are offsets in the layer their `location` names (the file
+//! itself for the outermost one).
 
-pub mod compress;
+mod compress;
 pub mod joblib;
 pub mod npy;
 pub mod sniff;
@@ -353,29 +369,20 @@ impl<'s, 'a: 's> Src<'s, 'a> {
 
     /// `len` bytes at `start` (clamped to the layer).
     fn sub(&self, start: u64, len: u64) -> Src<'s, 'a> {
-        let pick = |data: &'s [u8]| -> &'s [u8] {
-            let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
-            let end = usize::try_from(len)
-                .ok()
-                .and_then(|l| start.checked_add(l))
-                .unwrap_or(usize::MAX)
-                .min(data.len());
-            data.get(start..end).unwrap_or(&[])
-        };
+        let data = self.bytes();
+        let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let part = data.get(start..end).unwrap_or(&[]);
         match *self {
-            Src::File { data, base } => {
-                let start = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| start.checked_add(l))
-                    .unwrap_or(usize::MAX)
-                    .min(data.len());
-                Src::File {
-                    data: data.get(start..end).unwrap_or(&[]),
-                    base: base.saturating_add(start as u64),
-                }
-            }
-            Src::Temp(data) => Src::Temp(pick(data)),
+            Src::File { data, base } => Src::File {
+                data: data.get(start..end).unwrap_or(&[]),
+                base: base.saturating_add(start as u64),
+            },
+            Src::Temp(_) => Src::Temp(part),
         }
     }
 }
@@ -418,23 +425,20 @@ impl<'l> Opener<'l> {
         src: Src<'_, 'a>,
     ) -> Result<(), Error> {
         let bytes = src.bytes();
-        let (data, file_offset, at) = match src {
-            Src::File { data, base } => (Cow::Borrowed(data), Some(base), base),
-            Src::Temp(data) => (Cow::Owned(Vec::new()), None, {
-                let _ = data;
-                0
-            }),
+        let at = match src {
+            Src::File { base, .. } => base,
+            Src::Temp(_) => 0,
         };
         self.count_piece(at)?;
         self.budget.charge(bytes.len() as u64, at)?;
-        let data = match data {
-            Cow::Borrowed(b) => Cow::Borrowed(b),
-            Cow::Owned(_) => {
+        let (data, file_offset) = match src {
+            Src::File { data, base } => (Cow::Borrowed(data), Some(base)),
+            Src::Temp(data) => {
                 let mut copy = Vec::new();
-                copy.try_reserve_exact(bytes.len())
-                    .map_err(|_| Error::limit(Resource::Memory, 0, bytes.len() as u64, at))?;
-                copy.extend_from_slice(bytes);
-                Cow::Owned(copy)
+                copy.try_reserve_exact(data.len())
+                    .map_err(|_| Error::limit(Resource::Memory, 0, data.len() as u64, at))?;
+                copy.extend_from_slice(data);
+                (Cow::Owned(copy), None)
             }
         };
         let kind = if is_joblib(&data) {

@@ -229,3 +229,58 @@ fn pieces_are_charged_to_the_output_budget() {
         })
     );
 }
+
+#[cfg(feature = "compression")]
+fn deflate(data: &[u8]) -> super::zip::tests::Deflated {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    super::zip::tests::Deflated {
+        name: Vec::new(),
+        compressed: e.finish().unwrap(),
+        size: data.len() as u32,
+        crc: super::zip::crc32(data),
+    }
+}
+
+#[cfg(feature = "compression")]
+#[test]
+fn a_deflated_member_is_read_and_a_deflate_bomb_refused() {
+    let mut b = Builder::new();
+    b.deflated.push(super::zip::tests::Deflated {
+        name: b"m/data.pkl".to_vec(),
+        ..deflate(b"\x80\x02]q\x00K\x01a.")
+    });
+    let zip = b.build();
+    let c = open(&zip, &ContainerLimits::default());
+    assert_eq!(c.error, None);
+    assert_eq!(
+        pieces(&c),
+        [("m/data.pkl", None, &b"\x80\x02]q\x00K\x01a."[..])]
+    );
+    // 64 MiB of 'N' (a pickle opcode, so the member looks like a pickle and is read
+    // whole) deflated to 64 KiB: refused one byte past the output limit.
+    let mut b = Builder::new();
+    b.deflated.push(super::zip::tests::Deflated {
+        name: b"m/data.pkl".to_vec(),
+        ..deflate(&vec![b'N'; 64 << 20])
+    });
+    let zip = b.build();
+    let limits = ContainerLimits {
+        max_output_bytes: 4 << 20,
+        ..ContainerLimits::default()
+    };
+    let c = open(&zip, &limits);
+    assert!(c.pieces.is_empty());
+    assert_eq!(
+        c.error.map(|e| (e.kind().clone(), e.offset())),
+        Some((
+            ErrorKind::Limit {
+                resource: Resource::OutputBytes,
+                limit: 4 << 20,
+                requested: (4 << 20) + 1
+            },
+            40
+        ))
+    );
+}

@@ -860,9 +860,19 @@ pub(crate) mod tests {
     /// Central name, local name, data, flags, CRC (computed when `None`).
     type Entry = (Vec<u8>, Vec<u8>, Vec<u8>, u16, Option<u32>);
 
+    /// A deflated entry: its compressed bytes, the size and CRC of the original.
+    pub(crate) struct Deflated {
+        pub(crate) name: Vec<u8>,
+        pub(crate) compressed: Vec<u8>,
+        pub(crate) size: u32,
+        pub(crate) crc: u32,
+    }
+
     pub(crate) struct Builder {
         pub(crate) prefix: Vec<u8>,
         pub(crate) entries: Vec<Entry>,
+        /// Deflated entries, written after the stored ones.
+        pub(crate) deflated: Vec<Deflated>,
         pub(crate) suffix: Vec<u8>,
     }
 
@@ -871,6 +881,7 @@ pub(crate) mod tests {
             Builder {
                 prefix: Vec::new(),
                 entries: Vec::new(),
+                deflated: Vec::new(),
                 suffix: Vec::new(),
             }
         }
@@ -925,10 +936,30 @@ pub(crate) mod tests {
                 dir.extend_from_slice(&offset.to_le_bytes());
                 dir.extend_from_slice(central);
             }
+            for d in &self.deflated {
+                let offset = (z.len() - base) as u32;
+                let mut fixed = Vec::new();
+                fixed.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
+                fixed.extend_from_slice(&d.crc.to_le_bytes());
+                fixed.extend_from_slice(&(d.compressed.len() as u32).to_le_bytes());
+                fixed.extend_from_slice(&d.size.to_le_bytes());
+                fixed.extend_from_slice(&(d.name.len() as u16).to_le_bytes());
+                z.extend_from_slice(&LOCAL_SIGNATURE.to_le_bytes());
+                z.extend_from_slice(&fixed);
+                z.extend_from_slice(&0u16.to_le_bytes());
+                z.extend_from_slice(&d.name);
+                z.extend_from_slice(&d.compressed);
+                dir.extend_from_slice(&CENTRAL_SIGNATURE.to_le_bytes());
+                dir.extend_from_slice(&[20, 0]);
+                dir.extend_from_slice(&fixed);
+                dir.extend_from_slice(&[0; 12]);
+                dir.extend_from_slice(&offset.to_le_bytes());
+                dir.extend_from_slice(&d.name);
+            }
             let dir_offset = (z.len() - base) as u32;
             z.extend_from_slice(&dir);
             z.extend_from_slice(&EOCD_SIGNATURE.to_le_bytes());
-            let n = self.entries.len() as u16;
+            let n = (self.entries.len() + self.deflated.len()) as u16;
             z.extend_from_slice(&[0, 0, 0, 0]);
             z.extend_from_slice(&n.to_le_bytes());
             z.extend_from_slice(&n.to_le_bytes());

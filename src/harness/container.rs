@@ -1,6 +1,6 @@
-//! The `container` target: any bytes through [`container::open`] under tight
+//! The `container` target: any bytes through [`crate::container::open`] under tight
 //! [`ContainerLimits`], then every piece decoded as the scanner will (inert policy,
-//! [`JoblibSink`], tight [`fuzz_limits`](super::fuzz_limits)).
+//! [`JoblibSink`], tight [`fuzz_limits`]).
 //!
 //! Invariants: no panic; the pieces' bytes add up to at most `max_output_bytes` and
 //! their number to at most `max_pieces`; a piece that borrows from the input lies
