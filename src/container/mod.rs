@@ -39,7 +39,7 @@ pub mod zip;
 use std::borrow::Cow;
 
 use crate::budget::Limits;
-use crate::decode::sink::{At, Event, OnRefusal, Sink};
+use crate::decode::sink::{At, Event, Finish, OnRefusal, Sink};
 use crate::decode::Decoder;
 use crate::error::{Error, ErrorKind, Resource};
 use crate::graph::Graph;
@@ -245,6 +245,8 @@ pub fn open<'a>(data: &'a [u8], limits: &ContainerLimits) -> Contents<'a> {
         limits,
         budget: Budget::new(limits.max_output_bytes),
         pieces: 0,
+        trial_steps: TRIAL_STEPS,
+        crc_bytes: (data.len() as u64).saturating_add(limits.max_output_bytes),
     };
     let src = Src::File { data, base: 0 };
     if let Err(e) = opener.layer(src, "", 1, &mut contents) {
@@ -277,34 +279,47 @@ fn sniff_limits() -> Limits {
 /// header, by decoding it under [`Policy::inert`] and tight limits: it reaches STOP,
 /// or it asks for an import or a call before it fails.
 pub fn looks_like_pickle(name: &str, data: &[u8]) -> bool {
-    if name.ends_with(".pkl") || name.ends_with(".pickle") {
-        return true;
+    by_name_or_header(name, data) || trial_decode(data, sniff_limits().max_steps).0
+}
+
+fn by_name_or_header(name: &str, data: &[u8]) -> bool {
+    name.ends_with(".pkl") || name.ends_with(".pickle") || matches!(data, [0x80, 2..=5, ..])
+}
+
+/// Rules 3 and 4 of [`looks_like_pickle`] within `max_steps`: whether the bytes are
+/// a pickle, and the steps the trial took.
+fn trial_decode(data: &[u8], max_steps: u64) -> (bool, u64) {
+    /// Remembers whether the decode asked for an import or a call, and its steps.
+    struct Trial {
+        saw_site: bool,
+        steps: u64,
     }
-    if matches!(data, [0x80, 2..=5, ..]) {
-        return true;
-    }
-    if data.is_empty() {
-        return false;
-    }
-    /// Remembers whether the decode asked for an import or a call.
-    struct SawSite(bool);
-    impl Sink for SawSite {
+    impl Sink for Trial {
         fn site(&mut self, _: At, event: Event<'_>, _: Verdict, _: &Graph<'_>) -> u64 {
             if matches!(event, Event::Import { .. } | Event::Call { .. }) {
-                self.0 = true;
+                self.saw_site = true;
             }
             0
         }
+        fn finish(&mut self, end: &Finish<'_, '_>) {
+            self.steps = end.usage.steps;
+        }
     }
-    let mut saw = SawSite(false);
-    let decoder = Decoder::new()
-        .policy(Policy::inert())
-        .limits(sniff_limits());
+    if data.is_empty() || max_steps == 0 {
+        return (false, 0);
+    }
+    let mut trial = Trial {
+        saw_site: false,
+        steps: 0,
+    };
+    let mut limits = sniff_limits();
+    limits.max_steps = max_steps;
+    let decoder = Decoder::new().policy(Policy::inert()).limits(limits);
     let head = data.get(..SNIFF_BYTES as usize).unwrap_or(data);
-    decoder
-        .decode_with_sink(head, &mut saw, OnRefusal::Continue)
-        .is_ok()
-        || saw.0
+    let ok = decoder
+        .decode_with_sink(head, &mut trial, OnRefusal::Continue)
+        .is_ok();
+    (ok || trial.saw_site, trial.steps.max(1))
 }
 
 /// A joblib pickle names `joblib.numpy_pickle.NumpyArrayWrapper`.
@@ -395,27 +410,74 @@ enum Class {
     Data,
 }
 
-fn classify(name: &str, head: &[u8]) -> Class {
-    match sniff::sniff(head) {
-        Format::Pickle => {
-            if looks_like_pickle(name, head) {
-                Class::Pickle
-            } else {
-                Class::Data
-            }
-        }
-        format => Class::Container(format),
-    }
-}
-
 /// One `open`: the limits and the budgets every layer shares.
 struct Opener<'l> {
     limits: &'l ContainerLimits,
     budget: Budget,
     pieces: u64,
+    /// Decoder steps left for trying members as protocol 0/1 pickles: an archive of
+    /// a million members must not cost a million trial decodes of 100,000 steps.
+    trial_steps: u64,
+    /// Bytes left to CRC-check: overlapping entries must not make the reader check
+    /// the same bytes over and over.
+    crc_bytes: u64,
 }
 
+/// Steps for all trial decodes of one file (about a second).
+const TRIAL_STEPS: u64 = 20_000_000;
+
 impl<'l> Opener<'l> {
+    /// Is this member a pickle ([`looks_like_pickle`]), within the trial budget
+    /// (once it is spent, only names and protocol headers count, and an anomaly says
+    /// so).
+    fn is_pickle(&mut self, name: &str, data: &[u8], out: &mut Contents<'_>) -> bool {
+        if by_name_or_header(name, data) {
+            return true;
+        }
+        if self.trial_steps == 0 {
+            return false;
+        }
+        let (pickle, steps) = trial_decode(data, self.trial_steps.min(sniff_limits().max_steps));
+        self.trial_steps = self.trial_steps.saturating_sub(steps);
+        if self.trial_steps == 0 {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::Other,
+                location: name.to_owned(),
+                offset: 0,
+                detail: "from here on, members are not tried as protocol 0/1 pickles (the \
+                         trial-decode budget for this file is spent): only names and \
+                         protocol 2+ headers mark pickles"
+                    .to_owned(),
+            });
+        }
+        pickle
+    }
+
+    fn classify(&mut self, name: &str, head: &[u8], out: &mut Contents<'_>) -> Class {
+        match sniff::sniff(head) {
+            Format::Pickle => {
+                if self.is_pickle(name, head, out) {
+                    Class::Pickle
+                } else {
+                    Class::Data
+                }
+            }
+            format => Class::Container(format),
+        }
+    }
+
+    /// Whether `n` more bytes may be CRC-checked (the budget is the file's length
+    /// plus the output budget; overlapping entries exhaust it).
+    fn may_check_crc(&mut self, n: u64) -> bool {
+        match self.crc_bytes.checked_sub(n) {
+            Some(left) => {
+                self.crc_bytes = left;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Hands out a piece of `src`: borrowed (and charged) when the bytes are the
     /// file's, copied (and charged) otherwise.
     fn piece<'a>(
@@ -657,7 +719,7 @@ impl<'l> Opener<'l> {
             let head = data
                 .get(..usize::try_from(first).unwrap_or(usize::MAX))
                 .unwrap_or(data);
-            if looks_like_pickle("", head) {
+            if self.is_pickle("", head, out) {
                 self.piece(out, location.to_owned(), src)?;
             }
         }
@@ -685,7 +747,7 @@ impl<'l> Opener<'l> {
         let len = data.len() as u64;
         if end < len {
             let tail = src.sub(end, len.saturating_sub(end));
-            if looks_like_pickle("", tail.bytes()) {
+            if self.is_pickle("", tail.bytes(), out) {
                 self.piece(out, join(location, "(after the archive)"), tail)?;
             }
         }
@@ -744,12 +806,14 @@ impl<'l> Opener<'l> {
                         None,
                     ));
                 }
-                let actual = zip::crc32(raw);
-                if actual != entry.crc32 {
-                    bad_crc(out, actual);
+                if self.may_check_crc(raw.len() as u64) {
+                    let actual = zip::crc32(raw);
+                    if actual != entry.crc32 {
+                        bad_crc(out, actual);
+                    }
                 }
                 let member = src.sub(offset, raw.len() as u64);
-                match classify(&entry.name, raw) {
+                match self.classify(&entry.name, raw, out) {
                     Class::Container(format) => {
                         let next = depth.saturating_add(1);
                         let mut inner = Contents::default();
@@ -769,7 +833,7 @@ impl<'l> Opener<'l> {
                     &mut self.budget,
                     offset,
                 )?;
-                let class = classify(&entry.name, &head);
+                let class = self.classify(&entry.name, &head, out);
                 if class == Class::Data {
                     return Ok(None);
                 }
@@ -794,9 +858,11 @@ impl<'l> Opener<'l> {
                 } else {
                     compress::decompress(Codec::Deflate, raw, Want::All, &mut self.budget, offset)?
                 };
-                let actual = zip::crc32(&whole);
-                if actual != entry.crc32 {
-                    bad_crc(out, actual);
+                if self.may_check_crc(whole.len() as u64) {
+                    let actual = zip::crc32(&whole);
+                    if actual != entry.crc32 {
+                        bad_crc(out, actual);
+                    }
                 }
                 match class {
                     Class::Pickle => self.owned_piece(out, name.to_owned(), whole).map(|()| None),
@@ -861,7 +927,7 @@ impl<'l> Opener<'l> {
             } else if legacy && matches!(m.name.as_str(), "sys_info" | "pickle") {
                 self.piece(out, name, member)
             } else {
-                match classify(&m.name, member.bytes()) {
+                match self.classify(&m.name, member.bytes(), out) {
                     Class::Container(_) => {
                         let mut inner = Contents::default();
                         let result = self.layer(member, &name, depth.saturating_add(1), &mut inner);

@@ -284,3 +284,26 @@ fn a_deflated_member_is_read_and_a_deflate_bomb_refused() {
         ))
     );
 }
+
+#[test]
+fn trial_decodes_of_members_share_one_budget() {
+    // 201 members of 100,001 NONEs: each trial runs its 100,000 steps and fails (no
+    // STOP, no import); after 200 the budget is spent, which an anomaly says, and
+    // later members are judged by name and header only.
+    let nones = vec![b'N'; 100_001];
+    let mut b = Builder::new();
+    for i in 0..201 {
+        b = b.entry(&format!("m/{i}"), &nones);
+    }
+    b = b.entry("m/late", b"(lp0\nI1\na.");
+    let zip = b.build();
+    let c = open(&zip, &ContainerLimits::default());
+    assert!(c.pieces.is_empty());
+    let spent: Vec<&str> = c
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::Other)
+        .map(|a| a.location.as_str())
+        .collect();
+    assert_eq!(spent, ["m/199"]);
+}
