@@ -52,13 +52,17 @@ use zip::{ZipArchive, ZipEntry, ZipLimits};
 pub struct ContainerLimits {
     /// Bounds on each ZIP archive.
     pub zip: ZipLimits,
-    /// Bytes produced by decompression and extraction, over the whole file (default
-    /// 1 GiB, the decoder's input limit): a bomb stops here.
+    /// Bytes produced over the whole file (default 1 GiB, the decoder's input limit):
+    /// decompressed output as it comes out, and every piece handed out, borrowed or
+    /// copied (so overlapping ZIP entries cannot multiply the work of decoding the
+    /// pieces). A decompression bomb stops one byte past it, with
+    /// [`Resource::OutputBytes`].
     pub max_output_bytes: u64,
-    /// Pieces (pickles) in one file (default 100,000).
+    /// Pieces (pickles) in one file (default 100,000; [`Resource::Pieces`]).
     pub max_pieces: u64,
-    /// Layers of containers inside containers (an `.npy` in an `.npz`, a pickle in a
-    /// gzip; default 8).
+    /// Layers of containers inside containers, the file itself being the first (an
+    /// `.npy` in an `.npz` is two, a pickle in a gzip two; default 8;
+    /// [`Resource::ContainerLayers`]).
     pub max_nesting: u32,
 }
 
