@@ -168,11 +168,12 @@ impl Wrapper {
         };
         let shape = field("shape").ok_or("joblib NumpyArrayWrapper state without a shape")?;
         let dtype = field("dtype").ok_or("joblib NumpyArrayWrapper state without a dtype")?;
-        let alignment = match field("numpy_array_alignment_bytes").map(|v| graph.get(v)) {
-            None | Some(Some(Node::None)) => false,
-            Some(Some(Node::Int(n))) if n > 0 => true,
-            Some(_) => return Err("joblib numpy_array_alignment_bytes is not a size"),
-        };
+        // `read_array` reads the padding byte whenever the attribute is not None,
+        // whatever its value.
+        let alignment = !matches!(
+            field("numpy_array_alignment_bytes").map(|v| graph.get(v)),
+            None | Some(Some(Node::None))
+        );
         let Some(Node::Tuple(dims)) = graph.get(shape) else {
             return Err("joblib array shape is not a tuple");
         };
@@ -264,4 +265,102 @@ fn dtype_info(graph: &Graph<'_>, dtype: NodeId, depth: u32) -> Result<(u64, bool
         }
     }
     Ok((itemsize, has_object))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::policy::Policy;
+
+    /// A protocol 2 wrapper: `NumpyArrayWrapper()` with state `{shape, dtype[,
+    /// numpy_array_alignment_bytes]}`, BUILD, then `after` (inline data and more
+    /// opcodes).
+    fn wrapper(shape: &[u8], dtype: &[u8], aligned: bool, after: &[u8]) -> Vec<u8> {
+        let mut p = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(".to_vec();
+        p.extend_from_slice(b"X\x05\x00\x00\x00shape");
+        p.extend_from_slice(shape);
+        p.extend_from_slice(b"X\x05\x00\x00\x00dtype");
+        p.extend_from_slice(dtype);
+        if aligned {
+            p.extend_from_slice(b"X\x1b\x00\x00\x00numpy_array_alignment_bytesK\x10");
+        }
+        p.extend_from_slice(b"ub");
+        p.extend_from_slice(after);
+        p
+    }
+
+    /// `numpy.dtype('f8', False, True)` with its BUILD state.
+    const F8: &[u8] =
+        b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x89\x88\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb";
+
+    fn decode(data: &[u8]) -> Result<u64, crate::error::Error> {
+        let decoder = Decoder::new().policy(Policy::inert());
+        struct Nothing;
+        impl Sink for Nothing {}
+        let mut nothing = Nothing;
+        let mut sink = JoblibSink::new(&mut nothing, &decoder, data);
+        decoder
+            .decode_with_sink(data, &mut sink, OnRefusal::Continue)
+            .map(|d| d.consumed)
+    }
+
+    #[test]
+    fn raw_bytes_and_padding_are_stepped_over() {
+        // shape (3,), f8: 24 bytes, then STOP (the wrapper is the value).
+        let data = wrapper(
+            b"K\x03\x85",
+            F8,
+            false,
+            &[[0xffu8; 24].as_slice(), b"."].concat(),
+        );
+        assert_eq!(decode(&data).unwrap(), data.len() as u64);
+        // Aligned: a padding-length byte (5) and 5 bytes of padding first.
+        let mut after = vec![5u8, 0xff, 0xff, 0xff, 0xff, 0xff];
+        after.extend_from_slice(&[0x11; 24]);
+        after.push(b'.');
+        let data = wrapper(b"K\x03\x85", F8, true, &after);
+        assert_eq!(decode(&data).unwrap(), data.len() as u64);
+        // A 0-d array holds one element; a zero-size one none.
+        let data = wrapper(b")", F8, false, &[[0u8; 8].as_slice(), b"."].concat());
+        assert_eq!(decode(&data).unwrap(), data.len() as u64);
+        let data = wrapper(b"K\x00\x85", F8, false, b".");
+        assert_eq!(decode(&data).unwrap(), data.len() as u64);
+    }
+
+    #[test]
+    fn malformed_wrapper_state_fails_the_decode() {
+        let cases: &[(Vec<u8>, &str)] = &[
+            (
+                wrapper(b"K\x03\x85", b"K\x01", false, b"."),
+                "joblib array dtype is not a numpy.dtype call",
+            ),
+            (
+                wrapper(b"J\xff\xff\xff\xff\x85", F8, false, b"."),
+                "joblib array shape is negative",
+            ),
+            (
+                wrapper(b"X\x01\x00\x00\x00x", F8, false, b"."),
+                "joblib array shape is not a tuple",
+            ),
+            (
+                wrapper(b"\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x86", F8, false, b"."),
+                "joblib array larger than 2^64 elements",
+            ),
+        ];
+        for (data, why) in cases {
+            let err = decode(data).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Malformed(why));
+        }
+        // The array's bytes are missing: the input ends inside them.
+        let data = wrapper(b"K\x03\x85", F8, false, &[0u8; 10]);
+        assert_eq!(decode(&data).unwrap_err().kind(), &ErrorKind::Eof);
+    }
+
+    #[test]
+    fn other_builds_cost_nothing() {
+        // An object BUILD that is not a wrapper: no inline data.
+        let data = b"\x80\x02cmod\nCls\n)\x81}b.";
+        assert_eq!(decode(data).unwrap(), data.len() as u64);
+    }
 }
