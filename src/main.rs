@@ -260,23 +260,24 @@ fn read_pickles(file: &str, limit: u64, entry: Option<&str>) -> Result<Input, In
             .map(|n| looks_like_zip(&head[..n]))
             .unwrap_or(false)
     };
-    if is_zip_file {
-        let f = std::fs::File::open(file).map_err(|e| (format!("cannot read {file}: {e}"), 1))?;
-        let archive = ZipArchive::open(f, zip_limits).map_err(|e| archive_error(file, "", &e))?;
-        return read_archive(file, archive, entry).map(Input::Archive);
-    }
-    let data = read_input(file, limit).map_err(|msg| (msg, 1))?;
+    // An archive is read whole (its directory sits at the end); its entries are
+    // bounded by `limit` one by one.
+    let data = if is_zip_file {
+        std::fs::read(file).map_err(|e| (format!("cannot read {file}: {e}"), 1))?
+    } else {
+        read_input(file, limit).map_err(|msg| (msg, 1))?
+    };
     if looks_like_zip(&data) {
-        let archive = ZipArchive::open(std::io::Cursor::new(data), zip_limits)
-            .map_err(|e| archive_error(file, "", &e))?;
-        return read_archive(file, archive, entry).map(Input::Archive);
+        let archive =
+            ZipArchive::open(&data, zip_limits).map_err(|e| archive_error(file, "", &e))?;
+        return read_archive(file, &archive, entry).map(Input::Archive);
     }
     Ok(Input::Pickle(data))
 }
 
-fn read_archive<R: Read + std::io::Seek>(
+fn read_archive(
     file: &str,
-    mut archive: ZipArchive<R>,
+    archive: &ZipArchive<'_>,
     entry: Option<&str>,
 ) -> Result<Vec<(String, Vec<u8>)>, InputError> {
     let chosen: Vec<ZipEntry> = match entry {

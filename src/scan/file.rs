@@ -21,12 +21,12 @@
 use std::collections::VecDeque;
 
 use crate::budget::{Limits, Usage};
-use crate::container::{self, Anomaly, AnomalyKind, ContainerLimits, Format, PieceKind};
-use crate::decode::sink::{At, Event, Finish, OnRefusal, Sink};
+use crate::container::joblib::JoblibSink;
+use crate::container::{self, Anomaly, AnomalyKind, ContainerLimits, Format};
+use crate::decode::sink::OnRefusal;
 use crate::decode::Decoder;
 use crate::error::{Error, ErrorKind, Resource};
-use crate::graph::{Graph, NodeId};
-use crate::policy::{Policy, Verdict};
+use crate::policy::Policy;
 use crate::scan::hazards::{Hazard, Thresholds};
 use crate::scan::issues::{self, Issue};
 use crate::scan::record::Recorder;
@@ -286,7 +286,6 @@ impl Scan<'_> {
             let piece_location = join(location, &piece.location);
             self.piece(
                 &piece.data,
-                piece.kind,
                 file_offset,
                 &piece_location,
                 nested_in.as_ref(),
@@ -299,7 +298,6 @@ impl Scan<'_> {
     fn piece(
         &mut self,
         data: &[u8],
-        kind: PieceKind,
         file_offset: Option<u64>,
         location: &str,
         nested_in: Option<&NestedIn>,
@@ -323,8 +321,8 @@ impl Scan<'_> {
                 .limits(limits)
                 .policy(self.options.policy.clone());
             let result = {
-                let mut sink = piece_sink(kind, &mut recorder);
-                decoder.decode_with_sink(rest, sink.as_mut(), OnRefusal::Continue)
+                let mut sink = piece_sink(&mut recorder, &decoder, rest);
+                decoder.decode_with_sink(rest, &mut sink, OnRefusal::Continue)
             };
             let usage = recorder.usage.unwrap_or_default();
             self.steps_left = self.steps_left.saturating_sub(usage.steps);
@@ -440,36 +438,16 @@ fn trailing(location: &str, offset: u64, rest: &[u8], error: &Error) -> Anomaly 
     }
 }
 
-/// **The one place where each piece's sink is built.** Every pickle of a piece is
-/// decoded through the sink this returns, wrapping the scan's recorder. A joblib
-/// piece needs a wrapper that steps over the array data joblib writes inline after
-/// each `NumpyArrayWrapper`'s BUILD (`crate::container::joblib::JoblibSink`, from the
-/// container readers); wrap `recorder` in it for `PieceKind::Joblib` here.
-fn piece_sink<'r, 't: 'r>(kind: PieceKind, recorder: &'r mut Recorder<'t>) -> Box<dyn Sink + 'r> {
-    match kind {
-        PieceKind::Pickles | PieceKind::Joblib => Box::new(Forward(recorder)),
-    }
-}
-
-/// A sink that hands everything to the recorder.
-struct Forward<'r, 't>(&'r mut Recorder<'t>);
-
-impl Sink for Forward<'_, '_> {
-    fn site(&mut self, at: At, event: Event<'_>, verdict: Verdict, graph: &Graph<'_>) -> u64 {
-        self.0.site(at, event, verdict, graph)
-    }
-
-    fn inline_after_build(
-        &mut self,
-        graph: &Graph<'_>,
-        target: NodeId,
-        state: NodeId,
-        rest: Option<&[u8]>,
-    ) -> Result<u64, &'static str> {
-        self.0.inline_after_build(graph, target, state, rest)
-    }
-
-    fn finish(&mut self, end: &Finish<'_, '_>) {
-        self.0.finish(end);
-    }
+/// **The one place where each piece's sink is built.** Every pickle of every piece
+/// is decoded through a [`JoblibSink`] around the scan's recorder: it steps over the
+/// array data joblib writes inline after each `NumpyArrayWrapper`'s BUILD (and
+/// scans the nested pickle of an object array), and costs one name check per BUILD
+/// when there is none. Plain joblib files are pickles by content, so every piece gets
+/// it, not only the ones a compressed joblib layer marked [`PieceKind::Joblib`](crate::container::PieceKind::Joblib).
+fn piece_sink<'s>(
+    recorder: &'s mut Recorder<'_>,
+    decoder: &'s Decoder,
+    input: &[u8],
+) -> JoblibSink<'s> {
+    JoblibSink::new(recorder, decoder, input)
 }
