@@ -171,8 +171,10 @@ pub fn anomaly_rule(anomaly: &Anomaly) -> &'static Rule {
 /// they are not findings. A file that starts like a pickle and breaks later is not
 /// this case: it stays malformed (inconclusive).
 fn is_not_a_pickle(report: &FileReport, pickle: &PickleReport, e: &Error) -> bool {
-    report.formats.as_slice() == [Format::Pickle]
-        && pickle.nested_in.is_none()
+    matches!(
+        report.formats.as_slice(),
+        [Format::Pickle] | [Format::Joblib]
+    ) && pickle.nested_in.is_none()
         && pickle.index == 0
         && pickle.location.is_empty()
         && pickle.sites.is_empty()
