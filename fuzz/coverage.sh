@@ -3,7 +3,8 @@
 # fuzz/coverage.sh [OUT_DIR]
 #
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views) and corpus/fuzz-{ops,roundtrip}
+# (decode, stream, roundtrip_bytes, limits, views), corpus/archives through zip,
+# corpus/{containers,archives} through container, and corpus/fuzz-{ops,roundtrip}
 # through the structured targets with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
 # llvm-tools-preview (installed when missing) and cargo-fuzz.
@@ -24,7 +25,7 @@ for d in seed bombs hostile regressions examples fuzz; do
 done
 PROFILES=()
 OBJECTS=()
-for t in decode stream roundtrip_bytes limits views; do
+for t in decode stream roundtrip_bytes limits views scan; do
     cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
@@ -36,6 +37,16 @@ cargo +nightly fuzz coverage zip corpus/archives >"$OUT/zip.log" 2>&1
 PROFILES+=("fuzz/coverage/zip/coverage.profdata")
 obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
 [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/zip
+OBJECTS+=(-object "$obj")
+# The container target replays the committed containers and archives.
+CONTAINERS=$(mktemp -d)
+cp corpus/containers/* corpus/archives/* "$CONTAINERS/"
+rm -f "$CONTAINERS"/*.py "$CONTAINERS"/*.json
+cargo +nightly fuzz coverage container "$CONTAINERS" >"$OUT/container.log" 2>&1
+rm -rf "$CONTAINERS"
+PROFILES+=("fuzz/coverage/container/coverage.profdata")
+obj=target/$TRIPLE/coverage/$TRIPLE/release/container
+[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/container
 OBJECTS+=(-object "$obj")
 # The structured targets replay their own committed corpora (arbitrary's raw bytes).
 for t in ops roundtrip; do

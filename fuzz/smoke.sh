@@ -18,7 +18,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip scan container)
 STRUCTURED=" ops roundtrip "
 cargo +nightly fuzz build -s none
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
@@ -32,6 +32,8 @@ for t in "${TARGETS[@]}"; do
     args=("$WORK/$t")
     if [[ $t == zip ]]; then
         args+=(corpus/archives)
+    elif [[ $t == container ]]; then
+        args+=(corpus/containers corpus/archives)
     elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi

@@ -28,6 +28,14 @@ pub enum Resource {
     IntBytes,
     /// Nodes produced by a view that expands shared references into a tree.
     Expansion,
+    /// Bytes a container reader produced: decompressed output and the pickles it hands
+    /// out (`container::ContainerLimits::max_output_bytes`). A decompression bomb
+    /// stops here.
+    OutputBytes,
+    /// Layers of containers inside containers (`ContainerLimits::max_nesting`).
+    ContainerLayers,
+    /// Pickles found in one file (`ContainerLimits::max_pieces`).
+    Pieces,
 }
 
 impl Resource {
@@ -43,6 +51,9 @@ impl Resource {
             Resource::IntDigits => "int_digits",
             Resource::IntBytes => "int_bytes",
             Resource::Expansion => "expansion",
+            Resource::OutputBytes => "output_bytes",
+            Resource::ContainerLayers => "container_layers",
+            Resource::Pieces => "pieces",
         }
     }
 }
@@ -123,6 +134,9 @@ pub enum ErrorKind {
     BufferMissing,
     /// Reading the input failed.
     Io(std::io::ErrorKind),
+    /// A container layer this build cannot read: a compression method without the
+    /// feature that reads it, or a format variant nothing here reads. Says which.
+    Unsupported(&'static str),
 }
 
 impl ErrorKind {
@@ -147,6 +161,7 @@ impl ErrorKind {
             ErrorKind::CallRefused { .. } => "call_refused",
             ErrorKind::BufferMissing => "buffer_missing",
             ErrorKind::Io(_) => "io",
+            ErrorKind::Unsupported(_) => "unsupported",
         }
     }
 }
@@ -194,6 +209,7 @@ impl fmt::Display for ErrorKind {
             } => write!(f, "call of {module}.{name} refused by policy: {reason}"),
             ErrorKind::BufferMissing => f.write_str("out-of-band buffer not supplied"),
             ErrorKind::Io(kind) => write!(f, "I/O error: {kind}"),
+            ErrorKind::Unsupported(what) => write!(f, "unsupported: {what}"),
         }
     }
 }

@@ -625,6 +625,13 @@ impl<'a> Graph<'a> {
             .saturating_add(self.floats.len as usize)
     }
 
+    /// Number of arena nodes: their ids are `0..arena_len()`, and every node with
+    /// children is one (stored ints and floats are leaves). Walks that keep a table
+    /// per container size it by this.
+    pub(crate) fn arena_len(&self) -> usize {
+        self.len as usize
+    }
+
     /// True when the graph has no nodes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

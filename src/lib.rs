@@ -49,11 +49,20 @@
 //! extension code and missing out-of-band buffer a stream asks for, with its offset
 //! and the policy's verdict ([`scan::Report`]). It does not stop at the first refusal,
 //! and its first refused site is exactly where [`Decoder::decode`] fails.
+//! `scan::scan_file` (feature `zip`) scans a whole file: every pickle of every container
+//! member, nested pickles, loader hazards, with a verdict (clean, suspicious,
+//! inconclusive, unsafe) and text, JSON and SARIF renderers.
 //!
 //! # Features
 //!
-//! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
-//! - `zip`: [`container::zip`], the pickles inside ZIP archives such as PyTorch checkpoints.
+//! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`,
+//!   `compression` and `policy-toml`.
+//! - `zip`: [`container`], the pickles inside model files (ZIP archives such as PyTorch
+//!   checkpoints, legacy PyTorch files, NumPy `.npy`/`.npz`, joblib, tar), recognised by
+//!   content; no dependencies.
+//! - `compression`: decompression for [`container`] (gzip, zlib, deflate, bzip2, xz,
+//!   lzma, LZ4), through pure-Rust crates.
+//! - `policy-toml`: [`Policy::from_toml`], policies written in TOML (the `toml` crate).
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]
@@ -79,7 +88,7 @@ pub mod container;
 mod decode;
 mod error;
 mod graph;
-mod policy;
+pub mod policy;
 pub mod pyfmt;
 pub mod scan;
 
@@ -94,10 +103,12 @@ use std::io::BufRead;
 pub use bigint::{BigInt, IntValue};
 pub use budget::{Limits, Usage};
 pub use decode::opcode::{ArgKind, Opcode, HIGHEST_PROTOCOL};
+pub use decode::sink;
+pub use decode::sink::{At, Event, Finish, OnRefusal, Sink};
 pub use decode::{Decoded, Decoder, ReaderPickles, SlicePickles, StringEncoding};
 pub use error::{Error, ErrorKind, Resource};
 pub use graph::{has_surrogates, CallOp, Global, Graph, Node, NodeData, NodeId, Object};
-pub use policy::{Policy, RECONSTRUCTORS};
+pub use policy::{Policy, PolicyError, Verdict, RECONSTRUCTORS};
 
 /// Decodes one pickle from a slice with default limits and the strict policy.
 pub fn decode(input: &[u8]) -> Result<Decoded<'_>, Error> {

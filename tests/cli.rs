@@ -161,38 +161,30 @@ fn out_of_band_buffers_from_files() {
 }
 
 #[test]
-fn scan_reports_every_site_and_exits_by_verdict() {
-    // A clean file: no sites, exit 0.
+fn scan_reports_every_finding_and_exits_by_verdict() {
+    // A clean file: no finding, exit 0.
     let out = run(&["scan", "corpus/examples/config.pkl"], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("0 site(s), 0 refused by policy strict"));
-
-    // set() then os.system: both imports and both calls listed, in order; exit 4.
-    let out = run(
-        &["scan", "corpus/hostile/p2_allowed_then_forbidden.pkl"],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    let lines: Vec<String> = text(&out.stdout)
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
     assert_eq!(
-        lines,
-        [
-            "2 GLOBAL allowed import builtins.set (written __builtin__.set)",
-            "21 REDUCE allowed call builtins.set (reduce)",
-            "22 GLOBAL REFUSED import os.system",
-            "49 REDUCE REFUSED call os.system (reduce)",
-            "4 site(s), 2 refused by policy strict; the stream decoded completely",
-        ]
+        text(&out.stdout),
+        "corpus/examples/config.pkl: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n"
+    );
+
+    // set() then os.system: the allowed set() is not listed, os.system is, at its file
+    // offsets, with the knowledge base's reason; exit 5 (unsafe).
+    let file = "corpus/hostile/p2_allowed_then_forbidden.pkl";
+    let out = run(&["scan", file], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{file}: @22: error PP002 shell-command: import os.system at offset 22 (GLOBAL): runs a shell command\n\
+             {file}: @49: error PP002 shell-command: call os.system (reduce) at offset 49 (REDUCE): runs a shell command\n\
+             {file}: verdict unsafe (exit 5): 2 finding(s) in 1 pickle(s)\n"
+        )
     );
     // The strict decode fails where the scan's first refusal is.
-    let dump = run(
-        &["dump", "corpus/hostile/p2_allowed_then_forbidden.pkl"],
-        b"",
-    );
+    let dump = run(&["dump", file], b"");
     assert_eq!(dump.status.code(), Some(4));
     assert!(
         text(&dump.stderr).contains("at offset 22"),
@@ -201,36 +193,54 @@ fn scan_reports_every_site_and_exits_by_verdict() {
     );
 
     // Under the inert policy the same stream is clean.
-    let out = run(
-        &[
-            "scan",
-            "--policy",
-            "inert",
-            "corpus/hostile/p2_allowed_then_forbidden.pkl",
-        ],
-        b"",
-    );
+    let out = run(&["scan", "--policy", "inert", file], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // A global nobody listed and nothing knows: suspicious, exit 4.
+    let out = run(&["scan", "-"], b"ccollections\nOrderedDict\n)R.");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stdout));
 
     // JSON form.
     let out = run(&["scan", "--json", "-"], b"cos\nsystem\n(S'x'\ntR.");
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(5));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["complete"], true);
-    assert_eq!(doc["sites"][0]["module"], "os");
-    assert_eq!(doc["sites"][1]["kind"], "call");
+    assert_eq!(doc["verdict"], "unsafe");
+    assert_eq!(doc["pickles"][0]["complete"], true);
+    assert_eq!(doc["pickles"][0]["sites"][0]["module"], "os");
+    assert_eq!(doc["pickles"][0]["sites"][1]["kind"], "call");
+    assert_eq!(doc["pickles"][0]["sites"][1]["category"], "shell-command");
 
-    // Cut short: the sites so far, marked incomplete on both streams; exit 2.
-    let out = run(&["scan", "-"], b"cos\nsystem\n(S'x'\n");
+    // SARIF form.
+    let out = run(
+        &["scan", "--format", "sarif", "-"],
+        b"cos\nsystem\n(S'x'\ntR.",
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF");
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(log["runs"][0]["results"][0]["ruleId"], "PP002");
+
+    // Cut short after data only: inconclusive, exit 2, the finding says where.
+    let out = run(&["scan", "-"], b"\x80\x02]q\x00(K\x01");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stdout).contains("import os.system"));
-    assert!(text(&out.stdout).contains("INCOMPLETE"));
-    assert!(text(&out.stderr).contains("INCOMPLETE"));
+    assert_eq!(
+        text(&out.stdout),
+        "<stdin>: @8: warning PP031 malformed: the decode stopped: input ended before STOP at offset 8; what follows is not scanned\n\
+         <stdin>: verdict inconclusive (exit 2): 1 finding(s) in 1 pickle(s)\n"
+    );
+
+    // The policy a file needs.
+    let out = run(
+        &["scan", "--emit-policy", "-"],
+        b"ccollections\nOrderedDict\n)R.",
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(text(&out.stdout), "collections:OrderedDict\n");
 }
 
 #[test]
 fn zip_archives_are_opened_like_pytorch_checkpoints() {
-    // scan: every pickle in the archive, under a header naming it.
+    // scan: every pickle in the archive, named by its member.
     let out = run(
         &[
             "scan",
@@ -240,10 +250,14 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("== malicious/data.pkl\n"), "{stdout}");
-    assert!(stdout.contains("REFUSED    import os.system"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "corpus/archives/malicious.pt:malicious/data.pkl: +33: error PP002 shell-command: import os.system"
+        ),
+        "{stdout}"
+    );
     let out = run(
         &[
             "scan",
@@ -260,10 +274,10 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
     )
     .unwrap();
     let out = run(&["scan", "--json", "-"], &bytes);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(5));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc[0]["entry"], "malicious/data.pkl");
-    assert_eq!(doc[0]["sites"][2]["module"], "os");
+    assert_eq!(doc["pickles"][0]["location"], "malicious/data.pkl");
+    assert_eq!(doc["pickles"][0]["sites"][2]["module"], "os");
 
     // dump: the archive's one pickle.
     let out = run(
@@ -280,11 +294,21 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["value"]["callable"]["name"], "OrderedDict");
 
-    // A compressed entry is a clear error (exit 2), an unknown entry a usage error.
-    let out = run(&["dump", "corpus/archives/deflated.pt"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
-    assert!(text(&out.stderr).contains("compressed ZIP entry"));
+    // A deflated entry is read (the CLI has the `compression` feature); an unknown
+    // entry is a usage error.
+    let out = run(
+        &[
+            "dump",
+            "--json",
+            "--policy",
+            "pytorch",
+            "corpus/archives/deflated.pt",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["value"]["callable"]["name"], "OrderedDict");
     let out = run(
         &[
             "dump",

@@ -96,7 +96,7 @@ def main():
         "pickles": ["deflated/data.pkl"],
         "entries": 6,
         "pytorch_policy": "compressed",
-        "note": "the same archive with DEFLATE: not what torch writes, refused with a clear error",
+        "note": "the same archive with DEFLATE: not what torch writes; read with the compression feature, refused as unsupported without it",
     }
 
     with open(os.path.join(HERE, "manifest.json"), "w") as f:

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use pickleproof::container::{self, ContainerLimits, Contents, PieceKind};
+use pickleproof::container::{self, ContainerLimits, Contents};
 use pickleproof::{Error, ErrorKind, Opcode};
 
 /// A failure: the message for stderr and the exit code.
@@ -34,12 +34,9 @@ pub fn read_bounded(file: &str, limit: u64) -> Result<Vec<u8>, String> {
 
 /// A pickle out of a file, for the commands that read one (`dump`, `disasm`).
 pub struct OnePickle {
-    /// Its bytes.
+    /// Its bytes (joblib arrays may follow its BUILDs inline: decode it with a
+    /// `JoblibSink`, as `dump::decode_piece` does).
     pub data: Vec<u8>,
-    /// Joblib arrays may follow its BUILDs inline (decode it with a `JoblibSink`).
-    pub kind: PieceKind,
-    /// Where it was, for messages (empty for the file itself).
-    pub location: String,
 }
 
 /// Opens `data` as a container and picks the pickle named `entry`, or the only one.
@@ -69,8 +66,6 @@ pub fn one_pickle(
     match (chosen, error) {
         (Some(piece), _) => Ok(OnePickle {
             data: piece.data.into_owned(),
-            kind: piece.kind,
-            location: piece.location,
         }),
         (None, Some(e)) => Err((format!("{file}: {e}"), exit_code_for(&e))),
         (None, None) => {

@@ -25,6 +25,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use pickleproof::scan::render;
 use pickleproof::scan::{emit_policy, scan_file, scan_limits, FileReport, FileVerdict, ScanOptions};
+use pickleproof::views::json::push_json_string;
 
 use crate::cli::args::{LimitArgs, PolicyArgs};
 use crate::cli::input::{emit, fail, read_bounded};
@@ -243,17 +244,22 @@ fn json_report(results: &[Scanned], policy: &str) -> String {
     for r in results {
         files.push(match &r.result {
             Ok(report) => render::json::json(report, Some(&r.path), policy),
-            Err(e) => format!(
-                "{{\"file\":{},\"verdict\":\"inconclusive\",\"error\":{}}}",
-                render::json::string(&r.path),
-                render::json::string(e)
-            ),
+            Err(e) => {
+                let mut doc = String::from("{\"file\":");
+                push_json_string(&mut doc, &r.path);
+                doc.push_str(",\"verdict\":\"inconclusive\",\"error\":");
+                push_json_string(&mut doc, e);
+                doc.push('}');
+                doc
+            }
         });
     }
     let count = |v: FileVerdict| results.iter().filter(|r| r.verdict() == v).count();
+    let mut name = String::new();
+    push_json_string(&mut name, policy);
     format!(
-        "{{\"schema\":\"pickleproof-scan/1\",\"policy\":{},\"summary\":{{\"files\":{},\"clean\":{},\"suspicious\":{},\"inconclusive\":{},\"unsafe\":{}}},\"files\":[{}]}}",
-        render::json::string(policy),
+        "{{\"schema\":\"pickleproof-scan-files/1\",\"policy\":{},\"summary\":{{\"files\":{},\"clean\":{},\"suspicious\":{},\"inconclusive\":{},\"unsafe\":{}}},\"files\":[{}]}}",
+        name,
         results.len(),
         count(FileVerdict::Clean),
         count(FileVerdict::Suspicious),

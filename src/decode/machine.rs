@@ -1412,7 +1412,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
     /// A call of `callable` with `args` (and `kwargs`): a global's call is judged
     /// with its arguments ([`Policy::judge_call`](crate::Policy::judge_call): an entry
     /// may allow only certain arguments); anything else is a computed call, judged by
-    /// [`Policy::allows_computed_calls`](crate::Policy::allows_computed_calls).
+    /// [`Policy::judge_computed_call`](crate::Policy::judge_computed_call).
     fn judge_call(
         &mut self,
         opcode: Opcode,
@@ -1445,7 +1445,7 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 (verdict, refusal)
             }
             other => {
-                let verdict = Verdict::from_bool(policy.allows_computed_calls());
+                let verdict = policy.judge_computed_call(&self.graph, callable, args, kwargs);
                 let refusal = ErrorKind::ComputedCallRefused {
                     callee: other.type_name(),
                 };

@@ -29,6 +29,8 @@ const BYTE_TARGETS: &[(&str, Body)] = &[
     ("limits", harness::run_limits),
     ("views", harness::run_views),
     ("roundtrip_bytes", harness::run_roundtrip_bytes),
+    ("scan", harness::scan::run_scan),
+    ("container", harness::run_container),
 ];
 
 /// Extra chunkings every file goes through besides the one its last byte selects.
@@ -101,6 +103,41 @@ fn replay_corpus_through_every_target() {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::run_zip(&bytes))) {
                 let message = panic_message(payload.as_ref());
                 failures.push(format!("{name} (first {cut} bytes): zip: {message}"));
+            }
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::scan::run_scan(&bytes)))
+            {
+                let message = panic_message(payload.as_ref());
+                failures.push(format!("{name} (first {cut} bytes): scan: {message}"));
+            }
+        }
+    }
+    // Container files (and any `container` crash saved as
+    // `corpus/regressions/container-*.bin`) through the `container` target, whole
+    // and cut.
+    let mut containers: Vec<_> = std::fs::read_dir(corpus_dir().join("containers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("py" | "json")))
+        .collect();
+    containers.sort();
+    assert!(containers.len() >= 40, "corpus/containers/ looks empty");
+    for path in corpus_files("bin")
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("container-"))
+        })
+        .chain(containers)
+    {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = relative(&path);
+        for cut in [data.len(), data.len() / 2, data.len().saturating_sub(1)] {
+            let bytes = data[..cut].to_vec();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::run_container(&bytes)))
+            {
+                let message = panic_message(payload.as_ref());
+                eprintln!("FAILED {name} (first {cut} bytes): container: {message}");
+                failures.push(format!("{name} (first {cut} bytes): container: {message}"));
             }
         }
     }
@@ -198,6 +235,42 @@ fn smoke_views() {
             harness::run_views(&with);
         }
     }
+}
+
+#[test]
+fn smoke_scan() {
+    for data in SMOKE {
+        harness::scan::run_scan(data);
+    }
+    // Several pickles, a nested one, a memo index and a deep value past the
+    // harness's small thresholds.
+    let mut two = SMOKE[0].to_vec();
+    two.extend_from_slice(SMOKE[4]);
+    harness::scan::run_scan(&two);
+    let mut nested = b"\x80\x03cpickle\nloads\nC".to_vec();
+    nested.push(SMOKE[4].len() as u8);
+    nested.extend_from_slice(SMOKE[4]);
+    nested.extend_from_slice(b"\x85R.");
+    harness::scan::run_scan(&nested);
+    harness::scan::run_scan(b"\x80\x02]r\xff\xff\xff\xff.");
+    let mut deep = b"\x80\x02".to_vec();
+    deep.extend(std::iter::repeat(b']').take(100));
+    deep.extend(std::iter::repeat(b'a').take(99));
+    deep.push(b'.');
+    harness::scan::run_scan(&deep);
+}
+
+#[test]
+fn smoke_container() {
+    for data in SMOKE {
+        harness::run_container(data);
+    }
+    // A stored ZIP with a pickle, and the same behind a pickle.
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x5f\x4c\x2a\x0b\x02\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00a.pklN.PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x5f\x4c\x2a\x0b\x02\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00a.pklPK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00\x33\x00\x00\x00\x25\x00\x00\x00\x00\x00";
+    harness::run_container(zip);
+    let mut glued = b"cos\nsystem\n(S'x'\ntR.".to_vec();
+    glued.extend_from_slice(zip);
+    harness::run_container(&glued);
 }
 
 #[test]

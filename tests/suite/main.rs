@@ -2,9 +2,13 @@
 //! Each module owns one concern; see its docs.
 
 mod archives;
+// The container files include every compressed format.
+#[cfg(feature = "compression")]
+mod containers;
 mod corpus;
 mod fuzz_replay;
 mod opcodes;
+mod policy;
 mod properties;
 mod scan;
 mod semantics;
