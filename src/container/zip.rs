@@ -230,9 +230,16 @@ impl<'a> ZipArchive<'a> {
         // The directory ends where the next record starts: the end record, or the
         // ZIP64 end record.
         let mut dir_end_actual = eocd_offset;
-        if count == 0xffff || dir_size == 0xffff_ffff || dir_offset == 0xffff_ffff {
-            // ZIP64: a locator right before the end record points at the real one
-            // (miniz follows the pointer; zipfile looks right before the locator).
+        // ZIP64: a locator right before the end record points at the real one (miniz
+        // follows the pointer; zipfile looks right before the locator). Both follow it
+        // whenever the locator is there, not only when a field of the end record is
+        // saturated: PyTorch's writer (miniz) always writes the ZIP64 records, so the
+        // directory of a small checkpoint ends at the ZIP64 end record, not at the
+        // end record (taking the gap for bytes glued in front broke every offset).
+        let has_locator = eocd_offset
+            .checked_sub(LOCATOR_LEN)
+            .is_some_and(|at| signature_at(data, at, EOCD64_LOCATOR_SIGNATURE));
+        if has_locator || count == 0xffff || dir_size == 0xffff_ffff || dir_offset == 0xffff_ffff {
             let locator_offset = eocd_offset
                 .checked_sub(LOCATOR_LEN)
                 .ok_or_else(|| broken("ZIP64 locator missing", eocd_offset))?;
