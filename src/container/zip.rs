@@ -134,6 +134,8 @@ const EOCD_SIGNATURE: u32 = 0x0605_4b50;
 const EOCD64_LOCATOR_SIGNATURE: u32 = 0x0706_4b50;
 const EOCD64_SIGNATURE: u32 = 0x0606_4b50;
 const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
+/// The optional signature of a data descriptor.
+const DESCRIPTOR_SIGNATURE: u32 = 0x0807_4b50;
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
 /// The fixed part of the end-of-central-directory record, and the most a comment adds.
 const EOCD_LEN: u64 = 22;
@@ -475,7 +477,8 @@ impl<'a> ZipArchive<'a> {
                     continue;
                 }
             };
-            let end = local.data_offset.saturating_add(entry.compressed_size);
+            let data_end = local.data_offset.saturating_add(entry.compressed_size);
+            let end = data_end.saturating_add(descriptor_len(self.data, entry, data_end));
             ranges.push((entry.header_offset, end, i));
             if local.name != entry.raw_name {
                 push(
@@ -616,6 +619,23 @@ impl<'a> ZipArchive<'a> {
             );
         }
         out
+    }
+}
+
+/// Bytes of the data descriptor after an entry's data (flag bit 3: the sizes and CRC
+/// follow the data, as PyTorch's writer (miniz) and streaming writers put them): an
+/// optional signature, the CRC, then both sizes in 4 bytes each, or 8 for ZIP64.
+fn descriptor_len(data: &[u8], entry: &ZipEntry, data_end: u64) -> u64 {
+    if entry.flags & 0x0008 == 0 {
+        return 0;
+    }
+    let signed = signature_at(data, data_end, DESCRIPTOR_SIGNATURE);
+    let zip64 = entry.size >= 0xffff_ffff || entry.compressed_size >= 0xffff_ffff;
+    match (signed, zip64) {
+        (true, false) => 16,
+        (true, true) => 24,
+        (false, false) => 12,
+        (false, true) => 20,
     }
 }
 
