@@ -119,7 +119,7 @@ impl Limits {
             Resource::ContainerLen => self.max_container_len,
             Resource::IntDigits => self.max_int_digits,
             Resource::IntBytes => self.max_int_bytes,
-            Resource::Expansion => u64::MAX,
+            Resource::Expansion | Resource::ExpansionBytes => u64::MAX,
         }
     }
 
@@ -134,7 +134,7 @@ impl Limits {
             Resource::ContainerLen => self.max_container_len = value,
             Resource::IntDigits => self.max_int_digits = value,
             Resource::IntBytes => self.max_int_bytes = value,
-            Resource::Expansion => {}
+            Resource::Expansion | Resource::ExpansionBytes => {}
         }
     }
 
@@ -185,7 +185,7 @@ impl Usage {
             Resource::ContainerLen => self.container_len,
             Resource::IntDigits => self.int_digits,
             Resource::IntBytes => self.int_bytes,
-            Resource::Expansion => 0,
+            Resource::Expansion | Resource::ExpansionBytes => 0,
         }
     }
 }

@@ -28,6 +28,10 @@ pub enum Resource {
     IntBytes,
     /// Nodes produced by a view that expands shared references into a tree.
     Expansion,
+    /// Bytes of str and bytes payload handed out by a view that expands shared
+    /// references (the serde view): a shared 1 MiB bytes object referenced a million
+    /// times is one value per reference but a terabyte of copies.
+    ExpansionBytes,
 }
 
 impl Resource {
@@ -43,6 +47,7 @@ impl Resource {
             Resource::IntDigits => "int_digits",
             Resource::IntBytes => "int_bytes",
             Resource::Expansion => "expansion",
+            Resource::ExpansionBytes => "expansion_bytes",
         }
     }
 }

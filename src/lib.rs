@@ -54,6 +54,10 @@
 //!
 //! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
 //! - `zip`: [`container::zip`], the pickles inside ZIP archives such as PyTorch checkpoints.
+//! - `serde`: [`serde`](crate::serde), typed values from the graph (`from_slice`,
+//!   `from_reader`, `from_graph`) and pickles from typed values (`to_vec`), with the
+//!   expansion of shared references budgeted. Adds the `serde` dependency; the core
+//!   decoder has none.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]
@@ -85,6 +89,9 @@ pub mod scan;
 
 pub mod encode;
 pub mod views;
+
+#[cfg(feature = "serde")]
+pub use views::serde;
 
 #[cfg(feature = "harness")]
 pub mod harness;
