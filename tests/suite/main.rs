@@ -8,4 +8,6 @@ mod opcodes;
 mod properties;
 mod scan;
 mod semantics;
+#[cfg(feature = "serde")]
+mod serde;
 mod support;
