@@ -3,7 +3,7 @@
 # fuzz/coverage.sh [OUT_DIR]
 #
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views) and corpus/fuzz-{ops,roundtrip}
+# (decode, stream, roundtrip_bytes, limits, views, serde) and corpus/fuzz-{ops,roundtrip}
 # through the structured targets with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
 # llvm-tools-preview (installed when missing) and cargo-fuzz.
@@ -24,7 +24,7 @@ for d in seed bombs hostile regressions examples fuzz; do
 done
 PROFILES=()
 OBJECTS=()
-for t in decode stream roundtrip_bytes limits views; do
+for t in decode stream roundtrip_bytes limits views serde; do
     cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t

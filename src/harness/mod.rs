@@ -14,6 +14,7 @@
 //! | `roundtrip_bytes` | pickle bytes | any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and encoding is stable |
 //! | `limits` | pickle bytes | metamorphic: raised limits change nothing, `Limits::from_usage` is exact, one less of any used resource fails with exactly that resource; a limit error survives raising every other limit |
 //! | `views` | pickle bytes | JSON output linear in the graph, repr within `max_len + 3`, `tree::expand` within its node and depth limits or a typed refusal |
+//! | `serde` | pickle bytes | (feature `serde`, [`serde`]) typed deserialization within its budgets, typed errors with a path, and `to_vec` round trips of whatever deserializes |
 //! | `zip` | archive bytes | the ZIP reader ([`crate::container::zip`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
 //!
 //! # Configuration bytes come from the end
@@ -42,6 +43,9 @@
     clippy::expect_used
 )]
 
+#[cfg(feature = "serde")]
+pub mod serde;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
 
@@ -58,7 +62,7 @@ use crate::{
 pub const STACK_SIZE: usize = 256 * 1024;
 
 /// Runs `body` on a thread with a [`STACK_SIZE`] stack and re-raises its panic.
-fn on_small_stack<F: FnOnce() + Send>(body: F) {
+pub(crate) fn on_small_stack<F: FnOnce() + Send>(body: F) {
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("pickleproof-harness".to_owned())
@@ -92,7 +96,7 @@ pub fn fuzz_limits() -> Limits {
 
 /// The decoder every target uses: the given limits and [`Policy::inert`], so every
 /// opcode is reachable (nothing is refused by policy).
-fn inert_decoder(limits: Limits) -> Decoder {
+pub(crate) fn inert_decoder(limits: Limits) -> Decoder {
     Decoder::new().limits(limits).policy(Policy::inert())
 }
 

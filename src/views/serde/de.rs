@@ -243,6 +243,14 @@ impl<'l, 'de> Deserializer<'l, 'de> {
         }
     }
 
+    /// Deserializes a `T` from the root. Unlike `T::deserialize(&mut deserializer)`,
+    /// an error made by `T` itself after the walk (an untagged enum that matched no
+    /// variant, a `try_from` conversion) gets the root path `$` too.
+    pub fn value<T: ::serde::de::Deserialize<'de>>(&mut self) -> Result<T, Error> {
+        let result = T::deserialize(&mut *self);
+        result.map_err(|e| self.state.locate(e))
+    }
+
     /// Points the next deserialization at another node of the same graph.
     pub fn set_root(&mut self, root: NodeId) {
         self.root = root;

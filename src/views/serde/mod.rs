@@ -178,7 +178,7 @@ pub fn from_slice_with<'de, T: Deserialize<'de>>(
 ) -> Result<T, Error> {
     let decoded = decoder.decode(data).map_err(Error::decode)?;
     let mut de = Deserializer::over_input(&decoded.graph, decoded.root, options);
-    T::deserialize(&mut de)
+    de.value()
 }
 
 /// Decodes one pickle from a stream (consuming exactly the bytes up to STOP) with the
@@ -195,7 +195,7 @@ pub fn from_reader_with<T: DeserializeOwned, R: BufRead>(
 ) -> Result<T, Error> {
     let decoded = decoder.decode_reader(reader).map_err(Error::decode)?;
     let mut de = Deserializer::new(&decoded.graph, decoded.root, options);
-    T::deserialize(&mut de)
+    de.value()
 }
 
 /// Deserializes a `T` from the node `root` of a decoded graph under default
@@ -211,7 +211,7 @@ pub fn from_graph_with<'g, T: Deserialize<'g>>(
     options: &Options,
 ) -> Result<T, Error> {
     let mut de = Deserializer::new(graph, root, options);
-    T::deserialize(&mut de)
+    de.value()
 }
 
 /// Serializes `value` as a pickle of `protocol` (0 to 5): the mapping in the module
