@@ -230,97 +230,10 @@ fn bench_workload(c: &mut Criterion, w: &Workload, data: &[u8]) {
     group.finish();
 }
 
-/// The typed targets of the `typed/` groups: what a program reading these files would
-/// declare.
+/// The typed targets of the `typed/` groups.
 #[cfg(feature = "serde")]
-mod typed {
-    use std::collections::HashMap;
-
-    use serde::Deserialize;
-    use serde_bytes::ByteBuf;
-
-    /// `json_doc.pkl`: a paginated API dump (see `gen_inputs.py`, `json_doc`).
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    pub struct Doc {
-        meta: Meta,
-        data: Vec<Record>,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Meta {
-        version: String,
-        generated: String,
-        count: u64,
-        source: Source,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Source {
-        name: String,
-        page: u32,
-        per_page: u64,
-        next: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Record {
-        id: u64,
-        uuid: String,
-        name: String,
-        email: String,
-        active: bool,
-        age: u32,
-        score: f64,
-        balance: f64,
-        created: String,
-        parent: Option<u64>,
-        tags: Vec<String>,
-        address: Address,
-        friends: Vec<Friend>,
-        about: String,
-        metrics: Vec<f64>,
-        flags: Flags,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Address {
-        street: String,
-        city: String,
-        zip: String,
-        geo: Geo,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Geo {
-        lat: f64,
-        lng: f64,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Friend {
-        id: u64,
-        name: String,
-    }
-
-    #[derive(Deserialize)]
-    #[allow(dead_code)]
-    struct Flags {
-        verified: bool,
-        admin: bool,
-        deleted: Option<bool>,
-    }
-
-    pub type Ints = Vec<i64>;
-    pub type StrFloat = HashMap<String, f64>;
-    pub type Bytes = Vec<ByteBuf>;
-}
+#[path = "support/typed.rs"]
+mod typed;
 
 /// One `typed/<name>` group: pickleproof and serde-pickle into the same type `T`.
 #[cfg(feature = "serde")]

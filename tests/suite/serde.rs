@@ -1000,17 +1000,24 @@ fn memo_bomb_stops_at_the_expansion_budget() {
     // Ignored values are counted, not walked: the root and its two items.
     assert_eq!(err.map(|v| v.len()), Ok(2));
     assert_eq!(de.expansion().values, 3);
-    // With a small budget the path shows where it stopped: depth first, the 11th value.
+    // With a small budget the path shows where it stopped. Depth first, each list
+    // charges its two items when it opens: 1 + 2 + 2 + 2 + 2 = 9 values for the
+    // root and the three lists below it, and the fifth list would make it 11.
     let small = Options {
         max_values: 10,
         ..Options::default()
     };
     let mut de = Deserializer::new(&decoded.graph, decoded.root, &small);
-    let err = serde_json::Value::deserialize(&mut de).unwrap_err();
-    assert_eq!(err.kind(), &limit(Resource::Expansion, 10));
-    assert_eq!(err.path(), Some(format!("${}", "[0]".repeat(10)).as_str()));
-    assert_eq!(de.expansion().values, 10);
-    assert_eq!(de.expansion().depth, 10);
+    let err = de.value::<serde_json::Value>().unwrap_err();
+    let want = ErrorKind::Limit {
+        resource: Resource::Expansion,
+        limit: 10,
+        requested: 11,
+    };
+    assert_eq!(err.kind(), &want);
+    assert_eq!(err.path(), Some("$[0][0][0][0]"));
+    assert_eq!(de.expansion().values, 9);
+    assert_eq!(de.expansion().depth, 4);
 }
 
 #[test]

@@ -70,13 +70,21 @@ enum Payload<'de, 'l> {
 }
 
 impl<'l, 'de> State<'l, 'de> {
-    /// Counts one value against [`Options::max_values`].
+    /// Counts `n` values against [`Options::max_values`]: the root when the walk
+    /// starts, and the items of each container when it opens (so a container's
+    /// items are refused before any of them is produced, and an item is never
+    /// counted twice however many wrappers, `Option` or newtype, look at it).
     #[inline]
-    fn count(&mut self) -> Result<(), Error> {
-        if self.used.values >= self.options.max_values {
-            return Err(Error::limit(Resource::Expansion, self.options.max_values));
+    fn count(&mut self, n: usize) -> Result<(), Error> {
+        let total = self.used.values.saturating_add(n as u64);
+        if total > self.options.max_values {
+            return Err(Error::new(ErrorKind::Limit {
+                resource: Resource::Expansion,
+                limit: self.options.max_values,
+                requested: total,
+            }));
         }
-        self.used.values = self.used.values.saturating_add(1);
+        self.used.values = total;
         Ok(())
     }
 
@@ -270,10 +278,11 @@ impl<'l, 'de> Deserializer<'l, 'de> {
     ) -> Result<R, Error> {
         let st = &mut self.state;
         st.frames.clear();
-        let result = f(ValueDe {
-            st: &mut *st,
-            id: self.root,
-            counted: false,
+        let result = st.count(1).and_then(|()| {
+            f(ValueDe {
+                st: &mut *st,
+                id: self.root,
+            })
         });
         let result = result.map_err(|e| st.locate(e));
         st.frames.clear();
@@ -335,12 +344,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, 'de> {
     for_each_method!(forward_to_root);
 }
 
-/// The deserializer of one node; `counted` once the node was counted (so that
-/// `Option` and newtype wrappers, which look at a node and hand it on, count it once).
+/// The deserializer of one node, already counted (see [`State::count`]).
 struct ValueDe<'s, 'l, 'de> {
     st: &'s mut State<'l, 'de>,
     id: NodeId,
-    counted: bool,
 }
 
 #[cold]
@@ -466,18 +473,17 @@ fn unsupported(graph: &Graph<'_>, node: Node<'_>) -> Error {
 }
 
 impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
-    /// The node, counted once.
-    #[inline]
+    /// The node (inline ints first: they are most items of a numeric list).
+    #[inline(always)]
     fn node(&mut self) -> Result<Node<'l>, Error> {
-        if !self.counted {
-            self.st.count()?;
-            self.counted = true;
+        if let Some(v) = self.id.as_int() {
+            return Ok(Node::Int(v));
         }
         self.st.graph.get(self.id).ok_or_else(dangling)
     }
 
-    /// The self-describing form of the node, counted.
-    fn any_counted<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+    /// The self-describing form of the node.
+    fn any_node<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
         let node = self.node()?;
         self.any(node, visitor)
     }
@@ -579,6 +585,7 @@ impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
             }
             other => return Err(unsupported(graph, other)),
         };
+        st.count(parts.len().saturating_mul(2))?;
         st.open(Some(self.id))?;
         let mut access = Described {
             st: &mut *st,
@@ -598,6 +605,7 @@ fn visit_ids<'de, V: Visitor<'de>>(
     ids: &[NodeId],
     visitor: V,
 ) -> Result<V::Value, Error> {
+    st.count(ids.len())?;
     st.open(id)?;
     let mut access = SeqAccess {
         st: &mut *st,
@@ -621,6 +629,7 @@ fn visit_pairs<'de, V: Visitor<'de>>(
     pairs: &[(NodeId, NodeId)],
     visitor: V,
 ) -> Result<V::Value, Error> {
+    st.count(pairs.len().saturating_mul(2))?;
     st.open(id)?;
     let mut access = MapAccess {
         st: &mut *st,
@@ -794,6 +803,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
             }
         };
         let st = self.st;
+        st.count(if value.is_some() { 2 } else { 1 })?;
         st.open(Some(self.id))?;
         st.at(seg_key);
         let access = Tagged {
@@ -836,7 +846,6 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
         let de = ValueDe {
             st: &mut *self.st,
             id,
-            counted: false,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
@@ -902,7 +911,6 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
         let de = ValueDe {
             st: &mut *self.st,
             id: key,
-            counted: false,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
@@ -921,7 +929,6 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
         let de = ValueDe {
             st: &mut *self.st,
             id: value,
-            counted: false,
         };
         seed.deserialize(de).map_err(|e| self.st.locate(e))
     }
@@ -959,7 +966,6 @@ impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
             return Ok(None);
         };
         self.st.at(Seg::Name(name));
-        self.st.count()?;
         let de = de::value::BorrowedStrDeserializer::<Error>::new(name);
         seed.deserialize(de)
             .map(Some)
@@ -994,33 +1000,15 @@ impl<'de> PartDe<'_, '_, '_, 'de> {
     fn made_up<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let st = self.st;
         match self.part {
-            Part::Node(id) => ValueDe {
-                st,
-                id: *id,
-                counted: false,
-            }
-            .any_counted(visitor),
+            Part::Node(id) => ValueDe { st, id: *id }.any_node(visitor),
             Part::Text(text) => {
-                st.count()?;
                 st.charge_bytes(text.len())?;
                 visitor.visit_str(text)
             }
-            Part::UInt(v) => {
-                st.count()?;
-                visitor.visit_u64(*v)
-            }
-            Part::Bool(b) => {
-                st.count()?;
-                visitor.visit_bool(*b)
-            }
-            Part::Ids(ids) => {
-                st.count()?;
-                visit_ids(st, None, ids, visitor)
-            }
-            Part::Pairs(pairs) => {
-                st.count()?;
-                visit_pairs(st, None, pairs, visitor)
-            }
+            Part::UInt(v) => visitor.visit_u64(*v),
+            Part::Bool(b) => visitor.visit_bool(*b),
+            Part::Ids(ids) => visit_ids(st, None, ids, visitor),
+            Part::Pairs(pairs) => visit_pairs(st, None, pairs, visitor),
         }
     }
 }
@@ -1029,7 +1017,7 @@ macro_rules! forward_part {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Error> {
             match self.part {
-                Part::Node(id) => ValueDe { st: self.st, id: *id, counted: false }
+                Part::Node(id) => ValueDe { st: self.st, id: *id }
                     .$method($($arg,)* visitor),
                 _ => {
                     $(let _ = $arg;)*
@@ -1059,7 +1047,6 @@ impl<'s, 'l, 'de> de::EnumAccess<'de> for UnitOnly<'s, 'l, 'de> {
         let de = ValueDe {
             st: &mut *self.de.st,
             id: self.de.id,
-            counted: true,
         };
         let variant = seed.deserialize(de)?;
         Ok((variant, self))
@@ -1117,7 +1104,6 @@ impl<'a, 'l, 'de> Tagged<'a, 'l, 'de> {
         Ok(ValueDe {
             st: &mut *self.st,
             id,
-            counted: false,
         })
     }
 }
@@ -1130,7 +1116,6 @@ impl<'a, 'l, 'de> de::EnumAccess<'de> for Tagged<'a, 'l, 'de> {
         let de = ValueDe {
             st: &mut *self.st,
             id: self.key,
-            counted: false,
         };
         match seed.deserialize(de) {
             Ok(variant) => Ok((variant, self)),

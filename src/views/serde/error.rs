@@ -18,8 +18,9 @@ pub enum ErrorKind {
     Decode(DecodeError),
     /// A budget of the expansion was exceeded: [`Resource::Expansion`] (values
     /// produced), [`Resource::ExpansionBytes`] (str and bytes payload handed out) or
-    /// [`Resource::Depth`] (containers open at once). `requested` is `limit + 1`:
-    /// serde asks for values one at a time, so the total is never known in advance.
+    /// [`Resource::Depth`] (containers open at once). For values, `requested` is the
+    /// count with the items of the container that was being opened (they are charged
+    /// before any is produced); for bytes and depth it is `limit + 1`.
     Limit {
         /// Which budget.
         resource: Resource,

@@ -60,9 +60,10 @@
 //! so every reference is expanded into a copy. That is where a memo bomb (each level
 //! a list holding the previous one twice) would cost 2^N, so the expansion is
 //! budgeted as it goes, like [`tree::expand`](crate::views::tree::expand):
-//! - every value serde is handed counts one against [`Options::max_values`] (a value
-//!   skipped with `IgnoredAny`, e.g. an unknown struct field, counts one and is not
-//!   walked);
+//! - every value serde is handed counts one against [`Options::max_values`], charged
+//!   when its container opens (all of a container's items at once, so a huge shared
+//!   list is refused before any copy is made); a value skipped with `IgnoredAny`
+//!   (e.g. an unknown struct field) counts one and is not walked;
 //! - every str and bytes payload counts its length against [`Options::max_bytes`]
 //!   (one shared megabyte referenced a million times is a terabyte of copies);
 //! - containers open at once are capped by [`Options::max_depth`] (default 128, as
