@@ -133,10 +133,10 @@ pub enum ObjectMode {
 /// Budgets and choices of one deserialization. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Options {
-    /// Values handed to serde, every copy of a shared node counted (default 2^24,
-    /// the decoder's default container length: a list of that many ints always
-    /// fits). This is what stops a memo bomb; a pickle without sharing expands to at
-    /// most as many values as its graph has nodes plus inline ints.
+    /// Values handed to serde, every copy of a shared node counted, the root
+    /// included (default 2^24, the decoder's default container length). This is what
+    /// stops a memo bomb; a pickle without sharing expands to exactly as many values
+    /// as the root reaches (nodes and inline ints), each counted once.
     pub max_values: u64,
     /// Bytes of str and bytes payload handed to serde, every copy counted (default
     /// 256 MiB, the decoder's default memory budget, which counts payloads too: a
