@@ -12,4 +12,6 @@ mod policy;
 mod properties;
 mod scan;
 mod semantics;
+#[cfg(feature = "serde")]
+mod serde;
 mod support;
