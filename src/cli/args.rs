@@ -61,7 +61,12 @@ impl PolicyArgs {
     pub fn resolve(&self) -> Result<(Policy, String), String> {
         let mut policy = Policy::strict();
         let mut names = Vec::new();
-        for name in self.policy.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in self
+            .policy
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             match name {
                 "strict" => {}
                 "inert" => policy = Policy::inert(),

@@ -47,7 +47,10 @@ pub fn one_pickle(
     limits: &ContainerLimits,
 ) -> Result<OnePickle, Failure> {
     let Contents { pieces, error, .. } = container::open(data, limits);
-    let locations: Vec<String> = pieces.iter().map(|p| display_location(&p.location)).collect();
+    let locations: Vec<String> = pieces
+        .iter()
+        .map(|p| display_location(&p.location))
+        .collect();
     let chosen = match entry {
         Some(name) => pieces.into_iter().find(|p| p.location == name),
         None if pieces.len() == 1 => pieces.into_iter().next(),

@@ -79,7 +79,12 @@ enum Command {
         #[arg(long)]
         sarif_file: Option<PathBuf>,
         /// Outcomes that make the exit code non-zero.
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "suspicious,inconclusive,unsafe")]
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "suspicious,inconclusive,unsafe"
+        )]
         fail_on: Vec<scan::Outcome>,
         /// Print the exact policy the files need instead of the report.
         #[arg(long, conflicts_with_all = ["json", "sarif"])]

@@ -24,7 +24,9 @@ use std::time::Instant;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use pickleproof::scan::render;
-use pickleproof::scan::{emit_policy, scan_file, scan_limits, FileReport, FileVerdict, ScanOptions};
+use pickleproof::scan::{
+    emit_policy, scan_file, scan_limits, FileReport, FileVerdict, ScanOptions,
+};
 use pickleproof::views::json::push_json_string;
 
 use crate::cli::args::{LimitArgs, PolicyArgs};
@@ -215,7 +217,10 @@ fn text_report(results: &[Scanned], policy: &str, quiet: bool, seconds: f64) -> 
                 out.push_str(&render::text::text(report, &r.path));
             }
             Ok(_) => {}
-            Err(e) => out.push_str(&format!("{:<12}  {}\n    cannot read: {e}\n", "inconclusive", r.path)),
+            Err(e) => out.push_str(&format!(
+                "{:<12}  {}\n    cannot read: {e}\n",
+                "inconclusive", r.path
+            )),
         }
     }
     out.push_str(&format!(

@@ -104,9 +104,9 @@ fn walk_dir(
             };
             let kind = if meta.file_type().is_symlink() {
                 match child.canonicalize() {
-                    Ok(target) if target.starts_with(root) => std::fs::metadata(&target)
-                        .map(|m| m.file_type())
-                        .ok(),
+                    Ok(target) if target.starts_with(root) => {
+                        std::fs::metadata(&target).map(|m| m.file_type()).ok()
+                    }
                     Ok(target) => {
                         skipped.push(Skipped {
                             path: child,
@@ -169,12 +169,15 @@ mod tests {
         std::fs::write(root.join("blobs/1234"), b"x").unwrap();
         std::fs::write(root.join("a.pkl"), b"x").unwrap();
         std::fs::write(outside.join("secret"), b"x").unwrap();
-        std::os::unix::fs::symlink(root.join("blobs/1234"), root.join("snapshots/abc/model.pkl"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            root.join("blobs/1234"),
+            root.join("snapshots/abc/model.pkl"),
+        )
+        .unwrap();
         std::os::unix::fs::symlink(&outside, root.join("snapshots/escape")).unwrap();
         std::os::unix::fs::symlink(root.join("snapshots"), root.join("snapshots/abc/loop"))
             .unwrap();
-        let (found, skipped) = collect(&[root.clone()]);
+        let (found, skipped) = collect(std::slice::from_ref(&root));
         assert_eq!(
             names(&found, &root),
             ["a.pkl", "blobs/1234", "snapshots/abc/model.pkl"]
