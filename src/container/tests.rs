@@ -38,13 +38,14 @@ fn a_bad_crc_is_reported_and_the_entry_scanned() {
 }
 
 #[test]
-fn an_encrypted_entry_is_reported_and_not_read() {
+fn an_encrypted_entry_is_reported_and_scanned_as_if_in_clear() {
+    // The flag over data in clear (CVE-2025-1945): the pickle is still handed out.
     let zip = Builder::new()
         .odd("a/data.pkl", "a/data.pkl", b"N.", 1, None)
         .build();
     let c = open(&zip, &ContainerLimits::default());
     assert_eq!(kinds(&c), [(AnomalyKind::Encrypted, 0)]);
-    assert!(c.pieces.is_empty());
+    assert_eq!(pieces(&c), [("a/data.pkl", Some(40), &b"N."[..])]);
 }
 
 #[test]

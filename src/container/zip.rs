@@ -507,7 +507,11 @@ impl<'a> ZipArchive<'a> {
                 push(
                     AnomalyKind::Encrypted,
                     entry.header_offset,
-                    format!("entry {:?} is encrypted: not read", entry.name),
+                    format!(
+                        "entry {:?} is flagged as encrypted: scanned as if in clear (a loader \
+                         that ignores the flag reads it so)",
+                        entry.name
+                    ),
                 );
             } else if entry.flags & !FLAGS_EXPECTED != 0 {
                 push(
