@@ -7,8 +7,11 @@
 //! - numbers compare by value across bool, int and float (`-0.0 == 0`, a float equals
 //!   an int only when exactly equal, a NaN equals only itself: the same node);
 //! - str, bytes and globals (a global names one object) compare by content;
+//! - extension codes compare by code: CPython resolves a code once per load and
+//!   caches the object (`copyreg._extension_cache`), so every EXT of a code pushes the
+//!   same object;
 //! - tuples compare item by item; frozensets as sets;
-//! - objects, extension codes, buffers and persistent ids compare by identity;
+//! - objects, buffers and persistent ids compare by identity;
 //! - list, dict, set and bytearray (and tuples or frozensets holding them) are
 //!   unhashable.
 //!
@@ -249,7 +252,8 @@ impl KeyHasher {
             Node::Str(s) => self.state.hash_tagged_bytes(4, s),
             Node::Bytes(b) => self.state.hash_tagged_bytes(5, b),
             Node::Global(g) => self.state.hash_one((6u8, &g.module, &g.name)),
-            Node::Object(_) | Node::Ext(_) | Node::Buffer { .. } | Node::PersId(_) => {
+            Node::Ext(code) => self.state.hash_one((8u8, code)),
+            Node::Object(_) | Node::Buffer { .. } | Node::PersId(_) => {
                 self.state.hash_one((7u8, id))
             }
             Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_) => {
@@ -424,6 +428,7 @@ impl KeyHasher {
                     }
                 }
                 (Node::Global(p), Node::Global(q)) => p == q,
+                (Node::Ext(p), Node::Ext(q)) => p == q,
                 _ => match (as_num(na), as_num(nb)) {
                     (Some(p), Some(q)) => num_eq(&p, &q),
                     _ => false,
@@ -445,6 +450,7 @@ impl KeyHasher {
                     p == q
                 }
                 (Node::Global(p), Node::Global(q)) => p == q,
+                (Node::Ext(p), Node::Ext(q)) => p == q,
                 (Node::Tuple(p), Node::Tuple(q)) => {
                     if p.len() != q.len() {
                         false

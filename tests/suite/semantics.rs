@@ -1916,6 +1916,23 @@ fn extension_codes() {
 }
 
 #[test]
+fn ext_codes_are_one_object_per_code() {
+    // CPython resolves a code once per load and caches it (`copyreg._extension_cache`):
+    // every EXT of a code pushes the same object, so they are one dict key, one set item.
+    // Found by the `cpython` fuzz target (corpus/regressions/cpython-ext-code-one-object.pkl).
+    assert_value(
+        &inert(),
+        b"}(\x82\x05K\x01\x83\x05\x00K\x02\x82\x06K\x03u.",
+        json!({ "dict": [[{ "ext": 5 }, 2], [{ "ext": 6 }, 3]] }),
+    );
+    assert_value(
+        &inert(),
+        b"(\x82\x05\x84\x05\x00\x00\x00\x82\x06\x91.",
+        json!({ "frozenset": [{ "ext": 5 }, { "ext": 6 }] }),
+    );
+}
+
+#[test]
 fn ext4_code_with_top_bit_is_not_positive() {
     // CPython 3.11: UnpicklingError "EXT specifies code <= 0".
     assert_error(
