@@ -47,6 +47,9 @@ use std::io::{self, BufReader, Read};
 
 use arbitrary::Arbitrary;
 
+#[cfg(feature = "cpython")]
+pub mod cpython;
+
 use crate::views::{json, repr, tree};
 use crate::{
     BigInt, CallOp, Decoded, Decoder, Error, ErrorKind, Global, Graph, IntValue, Limits, Node,

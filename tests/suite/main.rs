@@ -3,6 +3,8 @@
 
 mod archives;
 mod corpus;
+#[cfg(feature = "cpython")]
+mod cpython;
 mod fuzz_replay;
 mod opcodes;
 mod properties;
