@@ -2188,10 +2188,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 if let Some(node) = replacement {
                     // A new node: other references to a shared bytearray stay writable.
+                    let view = matches!(node, NodeData::Bytes(_));
                     if let NodeData::Bytes(b) = &node {
                         self.meter.take_memory(b.len() as u64)?;
                     }
                     let id = self.new_node(node, 0)?;
+                    if view {
+                        // CPython's read-only memoryview of a bytearray: unhashable.
+                        self.keys.add_view(id, &mut self.meter)?;
+                    }
                     self.pop()?;
                     self.push(id)?;
                 }

@@ -1933,6 +1933,30 @@ fn ext_codes_are_one_object_per_code() {
 }
 
 #[test]
+fn a_read_only_view_of_a_bytearray_is_unhashable() {
+    // CPython 3.11: READONLY_BUFFER on a bytearray pushes a read-only memoryview of
+    // it, which hashes its exporter: "unhashable type: 'bytearray'" as a dict key, a
+    // set item or inside a tuple key. The graph holds the view as bytes. Found by the
+    // `cpython` fuzz target (corpus/regressions/cpython-readonly-view-unhashable.pkl).
+    let empty = b"\x96\x00\x00\x00\x00\x00\x00\x00\x00\x98";
+    let unhashable = ErrorKind::Unhashable("bytearray");
+    let as_key = cat(&[b"}(", empty, b"K\x01u."]);
+    assert_error(
+        &inert(),
+        &as_key,
+        unhashable.clone(),
+        14,
+        op(Opcode::SetItems),
+    );
+    let in_tuple = cat(&[b"(", empty, b"\x85\x91."]);
+    assert_error(&inert(), &in_tuple, unhashable, 12, op(Opcode::FrozenSet));
+    // The view itself is a value like bytes, and bytes(view) is hashable again.
+    assert_value(&inert(), &cat(&[empty, b"."]), json!({ "bytes": "" }));
+    let copied = cat(&[b"}(c__builtin__\nbytes\n", empty, b"\x85RK\x01u."]);
+    assert_value(&inert(), &copied, json!({ "dict": [[{ "bytes": "" }, 1]] }));
+}
+
+#[test]
 fn ext4_code_with_top_bit_is_not_positive() {
     // CPython 3.11: UnpicklingError "EXT specifies code <= 0".
     assert_error(
