@@ -256,6 +256,16 @@ def _fold(key, args):
 _EXT_MODULE = '\x00pickleproof.ext'
 
 
+class _Exporter(bytearray):
+    """What a buffer placeholder wraps: writable (so READONLY_BUFFER makes a read-only
+    memoryview, as pickleproof marks the placeholder read-only) and hashable by
+    identity (a memoryview hashes its exporter first), like pickleproof's buffer
+    nodes. Its content names the index, so two placeholders never compare equal."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__
+
+
 class _State:
     """Per-load bookkeeping (buffers, the protocol queue)."""
 
@@ -283,7 +293,7 @@ class _State:
         bytearray that names its index (pickleproof: `Node::Buffer`)."""
         index = 0
         while True:
-            under = bytearray(b'\x00pickleproof buffer %d' % index)
+            under = _Exporter(b'\x00pickleproof buffer %d' % index)
             buf = pickle.PickleBuffer(under)
             self.placeholders[id(under)] = (index, under)
             self.placeholders[id(buf)] = (index, buf)

@@ -549,86 +549,74 @@ fn is_reconstructor(graph: &Graph<'_>, id: NodeId) -> bool {
     }
 }
 
-/// A bounded structural fingerprint of a value, to pair up set items (a set's order
-/// differs between the two sides). Identity is ignored, a nested set's items are
-/// fingerprinted in sorted order, and at most [`SHAPE_DEPTH`] levels and about
-/// [`SHAPE_NODES`] nodes are looked at (the recursion is bounded by the depth).
-fn shape(graph: &Graph<'_>, root: NodeId) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut budget = SHAPE_NODES;
-    shape_into(graph, root, 0, &mut budget, &mut out);
-    out
+/// Identity-free digests of values, to pair up set items (a set's order differs
+/// between the two sides): immutable values (tuples, frozensets, scalars, strings) are
+/// digested in full, once per node; a node with identity (list, dict, set, bytearray,
+/// object) only by its kind, length and, for an object, its call kind and callable,
+/// so no cycle is ever followed. Items whose digests tie are told apart by
+/// [`Matcher`] with the correspondence found elsewhere in the graph.
+struct Digests<'g, 'a> {
+    graph: &'g Graph<'a>,
+    memo: HashMap<NodeId, u64>,
 }
 
-const SHAPE_NODES: usize = 256;
-const SHAPE_DEPTH: usize = 8;
+impl<'g, 'a> Digests<'g, 'a> {
+    fn new(graph: &'g Graph<'a>) -> Self {
+        Digests {
+            graph,
+            memo: HashMap::new(),
+        }
+    }
 
-fn shape_into(graph: &Graph<'_>, id: NodeId, depth: usize, budget: &mut usize, out: &mut Vec<u8>) {
-    *budget = budget.saturating_sub(1);
-    let Some(node) = graph.get(id) else {
-        out.push(0xff);
-        return;
-    };
-    out.extend_from_slice(node.type_name().as_bytes());
-    out.push(0);
-    match node {
-        Node::Bool(b) => out.push(u8::from(b)),
-        Node::Int(_) | Node::BigInt(_) => out.extend(int_bytes(node).unwrap_or_default()),
-        Node::Float(f) => out.extend_from_slice(&f.to_bits().to_le_bytes()),
-        Node::Str(b) | Node::Bytes(b) | Node::ByteArray(b) => out.extend_from_slice(b),
-        Node::Global(g) => {
-            out.extend_from_slice(g.module.as_bytes());
-            out.push(0);
-            out.extend_from_slice(g.name.as_bytes());
+    /// Recursion is bounded by the nesting of immutable values (at most
+    /// [`MAX_DEPTH`] here: deeper inputs are skipped).
+    fn of(&mut self, id: NodeId) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        if let Some(&d) = self.memo.get(&id) {
+            return d;
         }
-        Node::Ext(code) => out.extend_from_slice(&code.to_le_bytes()),
-        Node::Buffer { index, readonly } => {
-            out.extend_from_slice(&index.to_le_bytes());
-            out.push(u8::from(readonly));
+        let mut h = DefaultHasher::new();
+        let Some(node) = self.graph.get(id) else {
+            return 0;
+        };
+        node.type_name().hash(&mut h);
+        match node {
+            Node::None => {}
+            Node::Bool(b) => b.hash(&mut h),
+            Node::Int(_) | Node::BigInt(_) => int_bytes(node).hash(&mut h),
+            Node::Float(f) => f.to_bits().hash(&mut h),
+            Node::Str(b) | Node::Bytes(b) => b.hash(&mut h),
+            Node::Global(g) => (&g.module, &g.name).hash(&mut h),
+            Node::Ext(code) => code.hash(&mut h),
+            Node::Buffer { index, readonly } => (index, readonly).hash(&mut h),
+            Node::PersId(pid) => self.of(pid).hash(&mut h),
+            Node::Tuple(items) => {
+                for item in items {
+                    self.of(*item).hash(&mut h);
+                }
+            }
+            Node::FrozenSet(items) => {
+                let mut digests: Vec<u64> = items.iter().map(|i| self.of(*i)).collect();
+                digests.sort_unstable();
+                digests.hash(&mut h);
+            }
+            Node::Object(obj) => {
+                (call_kind(self.graph, obj) as u8).hash(&mut h);
+                if !self
+                    .graph
+                    .get(obj.callable)
+                    .is_some_and(|n| n.has_identity())
+                {
+                    self.of(obj.callable).hash(&mut h);
+                }
+            }
+            Node::ByteArray(b) => b.len().hash(&mut h),
+            Node::List(v) | Node::Set(v) => v.len().hash(&mut h),
+            Node::Dict(v) => v.len().hash(&mut h),
         }
-        Node::Object(obj) => out.push(call_kind(graph, obj) as u8),
-        _ => {}
-    }
-    let children: Vec<NodeId> = match node {
-        // The kwargs dict is compared by value and may be absent on one side.
-        Node::Object(obj) => [obj.callable, obj.args]
-            .into_iter()
-            .chain(obj.state.iter().copied())
-            .chain(obj.listitems.iter().copied())
-            .chain(obj.dictitems.iter().flat_map(|(k, v)| [*k, *v]))
-            .chain(obj.additems.iter().copied())
-            .collect(),
-        _ => node.children().collect(),
-    };
-    out.extend_from_slice(&(children.len() as u32).to_le_bytes());
-    if depth >= SHAPE_DEPTH || *budget == 0 {
-        return;
-    }
-    if let Node::Set(_) | Node::FrozenSet(_) = node {
-        // Each item gets the same share of the budget, so what is looked at does not
-        // depend on the set's order.
-        let share = *budget / children.len().max(1);
-        let mut used = 0;
-        let mut items: Vec<Vec<u8>> = children
-            .iter()
-            .map(|c| {
-                let mut item = Vec::new();
-                let mut left = share;
-                shape_into(graph, *c, depth + 1, &mut left, &mut item);
-                used += share - left;
-                item
-            })
-            .collect();
-        *budget = budget.saturating_sub(used);
-        items.sort();
-        for item in items {
-            out.extend_from_slice(&(item.len() as u32).to_le_bytes());
-            out.extend(item);
-        }
-    } else {
-        for c in children {
-            shape_into(graph, c, depth + 1, budget, out);
-        }
+        let d = h.finish();
+        self.memo.insert(id, d);
+        d
     }
 }
 
@@ -639,6 +627,25 @@ fn kwargs<'g>(graph: &'g Graph<'_>, id: Option<NodeId>) -> Option<&'g [(NodeId, 
         Some(Some(Node::Dict(items))) => Some(items),
         Some(_) => None,
     }
+}
+
+/// Ties among set items larger than this are paired in digest order without trials.
+const MAX_TRIALS_GROUP: usize = 8;
+
+/// The comparison's state: the correspondence of nodes with identity, the pairs still
+/// to compare, and the set pairs left for the end (when the rest of the graph has
+/// fixed the correspondence their ties need).
+#[derive(Clone)]
+struct Matcher<'g, 'a, 'b> {
+    p: &'g Graph<'a>,
+    c: &'g Graph<'b>,
+    raw: bool,
+    p_to_c: HashMap<NodeId, NodeId>,
+    c_to_p: HashMap<NodeId, NodeId>,
+    done: HashSet<(NodeId, NodeId)>,
+    todo: Vec<(NodeId, NodeId, String)>,
+    sets: Vec<(NodeId, NodeId, String)>,
+    met: Option<&'static str>,
 }
 
 /// Compares pickleproof's graph (`p`) with CPython's (`c`, from [`read_flat`]): the
@@ -654,17 +661,112 @@ pub fn compare(
     cr: NodeId,
     raw: bool,
 ) -> Result<Option<&'static str>, String> {
-    let mut p_to_c: HashMap<NodeId, NodeId> = HashMap::new();
-    let mut c_to_p: HashMap<NodeId, NodeId> = HashMap::new();
-    let mut done: HashSet<(NodeId, NodeId)> = HashSet::new();
-    let mut met = None;
-    let mut todo = vec![(pr, cr, String::from("root"))];
-    while let Some((x, y, path)) = todo.pop() {
+    let mut m = Matcher {
+        p,
+        c,
+        raw,
+        p_to_c: HashMap::new(),
+        c_to_p: HashMap::new(),
+        done: HashSet::new(),
+        todo: vec![(pr, cr, String::from("root"))],
+        sets: Vec::new(),
+        met: None,
+    };
+    let mut pd = Digests::new(p);
+    let mut cd = Digests::new(c);
+    m.run(&mut pd, &mut cd)?;
+    Ok(m.met)
+}
+
+impl Matcher<'_, '_, '_> {
+    /// Compares until nothing is left, sets last.
+    fn run(&mut self, pd: &mut Digests<'_, '_>, cd: &mut Digests<'_, '_>) -> Result<(), String> {
+        loop {
+            while let Some((x, y, path)) = self.todo.pop() {
+                self.step(x, y, path)?;
+            }
+            let Some((x, y, path)) = self.sets.pop() else {
+                return Ok(());
+            };
+            self.pair_set(x, y, &path, pd, cd)?;
+        }
+    }
+
+    /// Pairs the items of two sets of equal length by digest; ties are decided by
+    /// trying each candidate against the correspondence found so far.
+    fn pair_set(
+        &mut self,
+        x: NodeId,
+        y: NodeId,
+        path: &str,
+        pd: &mut Digests<'_, '_>,
+        cd: &mut Digests<'_, '_>,
+    ) -> Result<(), String> {
+        let (Some(Node::Set(a) | Node::FrozenSet(a)), Some(Node::Set(b) | Node::FrozenSet(b))) =
+            (self.p.get(x), self.c.get(y))
+        else {
+            return Err(format!("{path}: not a set"));
+        };
+        let mut groups: HashMap<u64, (Vec<NodeId>, Vec<NodeId>)> = HashMap::new();
+        for item in a {
+            groups.entry(pd.of(*item)).or_default().0.push(*item);
+        }
+        for item in b {
+            groups.entry(cd.of(*item)).or_default().1.push(*item);
+        }
+        let mut keys: Vec<u64> = groups.keys().copied().collect();
+        keys.sort_unstable();
+        for (g, key) in keys.iter().enumerate() {
+            let (ours, theirs) = &groups[key];
+            if ours.len() != theirs.len() {
+                return Err(format!(
+                    "{path}: set items differ ({} against {} items of one kind)",
+                    ours.len(),
+                    theirs.len()
+                ));
+            }
+            if ours.len() == 1 || ours.len() > MAX_TRIALS_GROUP {
+                for (i, (u, v)) in ours.iter().zip(theirs).enumerate() {
+                    self.todo.push((*u, *v, format!("{path}/item{g}.{i}")));
+                }
+                continue;
+            }
+            let mut free: Vec<NodeId> = theirs.clone();
+            for (i, u) in ours.iter().enumerate() {
+                let item_path = format!("{path}/item{g}.{i}");
+                let found = free.iter().position(|v| {
+                    let mut trial = self.clone();
+                    trial.todo = vec![(*u, *v, item_path.clone())];
+                    trial.sets = Vec::new();
+                    let ok = trial.run(pd, cd).is_ok();
+                    if ok {
+                        *self = Matcher {
+                            todo: std::mem::take(&mut self.todo),
+                            sets: std::mem::take(&mut self.sets),
+                            ..trial
+                        };
+                    }
+                    ok
+                });
+                match found {
+                    Some(at) => {
+                        free.remove(at);
+                    }
+                    None => return Err(format!("{item_path}: no item of CPython's set matches")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares one pair of nodes shallowly and queues their children.
+    fn step(&mut self, x: NodeId, y: NodeId, path: String) -> Result<(), String> {
+        let (p, c) = (self.p, self.c);
         let (Some(nx), Some(ny)) = (p.get(x), c.get(y)) else {
             return Err(format!("{path}: dangling id {x:?} / {y:?}"));
         };
         // INST/OBJ of a reconstructor: CPython built the value.
-        if let (false, Node::Object(obj)) = (raw, nx) {
+        if let (false, Node::Object(obj)) = (self.raw, nx) {
             let built = matches!(
                 ny,
                 Node::Set(_) | Node::FrozenSet(_) | Node::Bytes(_) | Node::ByteArray(_)
@@ -673,13 +775,13 @@ pub fn compare(
                 && matches!(obj.op, CallOp::Inst | CallOp::Obj)
                 && is_reconstructor(p, obj.callable)
             {
-                met.get_or_insert("inst-reconstructor");
-                continue;
+                self.met.get_or_insert("inst-reconstructor");
+                return Ok(());
             }
         }
         if nx.has_identity() || ny.has_identity() {
-            match (p_to_c.get(&x), c_to_p.get(&y)) {
-                (Some(&y2), _) if y2 == y => continue,
+            match (self.p_to_c.get(&x), self.c_to_p.get(&y)) {
+                (Some(&y2), _) if y2 == y => return Ok(()),
                 (Some(&y2), _) => {
                     return Err(format!(
                         "{path}: pickleproof's {x:?} is CPython's {y2:?} elsewhere and {y:?} here"
@@ -691,15 +793,23 @@ pub fn compare(
                     ))
                 }
                 (None, None) => {
-                    p_to_c.insert(x, y);
-                    c_to_p.insert(y, x);
+                    self.p_to_c.insert(x, y);
+                    self.c_to_p.insert(y, x);
                 }
             }
-        } else if !done.insert((x, y)) {
-            continue;
+        } else if !self.done.insert((x, y)) {
+            return Ok(());
         }
         let mut pairs: Vec<(NodeId, NodeId, String)> = Vec::new();
-        let differ = || format!("{path}: {nx:?} against {ny:?}");
+        // Paths name the child positions from the root, cut short on deep values.
+        let named = path.len() < 200;
+        let sub = |what: &str| {
+            if named {
+                format!("{path}/{what}")
+            } else {
+                path.clone()
+            }
+        };
         match (nx, ny) {
             (Node::None, Node::None) => {}
             (Node::Bool(a), Node::Bool(b)) if a == b => {}
@@ -722,33 +832,24 @@ pub fn compare(
                     readonly: s,
                 },
             ) if i == j && r == s => {}
-            (Node::PersId(a), Node::PersId(b)) => pairs.push((a, b, format!("{path}/pid"))),
+            (Node::PersId(a), Node::PersId(b)) => pairs.push((a, b, sub("pid"))),
             (Node::Tuple(a), Node::Tuple(b)) | (Node::List(a), Node::List(b))
                 if a.len() == b.len() =>
             {
                 for (i, (u, v)) in a.iter().zip(b).enumerate() {
-                    pairs.push((*u, *v, format!("{path}/{i}")));
+                    pairs.push((*u, *v, sub(&i.to_string())));
                 }
             }
             (Node::Dict(a), Node::Dict(b)) if a.len() == b.len() => {
                 for (i, ((ku, vu), (kv, vv))) in a.iter().zip(b).enumerate() {
-                    pairs.push((*ku, *kv, format!("{path}/key{i}")));
-                    pairs.push((*vu, *vv, format!("{path}/value{i}")));
+                    pairs.push((*ku, *kv, sub(&format!("key{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("value{i}"))));
                 }
             }
             (Node::Set(a), Node::Set(b)) | (Node::FrozenSet(a), Node::FrozenSet(b))
                 if a.len() == b.len() =>
             {
-                let mut pa: Vec<(Vec<u8>, NodeId)> = a.iter().map(|i| (shape(p, *i), *i)).collect();
-                let mut pb: Vec<(Vec<u8>, NodeId)> = b.iter().map(|i| (shape(c, *i), *i)).collect();
-                pa.sort();
-                pb.sort();
-                for (i, ((ka, u), (kb, v))) in pa.into_iter().zip(pb).enumerate() {
-                    if ka != kb {
-                        return Err(format!("{path}: set items differ (item {i} by shape)"));
-                    }
-                    pairs.push((u, v, format!("{path}/item{i}")));
-                }
+                self.sets.push((x, y, path.clone()));
             }
             (Node::Object(a), Node::Object(b)) => {
                 let (ka, kb) = (call_kind(p, a), call_kind(c, b));
@@ -770,20 +871,20 @@ pub fn compare(
                         lens(b)
                     ));
                 }
-                pairs.push((a.callable, b.callable, format!("{path}/callable")));
-                pairs.push((a.args, b.args, format!("{path}/args")));
+                pairs.push((a.callable, b.callable, sub("callable")));
+                pairs.push((a.args, b.args, sub("args")));
                 for (i, (u, v)) in a.state.iter().zip(&b.state).enumerate() {
-                    pairs.push((*u, *v, format!("{path}/state{i}")));
+                    pairs.push((*u, *v, sub(&format!("state{i}"))));
                 }
                 for (i, (u, v)) in a.listitems.iter().zip(&b.listitems).enumerate() {
-                    pairs.push((*u, *v, format!("{path}/listitem{i}")));
+                    pairs.push((*u, *v, sub(&format!("listitem{i}"))));
                 }
                 for (i, ((ku, vu), (kv, vv))) in a.dictitems.iter().zip(&b.dictitems).enumerate() {
-                    pairs.push((*ku, *kv, format!("{path}/dictkey{i}")));
-                    pairs.push((*vu, *vv, format!("{path}/dictvalue{i}")));
+                    pairs.push((*ku, *kv, sub(&format!("dictkey{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("dictvalue{i}"))));
                 }
                 for (i, (u, v)) in a.additems.iter().zip(&b.additems).enumerate() {
-                    pairs.push((*u, *v, format!("{path}/additem{i}")));
+                    pairs.push((*u, *v, sub(&format!("additem{i}"))));
                 }
                 // kwargs: a copy on CPython's side, so by value, outside the identity
                 // check; no kwargs is the same as empty ones.
@@ -798,14 +899,14 @@ pub fn compare(
                     ));
                 }
                 for (i, ((ku, vu), (kv, vv))) in kwa.iter().zip(kwb).enumerate() {
-                    pairs.push((*ku, *kv, format!("{path}/kwkey{i}")));
-                    pairs.push((*vu, *vv, format!("{path}/kwvalue{i}")));
+                    pairs.push((*ku, *kv, sub(&format!("kwkey{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("kwvalue{i}"))));
                 }
             }
-            _ => return Err(differ()),
+            _ => return Err(format!("{path}: {nx:?} against {ny:?}")),
         }
         // Depth-first in order: the first difference found is the first in the value.
-        todo.extend(pairs.into_iter().rev());
+        self.todo.extend(pairs.into_iter().rev());
+        Ok(())
     }
-    Ok(met)
 }
