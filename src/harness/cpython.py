@@ -115,7 +115,8 @@ def _walk(data):
                     return protos, codes
                 if op == ord('p'):
                     try:
-                        index = int(data[pos:end])
+                        # PyLong_FromString reads a C string: a NUL ends it.
+                        index = int(data[pos:end].split(b'\0', 1)[0])
                     except ValueError:
                         index = 0
                     if index > MAX_MEMO_INDEX:

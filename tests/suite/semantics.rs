@@ -1957,6 +1957,39 @@ fn a_read_only_view_of_a_bytearray_is_unhashable() {
 }
 
 #[test]
+fn text_numbers_end_at_an_embedded_nul() {
+    // CPython 3.11 parses LONG, PUT and GET arguments with C string functions
+    // (`PyLong_FromString`), so a NUL ends them, as it already ends INT and FLOAT.
+    // LONG first drops a trailing `L` of the whole line. Found by the `cpython` fuzz
+    // target (corpus/regressions/cpython-text-index-stops-at-nul.pkl).
+    assert_value(&inert(), b"L12\x00xL\n.", json!(12));
+    assert_value(&inert(), b"L 5 \x00\n.", json!(5));
+    assert_error(
+        &inert(),
+        b"L\x00L\n.",
+        malformed("invalid literal for LONG"),
+        0,
+        op(Opcode::Long),
+    );
+    assert_error(
+        &inert(),
+        b"L12L\x00\n.",
+        malformed("invalid literal for LONG"),
+        0,
+        op(Opcode::Long),
+    );
+    assert_value(&inert(), b"N]p0\x00zz\n0g0\x00q\n.", json!([]));
+    assert_value(&inert(), b"N]p 7 \x00x\ng7\n.", json!([]));
+    assert_error(
+        &inert(),
+        b"Np\x00\n.",
+        malformed("invalid memo index"),
+        1,
+        op(Opcode::Put),
+    );
+}
+
+#[test]
 fn ext4_code_with_top_bit_is_not_positive() {
     // CPython 3.11: UnpicklingError "EXT specifies code <= 0".
     assert_error(
