@@ -946,22 +946,23 @@ pub fn stream_with(data: &[u8], plan: Chunking) {
     };
     let streamed = decoder.decode_reader(reader());
     if let Some(at) = plan.fail_at {
-        let injected = |e: &Error| {
+        // Offsets count from the start of each pickle.
+        let injected = |start: usize, e: &Error| {
             if e.is_io() {
-                check_error_reporting(data, e);
-                assert!(
-                    e.offset() <= at as u64,
-                    "{e:?} after the failing position {at}"
-                );
+                check_error_reporting(data.get(start..).unwrap_or(&[]), e);
+                let end = (start as u64).saturating_add(e.offset());
+                assert!(end <= at as u64, "{e:?} after the failing position {at}");
             }
         };
+        let mut start = 0usize;
         for item in decoder.iter_reader(reader()).take(4) {
-            if let Err(e) = &item {
-                injected(e);
+            match &item {
+                Ok(d) => start = start.saturating_add(d.consumed as usize),
+                Err(e) => injected(start, e),
             }
         }
         if let Err(e) = &streamed {
-            injected(e);
+            injected(0, e);
             if e.is_io() {
                 return;
             }

@@ -2067,6 +2067,51 @@ fn next_buffer_with_buffers() {
 
 // ===== several pickles, streams ========================================================
 
+/// A reader that fails once it has given `good` bytes.
+struct FailsAfter {
+    data: Vec<u8>,
+    pos: usize,
+    good: usize,
+}
+
+impl Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.good {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let end = self.good.min(self.data.len()).min(self.pos + buf.len());
+        let n = end - self.pos;
+        buf[..n].copy_from_slice(&self.data[self.pos..end]);
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+#[test]
+fn iter_reader_reports_a_read_error_at_the_start_of_the_next_pickle() {
+    // Offsets count from the start of each pickle: a read error while looking for the
+    // third pickle is at its offset 0 (it was reported at the second one's end).
+    // Found by the stream target (corpus/regressions/stream-read-error-second-pickle.pkl).
+    let data = b"K\x01.(I0\n.K\x02.".to_vec();
+    let reader = FailsAfter {
+        data,
+        pos: 0,
+        good: 8,
+    };
+    let decoder = inert();
+    let items: Vec<_> = decoder
+        .iter_reader(BufReader::with_capacity(4, reader))
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().map(|d| d.consumed).ok(), Some(3));
+    assert_eq!(items[1].as_ref().map(|d| d.consumed).ok(), Some(5));
+    let e = items[2].as_ref().unwrap_err();
+    assert_eq!(
+        (e.kind(), e.offset(), e.opcode()),
+        (&ErrorKind::Io(std::io::ErrorKind::Other), 0, None)
+    );
+}
+
 #[test]
 fn iter_slice_over_concatenated_pickles() {
     let data = b"\x80\x04K\x01.\x80\x02]K\x02a.";
