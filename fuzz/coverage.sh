@@ -39,8 +39,11 @@ for t in "${BYTE_TARGETS[@]}"; do
     [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
     OBJECTS+=(-object "$obj")
 done
-# The archive target replays the committed archives.
-cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" zip corpus/archives >"$OUT/zip.log" 2>&1
+# The archive target replays the committed archives and the archives its fuzzing found.
+ZIPS=$(mktemp -d)
+cp corpus/archives/*.pt corpus/fuzz-zip/* corpus/regressions/*.zip "$ZIPS/" 2>/dev/null || true
+cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" zip "$ZIPS" >"$OUT/zip.log" 2>&1
+rm -rf "$ZIPS"
 PROFILES+=("fuzz/coverage/zip/coverage.profdata")
 obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
 [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/zip

@@ -39,7 +39,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
     args=("$WORK/$t")
     if [[ $t == zip ]]; then
-        args+=(corpus/archives)
+        args+=(corpus/archives corpus/fuzz-zip)
     elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi
