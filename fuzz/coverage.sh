@@ -3,7 +3,8 @@
 # fuzz/coverage.sh [OUT_DIR]
 #
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views, serde), corpus/archives through zip,
+# (decode, stream, roundtrip_bytes, limits, views, scan, serde, and cpython when a shared
+# libpython is found: fuzz/libpython.sh), corpus/archives through zip,
 # corpus/{containers,archives} through container, and corpus/fuzz-{ops,roundtrip}
 # through the structured targets with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
@@ -13,6 +14,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 OUT=${1:-fuzz/report/committed-coverage}
 mkdir -p "$OUT"
+source fuzz/libpython.sh
+BYTE_TARGETS=(decode stream roundtrip_bytes limits views scan serde)
+if [ -n "$CPYTHON_MISSING" ]; then
+    echo "coverage: cpython target SKIPPED: $CPYTHON_MISSING" >&2
+else
+    BYTE_TARGETS+=(cpython)
+fi
 rustup component add llvm-tools-preview --toolchain nightly >/dev/null 2>&1 || true
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
 LLVM_BIN=$(rustc +nightly --print sysroot)/lib/rustlib/$TRIPLE/bin
@@ -25,15 +33,18 @@ for d in seed bombs hostile regressions examples fuzz; do
 done
 PROFILES=()
 OBJECTS=()
-for t in decode stream roundtrip_bytes limits views scan serde; do
-    cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
+for t in "${BYTE_TARGETS[@]}"; do
+    cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
     [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
     OBJECTS+=(-object "$obj")
 done
-# The archive target replays the committed archives.
-cargo +nightly fuzz coverage zip corpus/archives >"$OUT/zip.log" 2>&1
+# The archive target replays the committed archives and the archives its fuzzing found.
+ZIPS=$(mktemp -d)
+cp corpus/archives/*.pt corpus/fuzz-zip/* corpus/regressions/*.zip "$ZIPS/" 2>/dev/null || true
+cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" zip "$ZIPS" >"$OUT/zip.log" 2>&1
+rm -rf "$ZIPS"
 PROFILES+=("fuzz/coverage/zip/coverage.profdata")
 obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
 [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/zip
@@ -53,7 +64,7 @@ for t in ops roundtrip; do
     STRUCT=$(mktemp -d)
     cp corpus/fuzz-$t/*.bin "$STRUCT/" 2>/dev/null || true
     cp corpus/regressions/$t-*.bin "$STRUCT/" 2>/dev/null || true
-    cargo +nightly fuzz coverage "$t" "$STRUCT" >"$OUT/$t.log" 2>&1
+    cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "$STRUCT" >"$OUT/$t.log" 2>&1
     rm -rf "$STRUCT"
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t

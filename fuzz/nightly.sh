@@ -13,7 +13,13 @@
 #     cmin; files over MAX_FILE_BYTES dropped, at most MAX_FILES kept);
 #  6. measures line coverage of src/ (without src/main.rs) from each target's corpus
 #     (cargo fuzz coverage + llvm-cov), per target and for all targets together;
-#  7. writes fuzz/report/report.md and fuzz/report/report.json.
+#  7. writes fuzz/report/report.md and fuzz/report/report.json;
+#  8. appends the run's figures (execs/s and coverage per target, corpus sizes, new
+#     findings) to fuzz/report/history.jsonl, the one file kept from run to run, and
+#     draws fuzz/report/trend.html from it (fuzz/trend.py: inline SVG, no dependencies),
+#     so a slowdown or a coverage drop shows the next morning.
+# The `cpython` target (differential against CPython's unpickler) runs when a shared
+# libpython is found (fuzz/libpython.sh); otherwise the run says it was skipped.
 # Exits 1 if any step found a failure (crash, timeout, OOM, replay failure), 2 if a build
 # failed. The budget covers steps 3 (fuzzing); building and coverage come on top
 # (about 10 minutes from a cold cache on 2 cores).
@@ -26,6 +32,8 @@ cd "$ROOT"
 TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container)
 STRUCTURED=" ops roundtrip "          # inputs go through `arbitrary`, not pickle bytes
 SEED_DIRS=(corpus/seed corpus/hostile corpus/bombs corpus/examples corpus/regressions)
+source fuzz/libpython.sh
+[ -z "$CPYTHON_MISSING" ] && TARGETS+=(cpython)
 LANES=${LANES:-2}
 MAX_LEN=${MAX_LEN:-65536}
 MAX_FILES=${MAX_FILES:-4000}
@@ -37,17 +45,21 @@ BIN=fuzz/target/$TRIPLE/release
 ASAN_DIR=fuzz/target-asan
 REPORT=fuzz/report
 LOGS=$REPORT/logs
-rm -rf "$REPORT"
+HISTORY=${HISTORY:-$REPORT/history.jsonl}
+# Everything but the history is this run's.
+mkdir -p "$REPORT"
+find "$REPORT" -mindepth 1 -maxdepth 1 ! -name history.jsonl -exec rm -rf {} +
 mkdir -p "$LOGS"
 STATUS=0
 START=$(date +%s)
 
 say() { echo "[nightly +$(( $(date +%s) - START ))s] $*"; }
 is_structured() { [[ $STRUCTURED == *" $1 "* ]]; }
+[ -n "$CPYTHON_MISSING" ] && say "cpython target SKIPPED: $CPYTHON_MISSING"
 
 # ----- 1. build ------------------------------------------------------------------------
 say "building ${#TARGETS[@]} targets (-s none, release)"
-if ! cargo +nightly fuzz build -s none >"$LOGS/build.log" 2>&1; then
+if ! cargo +nightly fuzz build -s none "${CPYTHON_FEATURES[@]}" >"$LOGS/build.log" 2>&1; then
     tail -30 "$LOGS/build.log"
     say "build failed"
     exit 2
@@ -56,8 +68,12 @@ fi
 # ----- 2. replay the corpus ------------------------------------------------------------
 say "replaying corpus/ (cargo test --release: fuzz_replay, heap)"
 REPLAY=passed
-if ! cargo test --release --features harness --test suite -- fuzz_replay \
-        >"$LOGS/replay.log" 2>&1; then
+if [ -z "$CPYTHON_MISSING" ]; then
+    REPLAY_ARGS=(--features cpython --test suite -- fuzz_replay cpython::)
+else
+    REPLAY_ARGS=(--features harness --test suite -- fuzz_replay)
+fi
+if ! cargo test --release "${REPLAY_ARGS[@]}" >"$LOGS/replay.log" 2>&1; then
     REPLAY=failed
     STATUS=1
     grep -E '^FAILED ' "$LOGS/replay.log" | cut -c1-300 | head -20
@@ -91,7 +107,7 @@ fuzz_one() {
     local end=$(( $(date +%s) + secs )) tries=0
     local args=("fuzz/corpus/$t")
     if [ "$t" = zip ]; then
-        args+=(corpus/archives)
+        args+=(corpus/archives corpus/fuzz-zip)
     elif [ "$t" = container ]; then
         args+=(corpus/containers corpus/archives)
     elif ! is_structured "$t"; then
@@ -162,7 +178,8 @@ for t in "${TARGETS[@]}"; do
         STATUS=1
         kind=$(basename "$f" | cut -d- -f1)
         say "$t: $kind $(basename "$f"): minimising"
-        cargo +nightly fuzz tmin -s none -r 500 "$t" "$f" -- -timeout=10 -rss_limit_mb=2048 \
+        cargo +nightly fuzz tmin -s none "${CPYTHON_FEATURES[@]}" -r 500 "$t" "$f" -- \
+            -timeout=10 -rss_limit_mb=2048 \
             >"$LOGS/tmin-$t-$(basename "$f").log" 2>&1
         min=$(ls -t fuzz/artifacts/"$t"/minimized-from-* 2>/dev/null | head -1)
         [ -n "$min" ] || min=$f
@@ -177,7 +194,7 @@ for t in "${TARGETS[@]}"; do
             grep -aE -A2 "panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer" | head -3 |
             tr '\n' ' ' | cut -c1-400)
         if is_structured "$t"; then
-            fmt=$(cargo +nightly fuzz fmt -s none "$t" "$dest" 2>/dev/null | head -40 | tr '\n' ' ' | cut -c1-600)
+            fmt=$(cargo +nightly fuzz fmt -s none "${CPYTHON_FEATURES[@]}" "$t" "$dest" 2>/dev/null | head -40 | tr '\n' ' ' | cut -c1-600)
             why="$why input: $fmt"
         fi
         echo "found by fuzz/nightly.sh ($t, $kind); root cause to be written: $why" >"${dest%.*}.txt"
@@ -191,7 +208,8 @@ done
 say "minimising corpora (cargo fuzz cmin)"
 declare -A AFTER
 for t in "${TARGETS[@]}"; do
-    cargo +nightly fuzz cmin -s none "$t" "fuzz/corpus/$t" -- -max_len="$MAX_LEN" \
+    cargo +nightly fuzz cmin -s none "${CPYTHON_FEATURES[@]}" "$t" "fuzz/corpus/$t" -- \
+        -max_len="$MAX_LEN" \
         -rss_limit_mb=2048 -timeout=10 >"$LOGS/cmin-$t.log" 2>&1 || true
     find "fuzz/corpus/$t" -type f -size +"$MAX_FILE_BYTES"c -delete
     n=$(find "fuzz/corpus/$t" -type f | wc -l)
@@ -211,7 +229,8 @@ COV_OBJECTS=()
 PROFILES=()
 say "coverage (cargo fuzz coverage + llvm-cov)"
 for t in "${TARGETS[@]}"; do
-    if ! cargo +nightly fuzz coverage "$t" "fuzz/corpus/$t" >"$LOGS/coverage-$t.log" 2>&1; then
+    if ! cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "fuzz/corpus/$t" \
+            >"$LOGS/coverage-$t.log" 2>&1; then
         COV[$t]=null
         continue
     fi
@@ -320,6 +339,13 @@ else:
 pathlib.Path(report, "report.md").write_text("\n".join(md) + "\n")
 print("\n".join(md))
 PY
+
+# ----- 8. history and trend ------------------------------------------------------------
+python3 fuzz/trend.py append "$REPORT/report.json" "$HISTORY" \
+    --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --note "${CPYTHON_MISSING:+cpython skipped: $CPYTHON_MISSING}"
+python3 fuzz/trend.py draw "$HISTORY" "$REPORT/trend.html" | tee -a "$REPORT/report.md"
+say "trend: $REPORT/trend.html ($(wc -l <"$HISTORY") runs in $HISTORY)"
 
 say "done in $(( $(date +%s) - START ))s, exit $STATUS"
 exit $STATUS

@@ -6,6 +6,8 @@
 # time limits. Any crash, timeout or OOM fails the run; the input is left under
 # fuzz/artifacts/<target>/ for minimising into corpus/regressions/ (see nightly.sh).
 # Installs cargo-fuzz and the nightly toolchain when missing (CI has no stdin).
+# The `cpython` target (differential against CPython's unpickler) needs a shared
+# libpython; without one it is skipped, and the run says so (fuzz/libpython.sh).
 set -euo pipefail
 SECS=${1:-20}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +22,13 @@ fi
 
 TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container)
 STRUCTURED=" ops roundtrip "
-cargo +nightly fuzz build -s none
+source fuzz/libpython.sh
+if [ -n "$CPYTHON_MISSING" ]; then
+    echo "== fuzz smoke: cpython SKIPPED: $CPYTHON_MISSING"
+else
+    TARGETS+=(cpython)
+fi
+cargo +nightly fuzz build -s none "${CPYTHON_FEATURES[@]}"
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
 BIN=fuzz/target/$TRIPLE/release
 WORK=$(mktemp -d)
@@ -31,7 +39,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
     args=("$WORK/$t")
     if [[ $t == zip ]]; then
-        args+=(corpus/archives)
+        args+=(corpus/archives corpus/fuzz-zip)
     elif [[ $t == container ]]; then
         args+=(corpus/containers corpus/archives)
     elif [[ $STRUCTURED != *" $t "* ]]; then

@@ -7,10 +7,14 @@
 //! - numbers compare by value across bool, int and float (`-0.0 == 0`, a float equals
 //!   an int only when exactly equal, a NaN equals only itself: the same node);
 //! - str, bytes and globals (a global names one object) compare by content;
+//! - extension codes compare by code: CPython resolves a code once per load and
+//!   caches the object (`copyreg._extension_cache`), so every EXT of a code pushes the
+//!   same object;
 //! - tuples compare item by item; frozensets as sets;
-//! - objects, extension codes, buffers and persistent ids compare by identity;
+//! - objects, buffers and persistent ids compare by identity;
 //! - list, dict, set and bytearray (and tuples or frozensets holding them) are
-//!   unhashable.
+//!   unhashable, and so is the read-only view READONLY_BUFFER makes of a bytearray
+//!   (a `bytes` node in the graph; CPython's `memoryview` hashes its exporter).
 //!
 //! Hashes are keyed with a random secret per decode ([`KeyedState`]), so a stream
 //! cannot choose keys that collide and make insertion quadratic. Frozenset equality
@@ -217,6 +221,9 @@ impl Hasher for KeyedHasher {
 /// Hashes and compares keys of one graph.
 pub(crate) struct KeyHasher {
     state: KeyedState,
+    /// Bytes nodes that are READONLY_BUFFER views of a bytearray, in id order (ids
+    /// only grow): unhashable, as CPython's `memoryview` of an unhashable exporter.
+    views: Vec<NodeId>,
 }
 
 enum HashFrame {
@@ -229,7 +236,20 @@ impl KeyHasher {
     pub(crate) fn new() -> KeyHasher {
         KeyHasher {
             state: KeyedState::new(),
+            views: Vec::new(),
         }
+    }
+
+    /// Records that `id`, a bytes node just made, is a read-only view of a bytearray
+    /// (see [`KeyHasher::views`]); its slot is charged to `meter`.
+    pub(crate) fn add_view(&mut self, id: NodeId, meter: &mut Meter) -> Result<(), Error> {
+        meter.reserve(&mut self.views, 1)?;
+        self.views.push(id);
+        Ok(())
+    }
+
+    fn is_view(&self, id: NodeId) -> bool {
+        !self.views.is_empty() && self.views.binary_search(&id).is_ok()
     }
 
     fn leaf_hash(&self, id: NodeId, node: Node<'_>) -> Result<Option<u64>, Error> {
@@ -247,9 +267,13 @@ impl KeyHasher {
                 None => self.state.hash_one(0u8),
             },
             Node::Str(s) => self.state.hash_tagged_bytes(4, s),
+            Node::Bytes(_) if self.is_view(id) => {
+                return Err(Error::new(ErrorKind::Unhashable("bytearray"), 0, None));
+            }
             Node::Bytes(b) => self.state.hash_tagged_bytes(5, b),
             Node::Global(g) => self.state.hash_one((6u8, &g.module, &g.name)),
-            Node::Object(_) | Node::Ext(_) | Node::Buffer { .. } | Node::PersId(_) => {
+            Node::Ext(code) => self.state.hash_one((10u8, code)),
+            Node::Object(_) | Node::Buffer { .. } | Node::PersId(_) => {
                 self.state.hash_one((7u8, id))
             }
             Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_) => {
@@ -389,6 +413,9 @@ impl KeyHasher {
             node @ (Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_)) => {
                 Err(Error::new(ErrorKind::Unhashable(node.type_name()), 0, None))
             }
+            Node::Bytes(_) if self.is_view(key) => {
+                Err(Error::new(ErrorKind::Unhashable("bytearray"), 0, None))
+            }
             _ => Ok(()),
         }
     }
@@ -424,6 +451,7 @@ impl KeyHasher {
                     }
                 }
                 (Node::Global(p), Node::Global(q)) => p == q,
+                (Node::Ext(p), Node::Ext(q)) => p == q,
                 _ => match (as_num(na), as_num(nb)) {
                     (Some(p), Some(q)) => num_eq(&p, &q),
                     _ => false,
@@ -445,6 +473,7 @@ impl KeyHasher {
                     p == q
                 }
                 (Node::Global(p), Node::Global(q)) => p == q,
+                (Node::Ext(p), Node::Ext(q)) => p == q,
                 (Node::Tuple(p), Node::Tuple(q)) => {
                     if p.len() != q.len() {
                         false

@@ -1678,12 +1678,14 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
 
     /// A text memo index (PUT/GET): `int(s, 10)`, non-negative.
     fn text_index(&mut self, what: &'static str, needs_stack: bool) -> Result<u64, Error> {
-        let line = self.arg_line()?;
-        self.check_digits_before_parsing(&line, |l| text::python_int_digit_count(l, 10))?;
+        let full = self.arg_line()?;
+        // `PyLong_FromString` reads a C string: an embedded NUL ends the index.
+        let line = text::until_nul(&full);
+        self.check_digits_before_parsing(line, |l| text::python_int_digit_count(l, 10))?;
         if needs_stack {
             self.top()?; // CPython checks the stack before parsing the index
         }
-        let lit = text::python_int(&line, 10).ok_or_else(|| malformed("invalid memo index"))?;
+        let lit = text::python_int(line, 10).ok_or_else(|| malformed("invalid memo index"))?;
         let value = self.int_from_literal(&lit)?;
         match value {
             IntValue::Small(i) if i >= 0 => Ok(i as u64),
@@ -2188,10 +2190,15 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 };
                 if let Some(node) = replacement {
                     // A new node: other references to a shared bytearray stay writable.
+                    let view = matches!(node, NodeData::Bytes(_));
                     if let NodeData::Bytes(b) = &node {
                         self.meter.take_memory(b.len() as u64)?;
                     }
                     let id = self.new_node(node, 0)?;
+                    if view {
+                        // CPython's read-only memoryview of a bytearray: unhashable.
+                        self.keys.add_view(id, &mut self.meter)?;
+                    }
                     self.pop()?;
                     self.push(id)?;
                 }

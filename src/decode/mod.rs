@@ -228,6 +228,9 @@ impl<R: BufRead> Iterator for ReaderPickles<'_, R> {
         if self.failed {
             return None;
         }
+        // Offsets count from the start of each pickle, an I/O error while looking for
+        // the next one included (it is at offset 0 of that pickle).
+        self.source.restart();
         match self.source.at_end() {
             Ok(true) => return None,
             Ok(false) => {}
@@ -236,7 +239,6 @@ impl<R: BufRead> Iterator for ReaderPickles<'_, R> {
                 return Some(Err(e));
             }
         }
-        self.source.restart();
         let result = machine::run(&mut self.source, self.decoder);
         self.failed = result.is_err();
         Some(result)

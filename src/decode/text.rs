@@ -34,7 +34,7 @@ pub(crate) enum IntLine {
     Big(IntLiteral),
 }
 
-fn until_nul(line: &[u8]) -> &[u8] {
+pub(crate) fn until_nul(line: &[u8]) -> &[u8] {
     match crate::decode::reader::find_byte(line, 0) {
         Some(i) => line.get(..i).unwrap_or(line),
         None => line,
@@ -249,11 +249,7 @@ pub(crate) fn int_line_big_digits(line: &[u8]) -> Option<usize> {
 
 /// Digits of a LONG line, counted without allocating (`None` when invalid).
 pub(crate) fn long_line_digits(line: &[u8]) -> Option<usize> {
-    let s = match line.split_last() {
-        Some((b'L', rest)) => rest,
-        _ => line,
-    };
-    python_int_digit_count(s, 0)
+    python_int_digit_count(long_text(line), 0)
 }
 
 /// The LONG opcode's argument: `int(s, 0)` after dropping one trailing `L`.
@@ -261,11 +257,17 @@ pub(crate) fn long_line(line: &[u8]) -> Option<IntLiteral> {
     if line.is_empty() {
         return None;
     }
+    python_int(long_text(line), 0)
+}
+
+/// What the C unpickler's `load_long` parses: the line without one trailing `L` (it
+/// writes a NUL over it), up to the first NUL (`PyLong_FromString` reads a C string).
+fn long_text(line: &[u8]) -> &[u8] {
     let s = match line.split_last() {
         Some((b'L', rest)) => rest,
         _ => line,
     };
-    python_int(s, 0)
+    until_nul(s)
 }
 
 /// The FLOAT opcode's argument, like `PyOS_string_to_double` with overflow an error.

@@ -7,17 +7,18 @@
 //!
 //! | target | input | invariant |
 //! |---|---|---|
-//! | `decode` | pickle bytes | under tight [`fuzz_limits`] and the inert policy: `Ok` ⇒ every usage figure within its limit, the graph well formed, JSON / repr / disassembly render within their bounds; `Err` ⇒ offset within the input, limit errors name a limit that was really passed |
-//! | `stream` | pickle bytes | slice and `io::Read` decodes agree (same graph, root and usage, or same error kind and offset) under a chunking chosen by the input's last byte |
+//! | `decode` | pickle bytes | under tight [`fuzz_limits`] and the inert policy: `Ok` ⇒ every usage figure within its limit, the graph well formed (its heap within the charge, big ints consistent), JSON / repr / disassembly render within their bounds; `Err` ⇒ offset within the input, the opcode named is the byte there, limit errors name a limit that was really passed; narrower policies only refuse; the scan's text and JSON render; the same again with the options of the last byte ([`Options`]: raw, string encoding, supplied buffers), `iter_reader` = `iter_slice`, and a sink stepping over inline data after BUILD gets the same from a slice and a stream |
+//! | `stream` | pickle bytes | slice and `io::Read` decodes agree (same graph, root and usage, or same error kind and offset) under a chunking chosen by the input's last byte; the byte before may inject a read error ([`Chunking::from_bytes`]), which may only turn the result into that I/O error |
 //! | `ops` | [`OpsInput`] | opcodes with well-formed arguments, serialised here, then the `decode` and `stream` oracles |
 //! | `roundtrip` | [`GraphInput`] | a hand-built graph (sharing, cycles) encodes at every protocol and decodes back to an isomorphic graph; re-encoding is byte-identical |
-//! | `roundtrip_bytes` | pickle bytes | any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and encoding is stable |
+//! | `roundtrip_bytes` | pickle bytes | any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and encoding is stable, with the encoder options of the last byte ([`EncodeOptions`]: raw, no framing, call fallbacks); protocol 6 is refused |
 //! | `limits` | pickle bytes | metamorphic: raised limits change nothing, `Limits::from_usage` is exact, one less of any used resource fails with exactly that resource; a limit error survives raising every other limit |
 //! | `views` | pickle bytes | JSON output linear in the graph, repr within `max_len + 3`, `tree::expand` within its node and depth limits or a typed refusal |
 //! | `scan` | file bytes | the whole-file scan ([`scan`]): never panics, findings point into the file, the first refused site is where `decode` fails, a benign graph's verdict survives re-encoding |
 //! | `container` | any file's bytes | `container::open` under tight limits: no panic, pieces within the output budget and (when borrowed) within the input, offsets within their layer; each piece decoded with `JoblibSink` ([`container`]) |
 //! | `serde` | pickle bytes | (feature `serde`, [`serde`]) typed deserialization within its budgets, typed errors with a path, and `to_vec` round trips of whatever deserializes |
 //! | `zip` | archive bytes | the ZIP reader ([`crate::container::zip`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
+//! | `cpython` | pickle bytes | feature `cpython`: CPython's own unpickler, run with inert stand-ins, builds an equivalent value or also rejects ([`cpython`]) |
 //!
 //! # Configuration bytes come from the end
 //!
@@ -56,6 +57,8 @@ use arbitrary::Arbitrary;
 
 pub mod container;
 pub use container::run_container;
+#[cfg(feature = "cpython")]
+pub mod cpython;
 
 use crate::views::{json, repr, tree};
 use crate::{
@@ -167,13 +170,176 @@ pub fn decode_guarded(data: &[u8], guard: &dyn HeapGuard) {
     }
     check_disasm(data, result.is_ok());
     if let Err(e) = &result {
-        check_error_reporting(e);
+        check_error_reporting(data, e);
     }
     check_policies_agree(data, &limits, &result);
     check_iter_slice(data, &decoder);
     check_deferred_containers(data, &limits);
     check_key_shapes_change_nothing(data, &decoder, &result);
     check_scan(data, &limits);
+    check_options(data, &limits);
+}
+
+/// The decoder options the inert decode of the `decode` target leaves at their
+/// defaults, chosen by the last input byte XOR `b'.'` (so a pickle that ends with its
+/// STOP gets the defaults): bit 0 raw, bits 1-2 the Python 2 string encoding (1
+/// latin-1, 2 bytes, else ASCII), bit 3 out-of-band buffers supplied (`(b >> 4) & 3`
+/// of [`OPTION_BUFFERS`]), bits 4-5 also how many bytes a sink steps over after each
+/// BUILD of an object ([`check_options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// `Decoder::raw`.
+    pub raw: bool,
+    /// `Decoder::string_encoding`.
+    pub encoding: crate::StringEncoding,
+    /// How many of [`OPTION_BUFFERS`] are supplied (`None`: not supplied at all).
+    pub buffers: Option<usize>,
+    /// Bytes of inline data a sink asks the machine to step over after BUILD.
+    pub inline_skip: u64,
+}
+
+/// The out-of-band buffers [`Options`] may supply, in order.
+pub const OPTION_BUFFERS: [&[u8]; 3] = [b"\x00\x01\x02", b"", b"buffer"];
+
+impl Options {
+    /// See the type docs.
+    pub fn from_byte(b: u8) -> Options {
+        let b = b ^ b'.';
+        Options {
+            raw: b & 1 != 0,
+            encoding: match (b >> 1) & 3 {
+                1 => crate::StringEncoding::Latin1,
+                2 => crate::StringEncoding::Bytes,
+                _ => crate::StringEncoding::Ascii,
+            },
+            buffers: (b & 8 != 0).then_some(usize::from((b >> 4) & 3)),
+            inline_skip: u64::from((b >> 4) & 3),
+        }
+    }
+
+    /// `decoder` with these options.
+    pub fn apply(self, decoder: Decoder) -> Decoder {
+        let decoder = decoder.raw(self.raw).string_encoding(self.encoding);
+        match self.buffers {
+            Some(n) => decoder.buffers(OPTION_BUFFERS.iter().take(n).map(|b| b.to_vec()).collect()),
+            None => decoder,
+        }
+    }
+}
+
+/// A sink that counts sites, asks the machine to step over a fixed number of bytes
+/// after each BUILD of an object (what a joblib reader does), and keeps what
+/// `finish` saw.
+struct CountingSink {
+    skip: u64,
+    sites: u64,
+    finished: Option<(Option<NodeId>, crate::Usage)>,
+}
+
+impl crate::decode::sink::Sink for CountingSink {
+    fn site(
+        &mut self,
+        _at: crate::decode::sink::At,
+        _event: crate::decode::sink::Event<'_>,
+        _verdict: crate::policy::Verdict,
+        _graph: &Graph<'_>,
+    ) -> u64 {
+        self.sites += 1;
+        0
+    }
+
+    fn inline_after_build(
+        &mut self,
+        _graph: &Graph<'_>,
+        _target: NodeId,
+        _state: NodeId,
+        _rest: Option<&[u8]>,
+    ) -> Result<u64, &'static str> {
+        Ok(self.skip)
+    }
+
+    fn finish(&mut self, end: &crate::decode::sink::Finish<'_, '_>) {
+        self.finished = Some((end.root, *end.usage));
+    }
+}
+
+/// The options of the last byte ([`Options`]): the decode satisfies every check of a
+/// plain decode; `iter_reader` walks the same pickles as `iter_slice`; and a sink that
+/// steps over inline data after each BUILD gets the same result from a slice and from
+/// a stream, and hears `finish` with the decode's own root and usage.
+fn check_options(data: &[u8], limits: &Limits) {
+    use crate::decode::sink::OnRefusal;
+    let options = Options::from_byte(tail::<1>(data)[0]);
+    let decoder = options.apply(inert_decoder(*limits));
+    assert_eq!(decoder.get_limits(), limits, "get_limits");
+    let result = decoder.decode(data);
+    check_result(data, limits, &result);
+    match &result {
+        Ok(decoded) => check_renders(decoded),
+        Err(e) => check_error_reporting(data, e),
+    }
+    // Several pickles in a row, from a slice and from a stream.
+    let slices: Vec<_> = decoder.iter_slice(data).take(4).collect();
+    let streamed: Vec<_> = decoder.iter_reader(io::Cursor::new(data)).take(4).collect();
+    assert_eq!(
+        slices.len(),
+        streamed.len(),
+        "iter_slice and iter_reader lengths"
+    );
+    for (n, (a, b)) in slices.iter().zip(&streamed).enumerate() {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert!(
+                a.graph == b.graph && a.root == b.root && a.consumed == b.consumed,
+                "pickle {n}: iter_slice and iter_reader differ"
+            ),
+            (Err(a), Err(b)) => assert_eq!(
+                (a.kind(), a.offset()),
+                (b.kind(), b.offset()),
+                "pickle {n}: iter_slice and iter_reader fail differently"
+            ),
+            _ => panic!(
+                "pickle {n}: iter_slice {:?}, iter_reader {:?}",
+                a.is_ok(),
+                b.is_ok()
+            ),
+        }
+    }
+    // Inline data stepped over after BUILD, slice against stream.
+    let run = |stream: bool| {
+        let mut sink = CountingSink {
+            skip: options.inline_skip,
+            sites: 0,
+            finished: None,
+        };
+        let result = if stream {
+            decoder.decode_reader_with_sink(io::Cursor::new(data), &mut sink, OnRefusal::Fail)
+        } else {
+            decoder.decode_with_sink(data, &mut sink, OnRefusal::Fail)
+        };
+        let (root, usage) = sink.finished.expect("the sink heard no finish");
+        if let Ok(d) = &result {
+            assert_eq!(
+                (root, usage),
+                (Some(d.root), d.usage),
+                "finish against the result"
+            );
+        }
+        (
+            result.map(|d| (d.graph.into_owned(), d.root, d.consumed)),
+            sink.sites,
+        )
+    };
+    match (run(false), run(true)) {
+        ((Ok(a), sa), (Ok(b), sb)) => {
+            assert!(a == b && sa == sb, "sink: slice and stream differ");
+        }
+        ((Err(a), _), (Err(b), _)) => assert_eq!(
+            (a.kind(), a.offset()),
+            (b.kind(), b.offset()),
+            "sink: slice and stream fail differently"
+        ),
+        ((a, _), (b, _)) => panic!("sink: slice {:?}, stream {:?}", a.is_ok(), b.is_ok()),
+    }
 }
 
 /// Metamorphic: reusing what an earlier SETITEMS batch proved about a key sequence
@@ -212,6 +378,7 @@ fn check_scan(data: &[u8], limits: &Limits) {
     for policy in [Policy::strict(), Policy::pytorch()] {
         let decoder = Decoder::new().limits(limits).policy(policy);
         let report = decoder.scan(data);
+        check_report_renders(&report);
         match (&inert, &report.error) {
             (Ok(d), None) => assert_eq!(d.consumed, report.consumed, "scan: consumed"),
             (Err(a), Some(b)) => assert_eq!(
@@ -236,6 +403,28 @@ fn check_scan(data: &[u8], limits: &Limits) {
             ),
         }
     }
+}
+
+/// The security report's text and JSON forms: a line per site between the header and
+/// the summary, a balanced JSON object naming each site; `is_clean` as defined.
+fn check_report_renders(report: &crate::scan::Report) {
+    let text = report.to_text("strict");
+    let summary = format!(
+        "{} site(s), {} refused by policy strict; ",
+        report.sites.len(),
+        report.refused().count()
+    );
+    assert!(text.contains(&summary), "report text without {summary:?}");
+    for site in &report.sites {
+        assert!(!site.finding.describe().is_empty());
+    }
+    let doc = report.to_json_for("strict", Some("entry/data.pkl"));
+    check_json_balanced(&doc);
+    assert!(doc.starts_with("{\"entry\":\"entry/data.pkl\",\"policy\":\"strict\""));
+    assert_eq!(
+        report.is_clean(),
+        report.error.is_none() && report.refused().next().is_none()
+    );
 }
 
 /// Metamorphic: deferring every empty container (the path a deep stack takes, see
@@ -274,8 +463,17 @@ fn check_deferred_containers(data: &[u8], limits: &Limits) {
     }
 }
 
-/// Every error renders and classifies consistently (what the CLI prints).
-fn check_error_reporting(e: &Error) {
+/// Every error renders and classifies consistently (what the CLI prints), and the
+/// opcode it names is the byte at its offset.
+fn check_error_reporting(data: &[u8], e: &Error) {
+    if let Some(op) = e.opcode() {
+        let at = usize::try_from(e.offset()).unwrap_or(usize::MAX);
+        assert_eq!(
+            data.get(at),
+            Some(&op),
+            "{e:?}: not the opcode at its offset"
+        );
+    }
     let text = e.to_string();
     assert!(
         text.contains(&format!("at offset {}", e.offset())),
@@ -312,6 +510,9 @@ fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>
             .allow_module_prefix("torch")
             .allow_persistent_ids(true)
             .allow_extensions(true),
+        Policy::inert()
+            .allow_buffer_placeholders(false)
+            .allow_computed_calls(false),
     ];
     for policy in policies {
         let narrow = Decoder::new()
@@ -327,6 +528,7 @@ fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>
             }
             (Ok(_), Err(e)) => panic!("{policy:?} accepted what inert refused: {e:?}"),
             (Err(n), _) if n.is_policy() || matches!(n.kind(), crate::ErrorKind::BufferMissing) => {
+                check_error_reporting(data, n);
                 if let crate::ErrorKind::Forbidden { module, name } = n.kind() {
                     assert!(
                         !policy.allows_global(module, name),
@@ -402,6 +604,7 @@ pub fn check_result(data: &[u8], limits: &Limits, result: &Result<Decoded<'_>, E
             assert!(decoded.consumed > 0, "a decode consumed nothing");
             assert!(decoded.protocol <= crate::HIGHEST_PROTOCOL);
             check_graph(&decoded.graph, decoded.root);
+            check_graph_accessors(decoded);
         }
         Err(e) => {
             assert!(
@@ -473,6 +676,48 @@ pub fn check_graph(graph: &Graph<'_>, root: NodeId) {
     }
 }
 
+/// What the graph says about itself: its heap is within what the decode charged (plus
+/// the heap promise's slack), an
+/// owned copy is equal, stored and viewed nodes agree on their type, and big ints
+/// print, order and round-trip through their bytes consistently.
+fn check_graph_accessors(decoded: &Decoded<'_>) {
+    let graph = &decoded.graph;
+    assert_eq!(graph.is_empty(), graph.ids().next().is_none());
+    // The heap promise (tests/heap.rs): the budget plus a small constant, here the
+    // graph alone (the charge rounds some nodes down, e.g. a global's name capacity).
+    let heap = graph.heap_bytes() as u64;
+    assert!(
+        heap <= decoded.usage.memory_bytes + 64 * 1024,
+        "the graph holds {heap} heap bytes, the decode charged {}",
+        decoded.usage.memory_bytes
+    );
+    assert!(
+        graph.clone().into_owned() == *graph,
+        "into_owned changed the graph"
+    );
+    let mut previous: Option<&BigInt> = None;
+    for id in graph.ids() {
+        let Some(node) = graph.get(id) else { continue };
+        if let Some(data) = graph.data(id) {
+            assert_eq!(data.type_name(), node.type_name());
+        }
+        let Node::BigInt(b) = node else { continue };
+        assert_eq!(b.to_string(), b.to_decimal());
+        assert!(format!("{b:?}").starts_with("BigInt("));
+        assert!(b.heap_bytes() >= b.magnitude().len() * 4);
+        assert!(BigInt::from_signed_le(&b.to_signed_le()) == IntValue::Big(b.clone()));
+        assert_eq!(b.cmp(b), std::cmp::Ordering::Equal);
+        if let Some(p) = previous {
+            assert_eq!(p.cmp(b), b.cmp(p).reverse(), "{p} and {b}");
+            assert_eq!(p.partial_cmp(b), Some(p.cmp(b)));
+            if p.is_negative() != b.is_negative() {
+                assert_eq!(p.cmp(b).is_lt(), p.is_negative(), "{p} and {b}");
+            }
+        }
+        previous = Some(b);
+    }
+}
+
 /// Repr options of the `decode` target.
 const DECODE_REPR: repr::ReprOptions = repr::ReprOptions {
     max_len: 4096,
@@ -502,6 +747,12 @@ pub fn check_json_shape(doc: &str) {
         "JSON does not start with {head}: {:?}",
         doc.get(..64).unwrap_or(doc)
     );
+    check_json_balanced(doc);
+}
+
+/// A JSON document's strings are closed and hold no raw control characters, and its
+/// brackets balance, closing exactly at the last byte.
+pub fn check_json_balanced(doc: &str) {
     let mut open: Vec<u8> = Vec::new();
     let mut in_string = false;
     let mut escaped = false;
@@ -588,6 +839,8 @@ pub struct Chunking {
     pub reads: [usize; 4],
     /// Every this-many calls, `read` fails with `Interrupted` first (0: never).
     pub interrupt_every: usize,
+    /// From this input position on, `read` fails with an I/O error (`None`: never).
+    pub fail_at: Option<usize>,
 }
 
 impl Chunking {
@@ -622,6 +875,16 @@ impl Chunking {
             capacity,
             reads,
             interrupt_every: if b & 0x80 != 0 { 3 } else { 0 },
+            fail_at: None,
+        }
+    }
+
+    /// [`Chunking::from_byte`], and a read error from position `4 * (f & 0x3f)` on
+    /// when the two top bits of `f` are set.
+    pub fn from_bytes(f: u8, b: u8) -> Chunking {
+        Chunking {
+            fail_at: (f >= 0xc0).then_some(usize::from(f & 0x3f) * 4),
+            ..Chunking::from_byte(b)
         }
     }
 }
@@ -640,7 +903,11 @@ impl Read for Chunked<'_> {
         if self.plan.interrupt_every > 0 && self.calls % self.plan.interrupt_every == 0 {
             return Err(io::ErrorKind::Interrupted.into());
         }
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        if self.plan.fail_at.is_some_and(|at| self.pos >= at) {
+            return Err(io::Error::other("read error injected by the stream target"));
+        }
+        let end = self.plan.fail_at.unwrap_or(usize::MAX).min(self.data.len());
+        let rest = self.data.get(self.pos..end).unwrap_or(&[]);
         let want = self
             .plan
             .reads
@@ -664,24 +931,52 @@ pub fn run_stream(data: &[u8]) {
 
 /// Body of the `stream` target: the chunking comes from the last byte.
 pub fn stream(data: &[u8]) {
-    let [b] = tail::<1>(data);
-    stream_with(data, Chunking::from_byte(b));
+    let [f, b] = tail::<2>(data);
+    stream_with(data, Chunking::from_bytes(f, b));
 }
 
 /// Slice and stream decodes of `data` agree under `plan`.
+/// With a read error injected ([`Chunking::fail_at`]), the stream may also fail with
+/// that I/O error, pointing at or before the failing position, and so may the pickles
+/// after the first one (`iter_reader`, which asks the reader whether more follow).
 pub fn stream_with(data: &[u8], plan: Chunking) {
     let decoder = inert_decoder(fuzz_limits());
     let slice = decoder.decode(data);
-    let reader = BufReader::with_capacity(
-        plan.capacity,
-        Chunked {
-            data,
-            pos: 0,
-            calls: 0,
-            plan,
-        },
-    );
-    let streamed = decoder.decode_reader(reader);
+    let reader = || {
+        BufReader::with_capacity(
+            plan.capacity,
+            Chunked {
+                data,
+                pos: 0,
+                calls: 0,
+                plan,
+            },
+        )
+    };
+    let streamed = decoder.decode_reader(reader());
+    if let Some(at) = plan.fail_at {
+        // Offsets count from the start of each pickle.
+        let injected = |start: usize, e: &Error| {
+            if e.is_io() {
+                check_error_reporting(data.get(start..).unwrap_or(&[]), e);
+                let end = (start as u64).saturating_add(e.offset());
+                assert!(end <= at as u64, "{e:?} after the failing position {at}");
+            }
+        };
+        let mut start = 0usize;
+        for item in decoder.iter_reader(reader()).take(4) {
+            match &item {
+                Ok(d) => start = start.saturating_add(d.consumed as usize),
+                Err(e) => injected(start, e),
+            }
+        }
+        if let Err(e) = &streamed {
+            injected(0, e);
+            if e.is_io() {
+                return;
+            }
+        }
+    }
     match (slice, streamed) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a.root, b.root, "slice and stream roots differ");
@@ -1583,12 +1878,52 @@ pub fn roundtrip(input: &GraphInput) {
 /// unbounded limits and the inert policy, checks the result is isomorphic to the
 /// original, and that encoding it again gives the same bytes.
 pub fn check_roundtrip(graph: &Graph<'_>, root: NodeId, protocol: u8) {
-    let Some(bytes) = encode(graph, root, protocol) else {
+    check_roundtrip_with(graph, root, protocol, EncodeOptions::default());
+}
+
+/// The encoder's options, chosen by the `roundtrip_bytes` target's last byte XOR `b'.'`
+/// (a pickle ending with its STOP gets the defaults): bit 0 raw (the graph is decoded
+/// and re-decoded at the stream level, and encoded with `Encoder::raw`), bit 1 no
+/// framing, bit 2 call fallbacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Stream level on both sides.
+    pub raw: bool,
+    /// `Encoder::framing(false)`.
+    pub no_framing: bool,
+    /// `Encoder::call_fallbacks(true)`: NEWOBJ below 2 and NEWOBJ_EX below 4 become
+    /// copyreg calls, so the decoded graph is only checked to decode.
+    pub call_fallbacks: bool,
+}
+
+impl EncodeOptions {
+    /// See the type docs.
+    pub fn from_byte(b: u8) -> EncodeOptions {
+        let b = b ^ b'.';
+        EncodeOptions {
+            raw: b & 1 != 0,
+            no_framing: b & 2 != 0,
+            call_fallbacks: b & 4 != 0,
+        }
+    }
+
+    fn encoder(self, protocol: u8) -> crate::encode::Encoder {
+        crate::encode::Encoder::new(protocol)
+            .raw(self.raw)
+            .framing(!self.no_framing)
+            .call_fallbacks(self.call_fallbacks)
+    }
+}
+
+/// [`check_roundtrip`] with encoder options.
+pub fn check_roundtrip_with(graph: &Graph<'_>, root: NodeId, protocol: u8, options: EncodeOptions) {
+    let Some(bytes) = encode_with(graph, root, options.encoder(protocol)) else {
         return;
     };
     let decoder = Decoder::new()
         .limits(Limits::unbounded())
-        .policy(Policy::inert());
+        .policy(Policy::inert())
+        .raw(options.raw);
     let decoded = match decoder.decode(&bytes) {
         Ok(d) => d,
         Err(e) => panic!("protocol {protocol}: the encoder's output does not decode: {e}"),
@@ -1598,23 +1933,38 @@ pub fn check_roundtrip(graph: &Graph<'_>, root: NodeId, protocol: u8) {
         bytes.len() as u64,
         "protocol {protocol}: the encoding has bytes after STOP"
     );
-    if let Err(why) = isomorphic(graph, root, &decoded.graph, decoded.root) {
-        panic!("protocol {protocol}: decode(encode(g)) is not isomorphic to g: {why}");
+    if options.call_fallbacks {
+        return;
     }
-    let again = encode(&decoded.graph, decoded.root, protocol);
+    if let Err(why) = isomorphic(graph, root, &decoded.graph, decoded.root) {
+        panic!(
+            "protocol {protocol} ({options:?}): decode(encode(g)) is not isomorphic to g: {why}"
+        );
+    }
+    let again = encode_with(&decoded.graph, decoded.root, options.encoder(protocol));
     assert!(
         again.as_deref() == Some(bytes.as_slice()),
-        "protocol {protocol}: encoding is not stable across a round trip"
+        "protocol {protocol} ({options:?}): encoding is not stable across a round trip"
     );
 }
 
 /// The encoding of `root` at `protocol`, or `None` when the protocol cannot represent
 /// the graph (switch point for `encode::encode`).
-fn encode(graph: &Graph<'_>, root: NodeId, protocol: u8) -> Option<Vec<u8>> {
-    match crate::encode::encode(graph, root, protocol) {
+fn encode_with(
+    graph: &Graph<'_>,
+    root: NodeId,
+    encoder: crate::encode::Encoder,
+) -> Option<Vec<u8>> {
+    match encoder.encode(graph, root) {
         Ok(bytes) => Some(bytes),
-        Err(crate::encode::EncodeError::NotRepresentable { .. }) => None,
-        Err(e) => panic!("protocol {protocol}: encode failed: {e}"),
+        Err(e @ crate::encode::EncodeError::NotRepresentable { .. }) => {
+            assert!(
+                e.to_string().starts_with("cannot encode "),
+                "{e:?} displays as {e}"
+            );
+            None
+        }
+        Err(e) => panic!("{encoder:?}: encode failed: {e}"),
     }
 }
 
@@ -1625,12 +1975,22 @@ pub fn run_roundtrip_bytes(data: &[u8]) {
 
 /// Any decodable input: decode ⇒ encode ⇒ decode is isomorphic, and stable, at every
 /// protocol that can represent it.
+/// The encoder's options come from the last byte ([`EncodeOptions`]).
 pub fn roundtrip_bytes(data: &[u8]) {
-    let Ok(decoded) = inert_decoder(fuzz_limits()).decode(data) else {
+    let options = EncodeOptions::from_byte(tail::<1>(data)[0]);
+    let decoder = inert_decoder(fuzz_limits()).raw(options.raw);
+    let Ok(decoded) = decoder.decode(data) else {
         return;
     };
     for protocol in 0..=crate::HIGHEST_PROTOCOL {
-        check_roundtrip(&decoded.graph, decoded.root, protocol);
+        check_roundtrip_with(&decoded.graph, decoded.root, protocol, options);
+    }
+    let beyond = crate::HIGHEST_PROTOCOL + 1;
+    match crate::encode::encode(&decoded.graph, decoded.root, beyond) {
+        Err(e @ crate::encode::EncodeError::UnsupportedProtocol(_)) => {
+            assert!(e.to_string().contains("not supported"), "{e}");
+        }
+        other => panic!("protocol {beyond}: {other:?}"),
     }
 }
 
@@ -1930,7 +2290,9 @@ pub fn run_zip(data: &[u8]) {
     on_small_stack(|| zip(data));
 }
 
-/// Body of the `zip` target; see the module docs.
+/// Body of the `zip` target; see the module docs. [`crate::container::open`] reads the
+/// same bytes: every piece it lists lies within the file, and every error points into
+/// it.
 pub fn zip(data: &[u8]) {
     use crate::container::zip::{ZipArchive, ZipLimits};
     let limits = ZipLimits {
@@ -1952,6 +2314,11 @@ pub fn zip(data: &[u8]) {
     };
     let entries = archive.entries().to_vec();
     assert!(entries.len() as u64 <= limits.max_entries);
+    let pickles = archive.pickles();
+    assert_eq!(
+        pickles.len(),
+        entries.iter().filter(|e| e.is_pickle()).count()
+    );
     for entry in entries.iter().take(8) {
         match archive.read(entry) {
             Ok(bytes) => {
@@ -1982,8 +2349,8 @@ pub fn run_views(data: &[u8]) {
     on_small_stack(|| views(data));
 }
 
-/// Body of the `views` target; the last 3 bytes choose the repr length and depth and
-/// the tree's node budget.
+/// Body of the `views` target; the last 3 bytes choose the repr length and depth, the
+/// tree's node budget and (a depth byte of 100 or more) a tree depth below 64.
 pub fn views(data: &[u8]) {
     let [len_byte, depth_byte, nodes_byte] = tail::<3>(data);
     let Ok(decoded) = inert_decoder(fuzz_limits()).decode(data) else {
@@ -2000,6 +2367,19 @@ pub fn views(data: &[u8]) {
         graph_weight(graph)
     );
     check_json_shape(&doc);
+    let value = json::value_to_json(graph, root);
+    assert_eq!(
+        doc,
+        format!("{{\"schema\":\"{}\",\"value\":{value}}}", json::SCHEMA),
+        "to_json is the schema around value_to_json"
+    );
+    let default = repr::ReprOptions::default();
+    let text = repr::repr(graph, root);
+    assert!(
+        text.len() <= default.max_len + 3,
+        "default repr of {} bytes",
+        text.len()
+    );
 
     let opts = repr::ReprOptions {
         max_len: usize::from(len_byte) * 16,
@@ -2014,9 +2394,14 @@ pub fn views(data: &[u8]) {
 
     let limits = tree::TreeLimits {
         max_nodes: u64::from(nodes_byte) * 4,
-        max_depth: 64,
+        max_depth: if depth_byte >= 100 {
+            u64::from(depth_byte % 64)
+        } else {
+            64
+        },
         object_contents: nodes_byte % 2 == 0,
     };
+    assert!(tree::TreeLimits::default().max_nodes > 0);
     match tree::expand(graph, root, &limits) {
         Ok(t) => {
             let (count, depth) = tree_size(&t);

@@ -9,6 +9,8 @@ mod archives;
 #[cfg(feature = "compression")]
 mod containers;
 mod corpus;
+#[cfg(feature = "cpython")]
+mod cpython;
 mod fuzz_replay;
 mod opcodes;
 mod policy;

@@ -1916,6 +1916,80 @@ fn extension_codes() {
 }
 
 #[test]
+fn ext_codes_are_one_object_per_code() {
+    // CPython resolves a code once per load and caches it (`copyreg._extension_cache`):
+    // every EXT of a code pushes the same object, so they are one dict key, one set item.
+    // Found by the `cpython` fuzz target (corpus/regressions/cpython-ext-code-one-object.pkl).
+    assert_value(
+        &inert(),
+        b"}(\x82\x05K\x01\x83\x05\x00K\x02\x82\x06K\x03u.",
+        json!({ "dict": [[{ "ext": 5 }, 2], [{ "ext": 6 }, 3]] }),
+    );
+    assert_value(
+        &inert(),
+        b"(\x82\x05\x84\x05\x00\x00\x00\x82\x06\x91.",
+        json!({ "frozenset": [{ "ext": 5 }, { "ext": 6 }] }),
+    );
+}
+
+#[test]
+fn a_read_only_view_of_a_bytearray_is_unhashable() {
+    // CPython 3.11: READONLY_BUFFER on a bytearray pushes a read-only memoryview of
+    // it, which hashes its exporter: "unhashable type: 'bytearray'" as a dict key, a
+    // set item or inside a tuple key. The graph holds the view as bytes. Found by the
+    // `cpython` fuzz target (corpus/regressions/cpython-readonly-view-unhashable.pkl).
+    let empty = b"\x96\x00\x00\x00\x00\x00\x00\x00\x00\x98";
+    let unhashable = ErrorKind::Unhashable("bytearray");
+    let as_key = cat(&[b"}(", empty, b"K\x01u."]);
+    assert_error(
+        &inert(),
+        &as_key,
+        unhashable.clone(),
+        14,
+        op(Opcode::SetItems),
+    );
+    let in_tuple = cat(&[b"(", empty, b"\x85\x91."]);
+    assert_error(&inert(), &in_tuple, unhashable, 12, op(Opcode::FrozenSet));
+    // The view itself is a value like bytes, and bytes(view) is hashable again.
+    assert_value(&inert(), &cat(&[empty, b"."]), json!({ "bytes": "" }));
+    let copied = cat(&[b"}(c__builtin__\nbytes\n", empty, b"\x85RK\x01u."]);
+    assert_value(&inert(), &copied, json!({ "dict": [[{ "bytes": "" }, 1]] }));
+}
+
+#[test]
+fn text_numbers_end_at_an_embedded_nul() {
+    // CPython 3.11 parses LONG, PUT and GET arguments with C string functions
+    // (`PyLong_FromString`), so a NUL ends them, as it already ends INT and FLOAT.
+    // LONG first drops a trailing `L` of the whole line. Found by the `cpython` fuzz
+    // target (corpus/regressions/cpython-text-index-stops-at-nul.pkl).
+    assert_value(&inert(), b"L12\x00xL\n.", json!(12));
+    assert_value(&inert(), b"L 5 \x00\n.", json!(5));
+    assert_error(
+        &inert(),
+        b"L\x00L\n.",
+        malformed("invalid literal for LONG"),
+        0,
+        op(Opcode::Long),
+    );
+    assert_error(
+        &inert(),
+        b"L12L\x00\n.",
+        malformed("invalid literal for LONG"),
+        0,
+        op(Opcode::Long),
+    );
+    assert_value(&inert(), b"N]p0\x00zz\n0g0\x00q\n.", json!([]));
+    assert_value(&inert(), b"N]p 7 \x00x\ng7\n.", json!([]));
+    assert_error(
+        &inert(),
+        b"Np\x00\n.",
+        malformed("invalid memo index"),
+        1,
+        op(Opcode::Put),
+    );
+}
+
+#[test]
 fn ext4_code_with_top_bit_is_not_positive() {
     // CPython 3.11: UnpicklingError "EXT specifies code <= 0".
     assert_error(
@@ -1992,6 +2066,51 @@ fn next_buffer_with_buffers() {
 }
 
 // ===== several pickles, streams ========================================================
+
+/// A reader that fails once it has given `good` bytes.
+struct FailsAfter {
+    data: Vec<u8>,
+    pos: usize,
+    good: usize,
+}
+
+impl Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.good {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let end = self.good.min(self.data.len()).min(self.pos + buf.len());
+        let n = end - self.pos;
+        buf[..n].copy_from_slice(&self.data[self.pos..end]);
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+#[test]
+fn iter_reader_reports_a_read_error_at_the_start_of_the_next_pickle() {
+    // Offsets count from the start of each pickle: a read error while looking for the
+    // third pickle is at its offset 0 (it was reported at the second one's end).
+    // Found by the stream target (corpus/regressions/stream-read-error-second-pickle.pkl).
+    let data = b"K\x01.(I0\n.K\x02.".to_vec();
+    let reader = FailsAfter {
+        data,
+        pos: 0,
+        good: 8,
+    };
+    let decoder = inert();
+    let items: Vec<_> = decoder
+        .iter_reader(BufReader::with_capacity(4, reader))
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().map(|d| d.consumed).ok(), Some(3));
+    assert_eq!(items[1].as_ref().map(|d| d.consumed).ok(), Some(5));
+    let e = items[2].as_ref().unwrap_err();
+    assert_eq!(
+        (e.kind(), e.offset(), e.opcode()),
+        (&ErrorKind::Io(std::io::ErrorKind::Other), 0, None)
+    );
+}
 
 #[test]
 fn iter_slice_over_concatenated_pickles() {

@@ -1,0 +1,912 @@
+//! The `cpython` fuzz target: differential decoding against CPython's own C unpickler
+//! (feature `cpython`: pyo3 with an embedded interpreter, linked against libpython).
+//!
+//! For each input, pickleproof decodes it under [`Policy::inert`] and default limits,
+//! and CPython's `_pickle.Unpickler` loads it *symbolically*: a subclass, defined in the
+//! embedded module `cpython.py` next to this file, whose `find_class` and
+//! `persistent_load` return inert stand-ins (see that module's docs), so no real global
+//! is ever resolved and nothing runs. CPython's result is read back into a
+//! [`Graph`] and compared with pickleproof's ([`compare`]): both accept with equivalent
+//! values (types, sharing and cycles of the mutable kinds, floats bit for bit, strings
+//! with their lone surrogates), or both reject. Anything else panics, except the
+//! differences listed in [`ACCEPTED`].
+//!
+//! # Configuration
+//!
+//! The last input byte, XORed with `b'.'` (so a pickle that ends with its STOP gets
+//! the defaults), chooses the decode options on both sides ([`Config::from_byte`]):
+//! raw mode (pickleproof's `Decoder::raw`, no name mapping and no folding in the
+//! stand-ins), the Python 2 string encoding (`encoding=` of the unpickler) and whether
+//! out-of-band buffers are supplied (`buffers=`) or described as placeholders.
+//!
+//! # What is skipped
+//!
+//! Inputs that would make CPython itself allocate without bound or hit its own limits
+//! are recognised first and not run through CPython ([`Outcome::Skipped`]): every
+//! pickleproof limit error under default limits (huge length claims, text ints past
+//! 4300 digits, nesting past depth 1000, ...), values nested deeper than
+//! [`MAX_DEPTH`] (CPython's recursion limit also counts comparisons of nested
+//! values), memo indices past 2^20 (CPython's memo is a dense array), and CPython's own
+//! `MemoryError` or `RecursionError`.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyModule};
+
+use crate::views::json;
+use crate::{
+    BigInt, CallOp, Decoder, Global, Graph, IntValue, Limits, Node, NodeData, NodeId, Object,
+    Policy, StringEncoding, RECONSTRUCTORS,
+};
+
+/// The embedded Python module: stand-ins, the symbolic unpickler, the flat format.
+const SOURCE: &str = include_str!("cpython.py");
+
+/// Values nested deeper than this are not run through CPython: its recursion limit
+/// (1000) also counts C-level comparisons of nested values (equal tuples as dict keys).
+pub const MAX_DEPTH: u64 = 900;
+
+/// One accepted difference between pickleproof and CPython's unpickler with inert
+/// stand-ins: what differs, why it is right, and how the target handles it.
+#[derive(Clone, Copy, Debug)]
+pub struct Difference {
+    /// Short stable name, used in [`Outcome::Accepted`].
+    pub id: &'static str,
+    /// What differs.
+    pub what: &'static str,
+    /// Why pickleproof does what it does.
+    pub why: &'static str,
+    /// How the target deals with it.
+    pub handled: &'static str,
+}
+
+/// Every accepted difference (the README's table is this one).
+pub const ACCEPTED: &[Difference] = &[
+    Difference {
+        id: "call-kind-unknown",
+        what: "NEWOBJ, NEWOBJ_EX, INST or OBJ whose class is the result of a call, a \
+               persistent id or an extension code: CPython checks `PyType_Check` (and \
+               `__getinitargs__`) on the real object",
+        why: "an inert decoder cannot know what a call returns or what an id resolves to",
+        handled: "stand-ins are classes, so CPython takes the same path as pickleproof",
+    },
+    Difference {
+        id: "call-opcode",
+        what: "which opcode made a call: REDUCE and INST/OBJ with arguments both call \
+               `cls(*args)`; NEWOBJ, NEWOBJ_EX with `{}` and INST/OBJ without arguments \
+               all call `cls.__new__(cls, ...)`",
+        why: "the graph keeps the opcode; a stand-in sees only the call",
+        handled: "objects are compared by call kind (call or `__new__`)",
+    },
+    Difference {
+        id: "kwargs-copied",
+        what: "NEWOBJ_EX's kwargs dict reaches a Python `__new__` as a copy",
+        why: "the graph keeps the dict node the stream built",
+        handled: "kwargs are compared by value, outside the identity check",
+    },
+    Difference {
+        id: "inst-reconstructor",
+        what: "INST or OBJ of a built-in reconstructor (`builtins.set`, ...) with \
+               arguments: CPython builds the value as for REDUCE",
+        why: "pickleproof folds the REDUCE calls picklers write and describes the rest",
+        handled: "an object node where CPython built the folded value is accepted",
+    },
+    Difference {
+        id: "unfolded-reconstructor",
+        what: "a reconstructor call whose arguments pickleproof does not fold \
+               (`set(obj)`, `bytearray(5)`, unknown codecs): CPython computes it",
+        why: "pickleproof describes calls it cannot evaluate without running code",
+        handled: "the stand-in records those calls, as pickleproof describes them",
+    },
+    Difference {
+        id: "readonly-buffer-stand-in",
+        what: "READONLY_BUFFER on a global, call result, persistent id or extension \
+               code: CPython asks the real object for the buffer protocol",
+        why: "an inert decoder cannot know whether the object exports a buffer; \
+              pickleproof leaves it as it is",
+        handled: "CPython's TypeError naming a stand-in's metaclass while pickleproof \
+                  accepts",
+    },
+    Difference {
+        id: "globals-resolve",
+        what: "a global that cannot be imported, or a dotted name with no such \
+               attribute: CPython's `find_class` fails",
+        why: "the graph describes names and never imports them",
+        handled: "every name resolves to a stand-in, except names with a lone \
+                  surrogate, which no import can encode (refused by both)",
+    },
+];
+
+fn accepted(id: &'static str) -> Outcome {
+    debug_assert!(
+        ACCEPTED.iter().any(|d| d.id == id),
+        "unlisted difference {id}"
+    );
+    Outcome::Accepted(id)
+}
+
+/// How one input ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both accepted, with equivalent values.
+    BothAccept,
+    /// Both rejected (CPython's exception class and message).
+    BothReject(String),
+    /// A listed difference ([`ACCEPTED`], by id).
+    Accepted(&'static str),
+    /// Not run through CPython, and why.
+    Skipped(String),
+}
+
+/// The decode options both sides use, chosen by one byte (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// pickleproof's raw mode; CPython's stand-ins neither map names nor fold.
+    pub raw: bool,
+    /// How Python 2 strings decode.
+    pub encoding: StringEncoding,
+    /// Out-of-band buffers supplied ([`SUPPLIED_BUFFERS`]) or described.
+    pub buffers: bool,
+}
+
+/// The buffers the target supplies when [`Config::buffers`] is set (the embedded
+/// module's `SUPPLIED_BUFFERS`, as bytearrays).
+pub const SUPPLIED_BUFFERS: [&[u8]; 3] = [b"", b"\x00\x01", b"pickleproof"];
+
+impl Config {
+    /// Bit 0 raw, bits 1-2 the encoding (0 and 3 ASCII, 1 latin-1, 2 bytes), bit 3
+    /// buffers supplied.
+    pub fn from_byte(b: u8) -> Config {
+        Config {
+            raw: b & 1 != 0,
+            encoding: match (b >> 1) & 3 {
+                1 => StringEncoding::Latin1,
+                2 => StringEncoding::Bytes,
+                _ => StringEncoding::Ascii,
+            },
+            buffers: b & 8 != 0,
+        }
+    }
+
+    /// The configuration an input selects: its last byte XOR `b'.'`.
+    pub fn of(data: &[u8]) -> Config {
+        let [b] = super::tail::<1>(data);
+        Config::from_byte(b ^ b'.')
+    }
+
+    fn python_encoding(self) -> &'static str {
+        match self.encoding {
+            StringEncoding::Ascii => "ASCII",
+            StringEncoding::Latin1 => "latin1",
+            StringEncoding::Bytes => "bytes",
+        }
+    }
+
+    fn decoder(self) -> Decoder {
+        let decoder = Decoder::new()
+            .limits(Limits::default())
+            .policy(Policy::inert())
+            .raw(self.raw)
+            .string_encoding(self.encoding);
+        if self.buffers {
+            decoder.buffers(SUPPLIED_BUFFERS.iter().map(|b| b.to_vec()).collect())
+        } else {
+            decoder
+        }
+    }
+}
+
+/// The `cpython` target: [`cpython`], panicking on a difference not in [`ACCEPTED`].
+/// It runs on the calling thread (the interpreter needs more stack than the small
+/// thread of the other bodies; pickleproof's own stack use is their job).
+pub fn run_cpython(data: &[u8]) {
+    let _ = cpython(data);
+}
+
+/// Decodes `data` with pickleproof and with CPython's unpickler, and compares; panics
+/// on a difference that is not listed in [`ACCEPTED`].
+pub fn cpython(data: &[u8]) -> Outcome {
+    let config = Config::of(data);
+    let ours = config.decoder().decode(data);
+    match &ours {
+        Err(e) if e.is_limit() => return Outcome::Skipped(format!("pickleproof: {e}")),
+        Ok(d) if d.usage.depth > MAX_DEPTH => {
+            return Outcome::Skipped(format!("nested {} deep", d.usage.depth))
+        }
+        _ => {}
+    }
+    let theirs = python_load(data, config);
+    let Some((&tag, rest)) = theirs.split_first() else {
+        panic!("the embedded module returned nothing");
+    };
+    match (tag, &ours) {
+        (b'S', _) => Outcome::Skipped(String::from_utf8_lossy(rest).into_owned()),
+        (b'R', Err(_)) => Outcome::BothReject(String::from_utf8_lossy(rest).into_owned()),
+        (b'R', Ok(d)) => {
+            let why = String::from_utf8_lossy(rest).into_owned();
+            if why.starts_with("TypeError: memoryview: a bytes-like object is required, not ")
+                && (why.ends_with("'GlobalMeta'") || why.ends_with("'ObjMeta'"))
+            {
+                return accepted("readonly-buffer-stand-in");
+            }
+            panic!(
+                "pickleproof accepts ({config:?}) what CPython rejects with {why}\n\
+                 pickleproof: {}",
+                short(&json::to_json(&d.graph, d.root))
+            );
+        }
+        (b'A', Err(e)) => {
+            let (graph, root) = read_flat(rest);
+            panic!(
+                "pickleproof rejects ({config:?}) with {e} what CPython accepts\n\
+                 CPython: {}",
+                short(&json::to_json(&graph, root))
+            );
+        }
+        (b'A', Ok(d)) => {
+            let (graph, root) = read_flat(rest);
+            match compare(&d.graph, d.root, &graph, root, config.raw) {
+                Ok(None) => Outcome::BothAccept,
+                Ok(Some(id)) => accepted(id),
+                Err(why) => panic!(
+                    "pickleproof and CPython build different values ({config:?}): {why}\n\
+                     pickleproof: {}\nCPython:     {}",
+                    short(&json::to_json(&d.graph, d.root)),
+                    short(&json::to_json(&graph, root))
+                ),
+            }
+        }
+        (other, _) => panic!("the embedded module returned tag {other:#04x}"),
+    }
+}
+
+fn short(text: &str) -> &str {
+    match text.char_indices().nth(4000) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
+/// Whether this build can run the target: the interpreter starts and the embedded
+/// module loads. (It always can when the feature built; tests use it to say why they
+/// would be skipped.)
+pub fn available() -> bool {
+    Python::with_gil(|py| module(py).is_ok())
+}
+
+static MODULE: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
+
+fn module(py: Python<'_>) -> PyResult<&Py<PyModule>> {
+    MODULE.get_or_try_init(py, || {
+        let code = CString::new(SOURCE)?;
+        let module = PyModule::from_code(
+            py,
+            &code,
+            c"pickleproof/src/harness/cpython.py",
+            c"pickleproof_cpython",
+        )?;
+        Ok(module.unbind())
+    })
+}
+
+/// The embedded module's `run(data, raw, encoding, buffers)`: the tagged bytes.
+fn python_load(data: &[u8], config: Config) -> Vec<u8> {
+    Python::with_gil(|py| {
+        let result = module(py).and_then(|m| {
+            let run = m.bind(py).getattr("run")?;
+            let args = (
+                PyBytes::new(py, data),
+                config.raw,
+                config.python_encoding(),
+                config.buffers,
+            );
+            let out = run.call1(args)?;
+            Ok(out.downcast::<PyBytes>()?.as_bytes().to_vec())
+        });
+        match result {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("the embedded CPython module failed: {e}"),
+        }
+    })
+}
+
+// =====================================================================================
+// The flat format (see `_flatten` in cpython.py) into a Graph
+// =====================================================================================
+
+struct Flat<'d> {
+    data: &'d [u8],
+}
+
+impl<'d> Flat<'d> {
+    fn take(&mut self, n: usize) -> &'d [u8] {
+        assert!(n <= self.data.len(), "flat format cut short");
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        head
+    }
+    fn u8(&mut self) -> u8 {
+        self.take(1)[0]
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take(4).try_into().unwrap())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take(8).try_into().unwrap())
+    }
+    fn blob(&mut self) -> &'d [u8] {
+        let n = self.u32() as usize;
+        self.take(n)
+    }
+    fn refs(&mut self) -> Vec<u32> {
+        let n = self.u32();
+        (0..n).map(|_| self.u32()).collect()
+    }
+    fn pairs(&mut self) -> Vec<(u32, u32)> {
+        let n = self.u32();
+        (0..n).map(|_| (self.u32(), self.u32())).collect()
+    }
+}
+
+/// One node as read, children still as flat indices.
+enum Parsed<'d> {
+    Leaf(NodeData<'static>),
+    Str(&'d [u8]),
+    Bytes(&'d [u8]),
+    ByteArray(&'d [u8]),
+    Tuple(Vec<u32>),
+    List(Vec<u32>),
+    Dict(Vec<(u32, u32)>),
+    Set(Vec<u32>),
+    FrozenSet(Vec<u32>),
+    Global(&'d [u8], &'d [u8]),
+    PersId(u32),
+    Object {
+        new: bool,
+        callable: u32,
+        args: u32,
+        kwargs: u32,
+        state: Vec<u32>,
+        listitems: Vec<u32>,
+        additems: Vec<u32>,
+        dictitems: Vec<(u32, u32)>,
+    },
+}
+
+fn utf8(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// CPython's result as a graph: calls become objects with op `Reduce` (a call) or
+/// `NewObjEx` (`__new__`, kwargs always a dict).
+fn read_flat(bytes: &[u8]) -> (Graph<'static>, NodeId) {
+    let mut f = Flat { data: bytes };
+    let root = f.u32();
+    let mut parsed = Vec::new();
+    while !f.data.is_empty() {
+        let node = match f.u8() {
+            0 => Parsed::Leaf(NodeData::None),
+            1 => Parsed::Leaf(NodeData::Bool(false)),
+            2 => Parsed::Leaf(NodeData::Bool(true)),
+            3 => Parsed::Leaf(match BigInt::from_signed_le(f.blob()) {
+                IntValue::Small(i) => NodeData::Int(i),
+                IntValue::Big(b) => NodeData::BigInt(Box::new(b)),
+            }),
+            4 => Parsed::Leaf(NodeData::Float(f64::from_le_bytes(
+                f.take(8).try_into().unwrap(),
+            ))),
+            5 => Parsed::Str(f.blob()),
+            6 => Parsed::Bytes(f.blob()),
+            7 => Parsed::ByteArray(f.blob()),
+            8 => Parsed::Tuple(f.refs()),
+            9 => Parsed::List(f.refs()),
+            10 => Parsed::Dict(f.pairs()),
+            11 => Parsed::Set(f.refs()),
+            12 => Parsed::FrozenSet(f.refs()),
+            13 => Parsed::Global(f.blob(), f.blob()),
+            14 => Parsed::Object {
+                new: f.u8() == 1,
+                callable: f.u32(),
+                args: f.u32(),
+                kwargs: f.u32(),
+                state: f.refs(),
+                listitems: f.refs(),
+                additems: f.refs(),
+                dictitems: f.pairs(),
+            },
+            15 => Parsed::Leaf(NodeData::Ext(f.u32())),
+            16 => Parsed::Leaf(NodeData::Buffer {
+                index: f.u64(),
+                readonly: f.u8() == 1,
+            }),
+            17 => Parsed::PersId(f.u32()),
+            tag => panic!("flat format: unknown tag {tag}"),
+        };
+        parsed.push(node);
+    }
+    // Ids first (ints and floats go to their tables, everything else takes an arena
+    // slot that is filled once every id is known: children may point forward).
+    let mut graph = Graph::new();
+    let mut ids = Vec::with_capacity(parsed.len());
+    for node in &parsed {
+        let id = match node {
+            Parsed::Leaf(NodeData::Int(i)) => graph.add(NodeData::Int(*i)),
+            Parsed::Leaf(NodeData::Float(x)) => graph.add(NodeData::Float(*x)),
+            _ => graph.add(NodeData::None),
+        };
+        ids.push(id.expect("graph full"));
+    }
+    let id = |i: &u32| ids[*i as usize];
+    let list = |v: &[u32]| v.iter().map(id).collect::<Vec<_>>();
+    for (at, node) in parsed.into_iter().enumerate() {
+        let data = match node {
+            Parsed::Leaf(NodeData::Int(_) | NodeData::Float(_)) => continue,
+            Parsed::Leaf(leaf) => leaf,
+            Parsed::Str(s) => NodeData::Str(s.to_vec().into()),
+            Parsed::Bytes(b) => NodeData::Bytes(b.to_vec().into()),
+            Parsed::ByteArray(b) => NodeData::ByteArray(b.to_vec().into()),
+            Parsed::Tuple(v) => NodeData::Tuple(list(&v)),
+            Parsed::List(v) => NodeData::List(list(&v)),
+            Parsed::Set(v) => NodeData::Set(list(&v)),
+            Parsed::FrozenSet(v) => NodeData::FrozenSet(list(&v)),
+            Parsed::Dict(pairs) => {
+                NodeData::Dict(pairs.iter().map(|(k, v)| (id(k), id(v))).collect())
+            }
+            Parsed::Global(module, name) => NodeData::Global(Box::new(Global {
+                module: utf8(module),
+                name: utf8(name),
+            })),
+            Parsed::PersId(pid) => NodeData::PersId(id(&pid)),
+            Parsed::Object {
+                new,
+                callable,
+                args,
+                kwargs,
+                state,
+                listitems,
+                additems,
+                dictitems,
+            } => {
+                let op = if new {
+                    CallOp::NewObjEx
+                } else {
+                    CallOp::Reduce
+                };
+                let mut obj = Object::new(op, id(&callable), id(&args), Some(id(&kwargs)));
+                obj.state = list(&state);
+                obj.listitems = list(&listitems);
+                obj.additems = list(&additems);
+                obj.dictitems = dictitems.iter().map(|(k, v)| (id(k), id(v))).collect();
+                NodeData::Object(Box::new(obj))
+            }
+        };
+        *graph.get_mut(ids[at]).expect("arena slot") = data;
+    }
+    (graph, ids[root as usize])
+}
+
+// =====================================================================================
+// Comparison
+// =====================================================================================
+
+/// What a stand-in can observe of a call: `cls(*args)` or `cls.__new__(cls, ...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallKind {
+    Call,
+    New,
+}
+
+/// The call kind of a pickleproof object (see `instantiate` in `_pickle.c`: INST and
+/// OBJ without arguments call `cls.__new__(cls)` when `cls` is a class, which every
+/// stand-in is).
+fn call_kind(graph: &Graph<'_>, obj: &Object) -> CallKind {
+    match obj.op {
+        CallOp::Reduce => CallKind::Call,
+        CallOp::NewObj | CallOp::NewObjEx => CallKind::New,
+        CallOp::Inst | CallOp::Obj => match graph.get(obj.args) {
+            Some(Node::Tuple([])) => CallKind::New,
+            _ => CallKind::Call,
+        },
+    }
+}
+
+/// An int's value as minimal signed little-endian bytes, whichever node holds it.
+fn int_bytes(node: Node<'_>) -> Option<Vec<u8>> {
+    match node {
+        Node::Int(i) => match BigInt::from_signed_le(&i.to_le_bytes()) {
+            IntValue::Small(_) => Some(minimal_le(i)),
+            IntValue::Big(b) => Some(b.to_signed_le()),
+        },
+        Node::BigInt(b) => Some(b.to_signed_le()),
+        _ => None,
+    }
+}
+
+fn minimal_le(value: i64) -> Vec<u8> {
+    let mut bytes = value.to_le_bytes().to_vec();
+    while bytes.len() > 1 {
+        let last = bytes[bytes.len() - 1];
+        let prev = bytes[bytes.len() - 2];
+        if (last == 0 && prev & 0x80 == 0) || (last == 0xff && prev & 0x80 != 0) {
+            bytes.pop();
+        } else {
+            break;
+        }
+    }
+    bytes
+}
+
+/// Is `id` in `graph` a global naming one of the reconstructors pickleproof folds?
+fn is_reconstructor(graph: &Graph<'_>, id: NodeId) -> bool {
+    match graph.get(id) {
+        Some(Node::Global(g)) => RECONSTRUCTORS
+            .iter()
+            .any(|(m, n)| g.module == *m && g.name == *n),
+        _ => false,
+    }
+}
+
+/// Identity-free digests of values, to pair up set items (a set's order differs
+/// between the two sides): immutable values (tuples, frozensets, scalars, strings) are
+/// digested in full, once per node; a node with identity (list, dict, set, bytearray,
+/// object) only by its kind, length and, for an object, its call kind and callable,
+/// so no cycle is ever followed. Items whose digests tie are told apart by
+/// [`Matcher`] with the correspondence found elsewhere in the graph.
+struct Digests<'g, 'a> {
+    graph: &'g Graph<'a>,
+    memo: HashMap<NodeId, u64>,
+}
+
+impl<'g, 'a> Digests<'g, 'a> {
+    fn new(graph: &'g Graph<'a>) -> Self {
+        Digests {
+            graph,
+            memo: HashMap::new(),
+        }
+    }
+
+    /// Recursion is bounded by the nesting of immutable values (at most
+    /// [`MAX_DEPTH`] here: deeper inputs are skipped).
+    fn of(&mut self, id: NodeId) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        if let Some(&d) = self.memo.get(&id) {
+            return d;
+        }
+        let mut h = DefaultHasher::new();
+        let Some(node) = self.graph.get(id) else {
+            return 0;
+        };
+        node.type_name().hash(&mut h);
+        match node {
+            Node::None => {}
+            Node::Bool(b) => b.hash(&mut h),
+            Node::Int(_) | Node::BigInt(_) => int_bytes(node).hash(&mut h),
+            Node::Float(f) => f.to_bits().hash(&mut h),
+            Node::Str(b) | Node::Bytes(b) => b.hash(&mut h),
+            Node::Global(g) => (&g.module, &g.name).hash(&mut h),
+            Node::Ext(code) => code.hash(&mut h),
+            Node::Buffer { index, readonly } => (index, readonly).hash(&mut h),
+            Node::PersId(pid) => self.of(pid).hash(&mut h),
+            Node::Tuple(items) => {
+                for item in items {
+                    self.of(*item).hash(&mut h);
+                }
+            }
+            Node::FrozenSet(items) => {
+                let mut digests: Vec<u64> = items.iter().map(|i| self.of(*i)).collect();
+                digests.sort_unstable();
+                digests.hash(&mut h);
+            }
+            Node::Object(obj) => {
+                (call_kind(self.graph, obj) as u8).hash(&mut h);
+                if !self
+                    .graph
+                    .get(obj.callable)
+                    .is_some_and(|n| n.has_identity())
+                {
+                    self.of(obj.callable).hash(&mut h);
+                }
+            }
+            Node::ByteArray(b) => b.len().hash(&mut h),
+            Node::List(v) | Node::Set(v) => v.len().hash(&mut h),
+            Node::Dict(v) => v.len().hash(&mut h),
+        }
+        let d = h.finish();
+        self.memo.insert(id, d);
+        d
+    }
+}
+
+/// An object's kwargs as dict items (none are no items); `None` when not a dict.
+fn kwargs<'g>(graph: &'g Graph<'_>, id: Option<NodeId>) -> Option<&'g [(NodeId, NodeId)]> {
+    match id.map(|i| graph.get(i)) {
+        None => Some(&[]),
+        Some(Some(Node::Dict(items))) => Some(items),
+        Some(_) => None,
+    }
+}
+
+/// Ties among set items larger than this are paired in digest order without trials.
+const MAX_TRIALS_GROUP: usize = 8;
+
+/// The comparison's state: the correspondence of nodes with identity, the pairs still
+/// to compare, and the set pairs left for the end (when the rest of the graph has
+/// fixed the correspondence their ties need).
+#[derive(Clone)]
+struct Matcher<'g, 'a, 'b> {
+    p: &'g Graph<'a>,
+    c: &'g Graph<'b>,
+    raw: bool,
+    p_to_c: HashMap<NodeId, NodeId>,
+    c_to_p: HashMap<NodeId, NodeId>,
+    done: HashSet<(NodeId, NodeId)>,
+    todo: Vec<(NodeId, NodeId, String)>,
+    sets: Vec<(NodeId, NodeId, String)>,
+    met: Option<&'static str>,
+}
+
+/// Compares pickleproof's graph (`p`) with CPython's (`c`, from [`read_flat`]): the
+/// same values, with the mutable kinds (list, dict, set, bytearray, object)
+/// corresponding one to one (sharing and cycles), immutable ones by value. Objects
+/// compare by call kind ([`ACCEPTED`] `call-opcode`), kwargs by value
+/// (`kwargs-copied`). `Ok(Some(id))` when an accepted difference was met on the way
+/// (the first one); `Err` describes the first real difference.
+pub fn compare(
+    p: &Graph<'_>,
+    pr: NodeId,
+    c: &Graph<'_>,
+    cr: NodeId,
+    raw: bool,
+) -> Result<Option<&'static str>, String> {
+    let mut m = Matcher {
+        p,
+        c,
+        raw,
+        p_to_c: HashMap::new(),
+        c_to_p: HashMap::new(),
+        done: HashSet::new(),
+        todo: vec![(pr, cr, String::from("root"))],
+        sets: Vec::new(),
+        met: None,
+    };
+    let mut pd = Digests::new(p);
+    let mut cd = Digests::new(c);
+    m.run(&mut pd, &mut cd)?;
+    Ok(m.met)
+}
+
+impl Matcher<'_, '_, '_> {
+    /// Compares until nothing is left, sets last.
+    fn run(&mut self, pd: &mut Digests<'_, '_>, cd: &mut Digests<'_, '_>) -> Result<(), String> {
+        loop {
+            while let Some((x, y, path)) = self.todo.pop() {
+                self.step(x, y, path)?;
+            }
+            let Some((x, y, path)) = self.sets.pop() else {
+                return Ok(());
+            };
+            self.pair_set(x, y, &path, pd, cd)?;
+        }
+    }
+
+    /// Pairs the items of two sets of equal length by digest; ties are decided by
+    /// trying each candidate against the correspondence found so far.
+    fn pair_set(
+        &mut self,
+        x: NodeId,
+        y: NodeId,
+        path: &str,
+        pd: &mut Digests<'_, '_>,
+        cd: &mut Digests<'_, '_>,
+    ) -> Result<(), String> {
+        let (Some(Node::Set(a) | Node::FrozenSet(a)), Some(Node::Set(b) | Node::FrozenSet(b))) =
+            (self.p.get(x), self.c.get(y))
+        else {
+            return Err(format!("{path}: not a set"));
+        };
+        let mut groups: HashMap<u64, (Vec<NodeId>, Vec<NodeId>)> = HashMap::new();
+        for item in a {
+            groups.entry(pd.of(*item)).or_default().0.push(*item);
+        }
+        for item in b {
+            groups.entry(cd.of(*item)).or_default().1.push(*item);
+        }
+        let mut keys: Vec<u64> = groups.keys().copied().collect();
+        keys.sort_unstable();
+        for (g, key) in keys.iter().enumerate() {
+            let (ours, theirs) = &groups[key];
+            if ours.len() != theirs.len() {
+                return Err(format!(
+                    "{path}: set items differ ({} against {} items of one kind)",
+                    ours.len(),
+                    theirs.len()
+                ));
+            }
+            if ours.len() == 1 || ours.len() > MAX_TRIALS_GROUP {
+                for (i, (u, v)) in ours.iter().zip(theirs).enumerate() {
+                    self.todo.push((*u, *v, format!("{path}/item{g}.{i}")));
+                }
+                continue;
+            }
+            let mut free: Vec<NodeId> = theirs.clone();
+            for (i, u) in ours.iter().enumerate() {
+                let item_path = format!("{path}/item{g}.{i}");
+                let found = free.iter().position(|v| {
+                    let mut trial = self.clone();
+                    trial.todo = vec![(*u, *v, item_path.clone())];
+                    trial.sets = Vec::new();
+                    let ok = trial.run(pd, cd).is_ok();
+                    if ok {
+                        *self = Matcher {
+                            todo: std::mem::take(&mut self.todo),
+                            sets: std::mem::take(&mut self.sets),
+                            ..trial
+                        };
+                    }
+                    ok
+                });
+                match found {
+                    Some(at) => {
+                        free.remove(at);
+                    }
+                    None => return Err(format!("{item_path}: no item of CPython's set matches")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares one pair of nodes shallowly and queues their children.
+    fn step(&mut self, x: NodeId, y: NodeId, path: String) -> Result<(), String> {
+        let (p, c) = (self.p, self.c);
+        let (Some(nx), Some(ny)) = (p.get(x), c.get(y)) else {
+            return Err(format!("{path}: dangling id {x:?} / {y:?}"));
+        };
+        // INST/OBJ of a reconstructor: CPython built the value.
+        if let (false, Node::Object(obj)) = (self.raw, nx) {
+            let built = matches!(
+                ny,
+                Node::Set(_) | Node::FrozenSet(_) | Node::Bytes(_) | Node::ByteArray(_)
+            );
+            if built
+                && matches!(obj.op, CallOp::Inst | CallOp::Obj)
+                && is_reconstructor(p, obj.callable)
+            {
+                self.met.get_or_insert("inst-reconstructor");
+                return Ok(());
+            }
+        }
+        if nx.has_identity() || ny.has_identity() {
+            match (self.p_to_c.get(&x), self.c_to_p.get(&y)) {
+                (Some(&y2), _) if y2 == y => return Ok(()),
+                (Some(&y2), _) => {
+                    return Err(format!(
+                        "{path}: pickleproof's {x:?} is CPython's {y2:?} elsewhere and {y:?} here"
+                    ))
+                }
+                (None, Some(&x2)) => {
+                    return Err(format!(
+                        "{path}: CPython's {y:?} is pickleproof's {x2:?} elsewhere and {x:?} here"
+                    ))
+                }
+                (None, None) => {
+                    self.p_to_c.insert(x, y);
+                    self.c_to_p.insert(y, x);
+                }
+            }
+        } else if !self.done.insert((x, y)) {
+            return Ok(());
+        }
+        let mut pairs: Vec<(NodeId, NodeId, String)> = Vec::new();
+        // Paths name the child positions from the root, cut short on deep values.
+        let named = path.len() < 200;
+        let sub = |what: &str| {
+            if named {
+                format!("{path}/{what}")
+            } else {
+                path.clone()
+            }
+        };
+        match (nx, ny) {
+            (Node::None, Node::None) => {}
+            (Node::Bool(a), Node::Bool(b)) if a == b => {}
+            (Node::Int(_) | Node::BigInt(_), Node::Int(_) | Node::BigInt(_))
+                if int_bytes(nx) == int_bytes(ny) => {}
+            (Node::Float(a), Node::Float(b)) if a.to_bits() == b.to_bits() => {}
+            (Node::Str(a), Node::Str(b))
+            | (Node::Bytes(a), Node::Bytes(b))
+            | (Node::ByteArray(a), Node::ByteArray(b))
+                if a == b => {}
+            (Node::Global(a), Node::Global(b)) if a == b => {}
+            (Node::Ext(a), Node::Ext(b)) if a == b => {}
+            (
+                Node::Buffer {
+                    index: i,
+                    readonly: r,
+                },
+                Node::Buffer {
+                    index: j,
+                    readonly: s,
+                },
+            ) if i == j && r == s => {}
+            (Node::PersId(a), Node::PersId(b)) => pairs.push((a, b, sub("pid"))),
+            (Node::Tuple(a), Node::Tuple(b)) | (Node::List(a), Node::List(b))
+                if a.len() == b.len() =>
+            {
+                for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                    pairs.push((*u, *v, sub(&i.to_string())));
+                }
+            }
+            (Node::Dict(a), Node::Dict(b)) if a.len() == b.len() => {
+                for (i, ((ku, vu), (kv, vv))) in a.iter().zip(b).enumerate() {
+                    pairs.push((*ku, *kv, sub(&format!("key{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("value{i}"))));
+                }
+            }
+            (Node::Set(a), Node::Set(b)) | (Node::FrozenSet(a), Node::FrozenSet(b))
+                if a.len() == b.len() =>
+            {
+                self.sets.push((x, y, path.clone()));
+            }
+            (Node::Object(a), Node::Object(b)) => {
+                let (ka, kb) = (call_kind(p, a), call_kind(c, b));
+                if ka != kb {
+                    return Err(format!("{path}: a {ka:?} against a {kb:?}"));
+                }
+                let lens = |o: &Object| {
+                    (
+                        o.state.len(),
+                        o.listitems.len(),
+                        o.dictitems.len(),
+                        o.additems.len(),
+                    )
+                };
+                if lens(a) != lens(b) {
+                    return Err(format!(
+                        "{path}: state/listitems/dictitems/additems {:?} against {:?}",
+                        lens(a),
+                        lens(b)
+                    ));
+                }
+                pairs.push((a.callable, b.callable, sub("callable")));
+                pairs.push((a.args, b.args, sub("args")));
+                for (i, (u, v)) in a.state.iter().zip(&b.state).enumerate() {
+                    pairs.push((*u, *v, sub(&format!("state{i}"))));
+                }
+                for (i, (u, v)) in a.listitems.iter().zip(&b.listitems).enumerate() {
+                    pairs.push((*u, *v, sub(&format!("listitem{i}"))));
+                }
+                for (i, ((ku, vu), (kv, vv))) in a.dictitems.iter().zip(&b.dictitems).enumerate() {
+                    pairs.push((*ku, *kv, sub(&format!("dictkey{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("dictvalue{i}"))));
+                }
+                for (i, (u, v)) in a.additems.iter().zip(&b.additems).enumerate() {
+                    pairs.push((*u, *v, sub(&format!("additem{i}"))));
+                }
+                // kwargs: a copy on CPython's side, so by value, outside the identity
+                // check; no kwargs is the same as empty ones.
+                let (Some(kwa), Some(kwb)) = (kwargs(p, a.kwargs), kwargs(c, b.kwargs)) else {
+                    return Err(format!("{path}: kwargs that are not a dict"));
+                };
+                if kwa.len() != kwb.len() {
+                    return Err(format!(
+                        "{path}: {} kwargs against {}",
+                        kwa.len(),
+                        kwb.len()
+                    ));
+                }
+                for (i, ((ku, vu), (kv, vv))) in kwa.iter().zip(kwb).enumerate() {
+                    pairs.push((*ku, *kv, sub(&format!("kwkey{i}"))));
+                    pairs.push((*vu, *vv, sub(&format!("kwvalue{i}"))));
+                }
+            }
+            _ => return Err(format!("{path}: {nx:?} against {ny:?}")),
+        }
+        // Depth-first in order: the first difference found is the first in the value.
+        self.todo.extend(pairs.into_iter().rev());
+        Ok(())
+    }
+}
