@@ -91,6 +91,8 @@ mod graph;
 pub mod policy;
 pub mod pyfmt;
 pub mod scan;
+#[cfg(feature = "torch")]
+pub mod torch;
 
 pub mod encode;
 pub mod views;
