@@ -437,6 +437,34 @@ pub enum TorchError {
 }
 
 impl TorchError {
+    /// A short stable name (`out_of_bounds`, `storage_conflict`...), as in manifests
+    /// and the CLI's JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TorchError::NotACheckpoint(_) => "not_a_checkpoint",
+            TorchError::Pickle(_) => "pickle",
+            TorchError::Forbidden { .. } => "forbidden",
+            TorchError::Malformed { .. } => "malformed",
+            TorchError::UnsupportedTensor { .. } => "unsupported_tensor",
+            TorchError::UnknownDtype { .. } => "unknown_dtype",
+            TorchError::Negative { .. } => "negative",
+            TorchError::TooLarge { .. } => "too_large",
+            TorchError::RankMismatch { .. } => "rank_mismatch",
+            TorchError::MissingStorage { .. } => "missing_storage",
+            TorchError::DuplicateStorage { .. } => "duplicate_storage",
+            TorchError::CompressedStorage { .. } => "compressed_storage",
+            TorchError::StorageSizeMismatch { .. } => "storage_size_mismatch",
+            TorchError::StorageConflict { .. } => "storage_conflict",
+            TorchError::OutOfBounds { .. } => "out_of_bounds",
+            TorchError::Limit { .. } => "limit",
+            TorchError::KeyNotFound { .. } => "key_not_found",
+            TorchError::UnsupportedDtype { .. } => "unsupported_dtype",
+            TorchError::Aliased { .. } => "aliased",
+            TorchError::Safetensors(_) => "safetensors",
+            TorchError::Io { .. } => "io",
+        }
+    }
+
     /// The tensor the error is about, when it is about one.
     pub fn tensor(&self) -> Option<&str> {
         match self {

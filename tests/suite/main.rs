@@ -13,3 +13,5 @@ mod properties;
 mod scan;
 mod semantics;
 mod support;
+#[cfg(feature = "torch")]
+mod torch;
