@@ -28,6 +28,12 @@
 //! Times exclude dropping the result (`iter_custom`), as ratio.py does for both
 //! CPython and pickleproof: dropping is the caller's business, and including it
 //! would time the allocator's `free` of millions of nodes, not the decoder.
+//!
+//! Group `typed/<workload>` (feature `serde`: `cargo bench --bench decode --features
+//! serde -- typed/`): bytes to the same typed Rust value, `pickleproof::serde::from_slice`
+//! (default limits, policy and options) against `serde_pickle::from_slice`. Types:
+//! ints → `Vec<i64>`, str_float → `HashMap<String, f64>`, bytes_1k → `Vec<ByteBuf>`,
+//! json_doc → a struct per record shape ([`typed::Doc`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -224,6 +230,67 @@ fn bench_workload(c: &mut Criterion, w: &Workload, data: &[u8]) {
     group.finish();
 }
 
+/// The typed targets of the `typed/` groups.
+#[cfg(feature = "serde")]
+#[path = "support/typed.rs"]
+mod typed;
+
+/// One `typed/<name>` group: pickleproof and serde-pickle into the same type `T`.
+#[cfg(feature = "serde")]
+fn bench_typed<T: serde::de::DeserializeOwned>(c: &mut Criterion, name: &str, data: &[u8]) {
+    let ours = |d: &[u8]| pickleproof::serde::from_slice::<T>(d);
+    let theirs = |d: &[u8]| serde_pickle::from_slice::<T>(d, serde_pickle::DeOptions::new());
+    let (ours_ok, ours_time) = probe(|| ours(data));
+    let (theirs_ok, theirs_time) = probe(|| theirs(data));
+    let mut group = c.benchmark_group(format!("typed/{name}"));
+    group
+        .throughput(Throughput::Bytes(data.len() as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    match ours_ok {
+        Ok(()) => {
+            pace(&mut group, ours_time);
+            group.bench_function("pickleproof", |b| {
+                b.iter_custom(|iters| time_without_drop(iters, || ours(data)))
+            });
+        }
+        Err(e) => eprintln!("note: pickleproof::serde refuses {name}: {e}"),
+    }
+    match theirs_ok {
+        Ok(()) => {
+            pace(&mut group, theirs_time);
+            group.bench_function("serde-pickle", |b| {
+                b.iter_custom(|iters| time_without_drop(iters, || theirs(data)))
+            });
+        }
+        Err(e) => eprintln!("note: serde-pickle cannot read {name} typed: {e}"),
+    }
+    group.finish();
+}
+
+#[cfg(feature = "serde")]
+fn typed_benches(c: &mut Criterion) {
+    if !ensure_inputs() {
+        return;
+    }
+    let read = |name: &str| std::fs::read(inputs_dir().join(format!("{name}.pkl")));
+    if let Ok(data) = read("ints") {
+        bench_typed::<typed::Ints>(c, "ints", &data);
+    }
+    if let Ok(data) = read("str_float") {
+        bench_typed::<typed::StrFloat>(c, "str_float", &data);
+    }
+    if let Ok(data) = read("bytes_1k") {
+        bench_typed::<typed::Bytes>(c, "bytes_1k", &data);
+    }
+    if let Ok(data) = read("json_doc") {
+        bench_typed::<typed::Doc>(c, "json_doc", &data);
+    }
+}
+
+#[cfg(not(feature = "serde"))]
+fn typed_benches(_c: &mut Criterion) {}
+
 fn decode_benches(c: &mut Criterion) {
     if !ensure_inputs() {
         return;
@@ -237,5 +304,5 @@ fn decode_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode_benches);
+criterion_group!(benches, decode_benches, typed_benches);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 # fuzz/coverage.sh [OUT_DIR]
 #
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views), corpus/archives through zip,
+# (decode, stream, roundtrip_bytes, limits, views, serde), corpus/archives through zip,
 # corpus/{containers,archives} through container, and corpus/fuzz-{ops,roundtrip}
 # through the structured targets with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
@@ -25,7 +25,7 @@ for d in seed bombs hostile regressions examples fuzz; do
 done
 PROFILES=()
 OBJECTS=()
-for t in decode stream roundtrip_bytes limits views scan; do
+for t in decode stream roundtrip_bytes limits views scan serde; do
     cargo +nightly fuzz coverage "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
     obj=target/$TRIPLE/coverage/$TRIPLE/release/$t

@@ -23,7 +23,7 @@ BUDGET=${1:?usage: fuzz/nightly.sh BUDGET_SECONDS}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip scan container)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container)
 STRUCTURED=" ops roundtrip "          # inputs go through `arbitrary`, not pickle bytes
 SEED_DIRS=(corpus/seed corpus/hostile corpus/bombs corpus/examples corpus/regressions)
 LANES=${LANES:-2}

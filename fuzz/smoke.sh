@@ -18,7 +18,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views zip scan container)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container)
 STRUCTURED=" ops roundtrip "
 cargo +nightly fuzz build -s none
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')

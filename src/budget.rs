@@ -120,6 +120,7 @@ impl Limits {
             Resource::IntDigits => self.max_int_digits,
             Resource::IntBytes => self.max_int_bytes,
             Resource::Expansion
+            | Resource::ExpansionBytes
             | Resource::OutputBytes
             | Resource::ContainerLayers
             | Resource::Pieces => u64::MAX,
@@ -138,6 +139,7 @@ impl Limits {
             Resource::IntDigits => self.max_int_digits = value,
             Resource::IntBytes => self.max_int_bytes = value,
             Resource::Expansion
+            | Resource::ExpansionBytes
             | Resource::OutputBytes
             | Resource::ContainerLayers
             | Resource::Pieces => {}
@@ -192,6 +194,7 @@ impl Usage {
             Resource::IntDigits => self.int_digits,
             Resource::IntBytes => self.int_bytes,
             Resource::Expansion
+            | Resource::ExpansionBytes
             | Resource::OutputBytes
             | Resource::ContainerLayers
             | Resource::Pieces => 0,

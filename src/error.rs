@@ -36,6 +36,10 @@ pub enum Resource {
     ContainerLayers,
     /// Pickles found in one file (`ContainerLimits::max_pieces`).
     Pieces,
+    /// Bytes of str and bytes payload handed out by a view that expands shared
+    /// references (the serde view): a shared 1 MiB bytes object referenced a million
+    /// times is one value per reference but a terabyte of copies.
+    ExpansionBytes,
 }
 
 impl Resource {
@@ -54,6 +58,7 @@ impl Resource {
             Resource::OutputBytes => "output_bytes",
             Resource::ContainerLayers => "container_layers",
             Resource::Pieces => "pieces",
+            Resource::ExpansionBytes => "expansion_bytes",
         }
     }
 }

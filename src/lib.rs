@@ -63,6 +63,10 @@
 //! - `compression`: decompression for [`container`] (gzip, zlib, deflate, bzip2, xz,
 //!   lzma, LZ4), through pure-Rust crates.
 //! - `policy-toml`: [`Policy::from_toml`], policies written in TOML (the `toml` crate).
+//! - `serde`: [`serde`](crate::serde), typed values from the graph (`from_slice`,
+//!   `from_reader`, `from_graph`) and pickles from typed values (`to_vec`), with the
+//!   expansion of shared references budgeted. Adds the `serde` dependency; the core
+//!   decoder has none.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
 
 #![forbid(unsafe_code)]
@@ -96,6 +100,9 @@ pub mod torch;
 
 pub mod encode;
 pub mod views;
+
+#[cfg(feature = "serde")]
+pub use views::serde;
 
 #[cfg(feature = "harness")]
 pub mod harness;

@@ -281,7 +281,8 @@ fn sniff_limits() -> Limits {
 /// Is this member (or stretch of bytes) a pickle? By name (`.pkl`, `.pickle`), by a
 /// protocol 2+ header (`\x80` and 2..5), or, since protocol 0 and 1 pickles have no
 /// header, by decoding it under [`Policy::inert`] and tight limits: it reaches STOP,
-/// or it asks for an import or a call before it fails.
+/// or it asks for an import or a call before it runs out of bytes or budget (not
+/// before a bad opcode: that is text starting with a letter that is an opcode).
 pub fn looks_like_pickle(name: &str, data: &[u8]) -> bool {
     by_name_or_header(name, data) || trial_decode(data, sniff_limits().max_steps).0
 }
@@ -320,10 +321,18 @@ fn trial_decode(data: &[u8], max_steps: u64) -> (bool, u64) {
     limits.max_steps = max_steps;
     let decoder = Decoder::new().policy(Policy::inert()).limits(limits);
     let head = data.get(..SNIFF_BYTES as usize).unwrap_or(data);
-    let ok = decoder
-        .decode_with_sink(head, &mut trial, OnRefusal::Continue)
-        .is_ok();
-    (ok || trial.saw_site, trial.steps.max(1))
+    let result = decoder.decode_with_sink(head, &mut trial, OnRefusal::Continue);
+    // A site only counts when the decode then ran out of bytes or budget (a pickle
+    // longer than the trial); one that breaks on a bad opcode after it is text that
+    // happens to start like GLOBAL (`class X:` in TorchScript's code/, `import os`).
+    let cut_short = match &result {
+        Ok(_) => true,
+        Err(e) => e.is_eof() || e.is_limit(),
+    };
+    (
+        result.is_ok() || (trial.saw_site && cut_short),
+        trial.steps.max(1),
+    )
 }
 
 /// A joblib pickle names `joblib.numpy_pickle.NumpyArrayWrapper`.

@@ -134,6 +134,8 @@ const EOCD_SIGNATURE: u32 = 0x0605_4b50;
 const EOCD64_LOCATOR_SIGNATURE: u32 = 0x0706_4b50;
 const EOCD64_SIGNATURE: u32 = 0x0606_4b50;
 const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
+/// The optional signature of a data descriptor.
+const DESCRIPTOR_SIGNATURE: u32 = 0x0807_4b50;
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
 /// The fixed part of the end-of-central-directory record, and the most a comment adds.
 const EOCD_LEN: u64 = 22;
@@ -230,9 +232,16 @@ impl<'a> ZipArchive<'a> {
         // The directory ends where the next record starts: the end record, or the
         // ZIP64 end record.
         let mut dir_end_actual = eocd_offset;
-        if count == 0xffff || dir_size == 0xffff_ffff || dir_offset == 0xffff_ffff {
-            // ZIP64: a locator right before the end record points at the real one
-            // (miniz follows the pointer; zipfile looks right before the locator).
+        // ZIP64: a locator right before the end record points at the real one (miniz
+        // follows the pointer; zipfile looks right before the locator). Both follow it
+        // whenever the locator is there, not only when a field of the end record is
+        // saturated: PyTorch's writer (miniz) always writes the ZIP64 records, so the
+        // directory of a small checkpoint ends at the ZIP64 end record, not at the
+        // end record (taking the gap for bytes glued in front broke every offset).
+        let has_locator = eocd_offset
+            .checked_sub(LOCATOR_LEN)
+            .is_some_and(|at| signature_at(data, at, EOCD64_LOCATOR_SIGNATURE));
+        if has_locator || count == 0xffff || dir_size == 0xffff_ffff || dir_offset == 0xffff_ffff {
             let locator_offset = eocd_offset
                 .checked_sub(LOCATOR_LEN)
                 .ok_or_else(|| broken("ZIP64 locator missing", eocd_offset))?;
@@ -468,7 +477,8 @@ impl<'a> ZipArchive<'a> {
                     continue;
                 }
             };
-            let end = local.data_offset.saturating_add(entry.compressed_size);
+            let data_end = local.data_offset.saturating_add(entry.compressed_size);
+            let end = data_end.saturating_add(descriptor_len(self.data, entry, data_end));
             ranges.push((entry.header_offset, end, i));
             if local.name != entry.raw_name {
                 push(
@@ -609,6 +619,23 @@ impl<'a> ZipArchive<'a> {
             );
         }
         out
+    }
+}
+
+/// Bytes of the data descriptor after an entry's data (flag bit 3: the sizes and CRC
+/// follow the data, as PyTorch's writer (miniz) and streaming writers put them): an
+/// optional signature, the CRC, then both sizes in 4 bytes each, or 8 for ZIP64.
+fn descriptor_len(data: &[u8], entry: &ZipEntry, data_end: u64) -> u64 {
+    if entry.flags & 0x0008 == 0 {
+        return 0;
+    }
+    let signed = signature_at(data, data_end, DESCRIPTOR_SIGNATURE);
+    let zip64 = entry.size >= 0xffff_ffff || entry.compressed_size >= 0xffff_ffff;
+    match (signed, zip64) {
+        (true, false) => 16,
+        (true, true) => 24,
+        (false, false) => 12,
+        (false, true) => 20,
     }
 }
 

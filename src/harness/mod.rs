@@ -16,6 +16,7 @@
 //! | `views` | pickle bytes | JSON output linear in the graph, repr within `max_len + 3`, `tree::expand` within its node and depth limits or a typed refusal |
 //! | `scan` | file bytes | the whole-file scan ([`scan`]): never panics, findings point into the file, the first refused site is where `decode` fails, a benign graph's verdict survives re-encoding |
 //! | `container` | any file's bytes | `container::open` under tight limits: no panic, pieces within the output budget and (when borrowed) within the input, offsets within their layer; each piece decoded with `JoblibSink` ([`container`]) |
+//! | `serde` | pickle bytes | (feature `serde`, [`serde`]) typed deserialization within its budgets, typed errors with a path, and `to_vec` round trips of whatever deserializes |
 //! | `zip` | archive bytes | the ZIP reader ([`crate::container::zip`]) never reads past the file or over its limits: every entry it returns lies within the input, every error points into it; pickles found are decoded and scanned like `decode` inputs |
 //!
 //! # Configuration bytes come from the end
@@ -45,6 +46,8 @@
 )]
 
 pub mod scan;
+#[cfg(feature = "serde")]
+pub mod serde;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
@@ -99,7 +102,7 @@ pub fn fuzz_limits() -> Limits {
 
 /// The decoder every target uses: the given limits and [`Policy::inert`], so every
 /// opcode is reachable (nothing is refused by policy).
-fn inert_decoder(limits: Limits) -> Decoder {
+pub(crate) fn inert_decoder(limits: Limits) -> Decoder {
     Decoder::new().limits(limits).policy(Policy::inert())
 }
 

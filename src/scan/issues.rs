@@ -13,13 +13,16 @@
 //! | PP020–PP022 | loader hazards: memo, expansion, depth | unsafe |
 //! | PP030 | sites the policy does not allow before a malformed tail | unsafe |
 //! | PP031, PP032 | malformed; over a budget (a decompression bomb too) | inconclusive |
-//! | PP033, PP034 | a nested payload not scanned; no pickle found | inconclusive |
-//! | PP040–PP043 | container evasions: name mismatch, duplicate names, overlapping entries, a format that runs code | unsafe |
+//! | PP033 | a nested payload not scanned | inconclusive |
+//! | PP034, PP035 | a container with no pickle; a file that is no pickle | clean (note) |
+//! | PP040–PP042 | container evasions: name mismatch, duplicate names, overlapping entries | unsafe |
+//! | PP043 | a format that runs code by design (TorchScript) | suspicious |
 //! | PP044–PP046 | bytes not read: trailing bytes, extra bytes, an encrypted entry | inconclusive |
 //! | PP047–PP049 | a bad CRC, unusual flags, other oddities | clean (note) |
 
-use crate::container::Anomaly;
-use crate::scan::file::FileReport;
+use crate::container::{Anomaly, Format};
+use crate::error::Error;
+use crate::scan::file::{FileReport, PickleReport};
 use crate::scan::gadgets::Category;
 use crate::scan::hazards::Hazard;
 use crate::scan::verdict::{FileVerdict, SiteVerdict};
@@ -105,11 +108,12 @@ pub const RULES: &[Rule] = &[
     rule("PP031", "malformed", "A stream or container that is malformed or not understood; the rest is not scanned", Inconclusive),
     rule("PP032", "over-budget", "A stream or container over a scan budget (a decompression bomb too); the rest is not scanned", Inconclusive),
     rule("PP033", "nested-not-scanned", "A pickle nested deeper than the scan follows", Inconclusive),
-    rule("PP034", "no-pickle", "No pickle found in the file", Inconclusive),
+    rule("PP034", "no-pickle", "A container that holds no pickle (a plain .npy, a ZIP of other files): nothing to import or call", Clean),
+    rule("PP035", "not-a-pickle", "A file whose first byte is no pickle opcode: every pickle loader refuses it before doing anything", Clean),
     rule("PP040", "name-mismatch", "A ZIP entry named differently in its local header and the central directory", Unsafe),
     rule("PP041", "duplicate-name", "Two ZIP entries with one name: loaders disagree on which they read", Unsafe),
     rule("PP042", "overlap", "Container entries whose data overlap", Unsafe),
-    rule("PP043", "runs-code", "A format whose loader runs code by design (TorchScript)", Unsafe),
+    rule("PP043", "runs-code", "A format whose loader runs the code it holds by design (TorchScript): a program to review, not data", Suspicious),
     rule("PP044", "trailing-bytes", "Bytes after the last pickle that are no pickle", Inconclusive),
     rule("PP045", "extra-bytes", "Bytes before or after a container's records that were not read", Inconclusive),
     rule("PP046", "encrypted", "An encrypted entry, not read", Inconclusive),
@@ -157,6 +161,25 @@ pub fn hazard_rule(hazard: &Hazard) -> &'static Rule {
 /// `other-anomaly` note until it gets a rule of its own.
 pub fn anomaly_rule(anomaly: &Anomaly) -> &'static Rule {
     named(anomaly.kind.name())
+}
+
+/// True for a file that is no pickle at all: its own first pickle (no container
+/// layer around it) fails at byte 0 with no site, because that byte is no opcode or
+/// the file is empty. CPython's `pickle.load` raises at once, imports nothing and
+/// calls nothing; the same holds for `torch.load` and `joblib.load`, which unpickle
+/// it. A scan of a directory meets such files (READMEs, configs, raw buffers) and
+/// they are not findings. A file that starts like a pickle and breaks later is not
+/// this case: it stays malformed (inconclusive).
+fn is_not_a_pickle(report: &FileReport, pickle: &PickleReport, e: &Error) -> bool {
+    matches!(
+        report.formats.as_slice(),
+        [Format::Pickle] | [Format::Joblib]
+    ) && pickle.nested_in.is_none()
+        && pickle.index == 0
+        && pickle.location.is_empty()
+        && pickle.sites.is_empty()
+        && e.offset() == 0
+        && !e.is_limit()
 }
 
 /// One finding.
@@ -220,6 +243,18 @@ pub(crate) fn collect(report: &FileReport) -> Vec<Issue> {
             });
         }
         if let Some(e) = &pickle.error {
+            if is_not_a_pickle(report, pickle, e) {
+                out.push(Issue {
+                    rule: named("not-a-pickle"),
+                    location: String::new(),
+                    pickle: Some(at),
+                    offset: Some(0),
+                    file_offset: Some(0),
+                    length: None,
+                    message: format!("not a pickle: {e}"),
+                });
+                continue;
+            }
             if pickle.payload_before_malformed_tail() {
                 let payload = pickle.sites.iter().filter(|s| !s.allowed).count();
                 out.push(Issue {

@@ -516,7 +516,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// (so the corpus expectations match byte for byte): `"` and `\` escaped, `\b \f \n
 /// \r \t` in their short forms, every other control character below U+0020 as
 /// `\u00XX`, everything else (non-ASCII included) as it is.
-pub(crate) fn push_json_string(out: &mut String, text: &str) {
+pub fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     let mut start = 0;
     for (i, c) in text.char_indices() {

@@ -8,4 +8,6 @@
 pub mod disasm;
 pub mod json;
 pub mod repr;
+#[cfg(feature = "serde")]
+pub mod serde;
 pub mod tree;

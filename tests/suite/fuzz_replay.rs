@@ -23,15 +23,24 @@ use crate::support::{corpus_dir, corpus_files};
 type Body = fn(&[u8]);
 
 /// Byte-input targets, by the name of their fuzz target.
-const BYTE_TARGETS: &[(&str, Body)] = &[
-    ("decode", harness::run_decode),
-    ("stream", harness::run_stream),
-    ("limits", harness::run_limits),
-    ("views", harness::run_views),
-    ("roundtrip_bytes", harness::run_roundtrip_bytes),
-    ("scan", harness::scan::run_scan),
-    ("container", harness::run_container),
-];
+fn byte_targets() -> Vec<(&'static str, Body)> {
+    let targets: Vec<(&'static str, Body)> = vec![
+        ("decode", harness::run_decode),
+        ("stream", harness::run_stream),
+        ("limits", harness::run_limits),
+        ("views", harness::run_views),
+        ("roundtrip_bytes", harness::run_roundtrip_bytes),
+        ("scan", harness::scan::run_scan),
+        ("container", harness::run_container),
+    ];
+    #[cfg(feature = "serde")]
+    let targets = {
+        let mut targets = targets;
+        targets.push(("serde", harness::serde::run_serde as Body));
+        targets
+    };
+    targets
+}
 
 /// Extra chunkings every file goes through besides the one its last byte selects.
 const EXTRA_CHUNKINGS: &[u8] = &[0x00, 0x0a, 0x91, 0xff];
@@ -65,9 +74,9 @@ fn replay_corpus_through_every_target() {
     for path in &files {
         let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = relative(path);
-        let mut runs: Vec<(String, Box<dyn Fn()>)> = BYTE_TARGETS
-            .iter()
-            .map(|&(target, body)| {
+        let mut runs: Vec<(String, Box<dyn Fn()>)> = byte_targets()
+            .into_iter()
+            .map(|(target, body)| {
                 let data = data.clone();
                 (
                     target.to_owned(),
@@ -176,7 +185,7 @@ fn replay_corpus_through_every_target() {
         failures.is_empty(),
         "{} of {} (file, target) runs failed:\n{}",
         failures.len(),
-        files.len() * (BYTE_TARGETS.len() + EXTRA_CHUNKINGS.len()),
+        files.len() * (byte_targets().len() + EXTRA_CHUNKINGS.len()),
         failures.join("\n")
     );
 }
@@ -213,6 +222,30 @@ fn smoke_stream() {
         harness::run_stream(data);
         for b in 0..=255u8 {
             harness::stream_with(data, Chunking::from_byte(b));
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn smoke_serde() {
+    for data in SMOKE {
+        harness::serde::run_serde(data);
+    }
+    // Every mode and protocol over a dict, a nested list, a tagged enum and a bomb.
+    let doc = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01K\x02eX\x01\x00\x00\x00bq\x03G?\xf8\x00\x00\x00\x00\x00\x00u.";
+    let nested = b"\x80\x02]q\x00(]q\x01K\x01a]q\x02e.";
+    let tagged = b"\x80\x02}q\x00X\x01\x00\x00\x00Lq\x01]q\x02X\x01\x00\x00\x00Uq\x03as.";
+    let mut bomb = b"\x80\x02]q\x00".to_vec();
+    for i in 1..=40u8 {
+        bomb.extend([b']', b'(', b'h', i - 1, b'h', i - 1, b'e', b'q', i, b'0']);
+    }
+    bomb.extend([b'h', 40, b'.']);
+    for data in [&doc[..], &nested[..], &tagged[..], &bomb[..]] {
+        for mode in 0..=255u8 {
+            let mut input = data.to_vec();
+            input.extend([mode, 0xff]);
+            harness::serde::run_serde(&input);
         }
     }
 }
@@ -403,7 +436,7 @@ fn recursion_on_input_depth_would_crash_the_small_stack() {
     let mut deep = vec![b']'; 100_000];
     deep.extend(std::iter::repeat_n(b'a', 99_999));
     deep.push(b'.');
-    for (_, body) in BYTE_TARGETS {
+    for (_, body) in byte_targets() {
         body(&deep);
     }
 }

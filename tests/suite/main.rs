@@ -12,6 +12,8 @@ mod policy;
 mod properties;
 mod scan;
 mod semantics;
+#[cfg(feature = "serde")]
+mod serde;
 mod support;
 #[cfg(feature = "torch")]
 mod torch;

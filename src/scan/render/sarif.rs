@@ -13,7 +13,8 @@
 use std::fmt::Write as _;
 
 use crate::scan::file::FileReport;
-use crate::scan::issues::RULES;
+use crate::scan::issues::{Issue, RULES};
+use crate::scan::verdict::FileVerdict;
 use crate::views::json::push_json_string;
 
 /// The `$schema` a SARIF log names.
@@ -23,6 +24,13 @@ pub const SCHEMA_URI: &str =
 /// The SARIF log of `report`, for the file at `uri` (a path or URI as the user gave
 /// it; characters outside a URI's unreserved set are percent-encoded).
 pub fn sarif(report: &FileReport, uri: &str) -> String {
+    sarif_files(&[(report, uri)])
+}
+
+/// The SARIF log of several files: one run, one artifact per file (in the order
+/// given), each result pointing at its file's artifact. The run's properties carry
+/// the worst verdict and its exit code.
+pub fn sarif_files(files: &[(&FileReport, &str)]) -> String {
     let mut out = String::from("{\"$schema\":");
     push_json_string(&mut out, SCHEMA_URI);
     out.push_str(",\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":{\"name\":\"pickleproof\",\"version\":");
@@ -45,54 +53,32 @@ pub fn sarif(report: &FileReport, uri: &str) -> String {
             rule.verdict.name()
         );
     }
-    let encoded = percent_encode(uri);
-    out.push_str("]}},\"artifacts\":[{\"location\":{\"uri\":");
-    push_json_string(&mut out, &encoded);
-    out.push_str("},\"roles\":[\"analysisTarget\"]}],\"results\":[");
-    for (i, issue) in report.issues().iter().enumerate() {
+    out.push_str("]}},\"artifacts\":[");
+    let encoded: Vec<String> = files.iter().map(|(_, uri)| percent_encode(uri)).collect();
+    for (i, uri) in encoded.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let index = RULES
-            .iter()
-            .position(|r| r.id == issue.rule.id)
-            .unwrap_or(0);
-        let _ = write!(
-            out,
-            "{{\"ruleId\":\"{}\",\"ruleIndex\":{index},\"level\":\"{}\",\"message\":{{\"text\":",
-            issue.rule.id,
-            issue.rule.level().name()
-        );
-        push_json_string(&mut out, &issue.message);
-        out.push_str("},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
-        push_json_string(&mut out, &encoded);
-        out.push_str(",\"index\":0}");
-        if let Some(at) = issue.file_offset {
-            let _ = write!(out, ",\"region\":{{\"byteOffset\":{at}");
-            if let Some(length) = issue.length {
-                let _ = write!(out, ",\"byteLength\":{length}");
-            }
-            out.push('}');
-        }
-        out.push('}');
-        if !issue.location.is_empty() {
-            out.push_str(",\"logicalLocations\":[{\"name\":");
-            push_json_string(&mut out, &issue.location);
-            out.push_str(",\"fullyQualifiedName\":");
-            push_json_string(&mut out, &issue.location);
-            out.push_str(",\"kind\":\"resource\"}]");
-        }
-        out.push_str("}],\"properties\":{\"verdict\":");
-        push_json_string(&mut out, issue.rule.verdict.name());
-        if let Some(pickle) = issue.pickle {
-            let _ = write!(out, ",\"pickle\":{pickle}");
-        }
-        if let Some(offset) = issue.offset {
-            let _ = write!(out, ",\"offset\":{offset}");
-        }
-        out.push_str("}}");
+        out.push_str("{\"location\":{\"uri\":");
+        push_json_string(&mut out, uri);
+        out.push_str("},\"roles\":[\"analysisTarget\"]}");
     }
-    let verdict = report.verdict();
+    out.push_str("],\"results\":[");
+    let mut first = true;
+    for (artifact, ((report, _), uri)) in files.iter().zip(&encoded).enumerate() {
+        for issue in report.issues() {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_result(&mut out, &issue, uri, artifact);
+        }
+    }
+    let verdict = files
+        .iter()
+        .map(|(report, _)| report.verdict())
+        .max()
+        .unwrap_or(FileVerdict::Clean);
     let _ = write!(
         out,
         "],\"properties\":{{\"verdict\":\"{}\",\"exitCode\":{}}}}}]}}",
@@ -100,6 +86,48 @@ pub fn sarif(report: &FileReport, uri: &str) -> String {
         verdict.exit_code()
     );
     out
+}
+
+/// One result: the issue at `uri`, the run's artifact number `artifact`.
+fn push_result(out: &mut String, issue: &Issue, uri: &str, artifact: usize) {
+    let index = RULES
+        .iter()
+        .position(|r| r.id == issue.rule.id)
+        .unwrap_or(0);
+    let _ = write!(
+        out,
+        "{{\"ruleId\":\"{}\",\"ruleIndex\":{index},\"level\":\"{}\",\"message\":{{\"text\":",
+        issue.rule.id,
+        issue.rule.level().name()
+    );
+    push_json_string(out, &issue.message);
+    out.push_str("},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
+    push_json_string(out, uri);
+    let _ = write!(out, ",\"index\":{artifact}}}");
+    if let Some(at) = issue.file_offset {
+        let _ = write!(out, ",\"region\":{{\"byteOffset\":{at}");
+        if let Some(length) = issue.length {
+            let _ = write!(out, ",\"byteLength\":{length}");
+        }
+        out.push('}');
+    }
+    out.push('}');
+    if !issue.location.is_empty() {
+        out.push_str(",\"logicalLocations\":[{\"name\":");
+        push_json_string(out, &issue.location);
+        out.push_str(",\"fullyQualifiedName\":");
+        push_json_string(out, &issue.location);
+        out.push_str(",\"kind\":\"resource\"}]");
+    }
+    out.push_str("}],\"properties\":{\"verdict\":");
+    push_json_string(out, issue.rule.verdict.name());
+    if let Some(pickle) = issue.pickle {
+        let _ = write!(out, ",\"pickle\":{pickle}");
+    }
+    if let Some(offset) = issue.offset {
+        let _ = write!(out, ",\"offset\":{offset}");
+    }
+    out.push_str("}}");
 }
 
 /// `text` with every byte outside a URI reference's unreserved characters and `/`

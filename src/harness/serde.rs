@@ -1,0 +1,220 @@
+//! Body of the `serde` fuzz target (features `harness` and `serde`): arbitrary bytes,
+//! decoded under [`fuzz_limits`](super::fuzz_limits) and the inert policy, then
+//! deserialized with [`crate::serde`] into a few representative types under tight
+//! budgets chosen by the last two bytes.
+//!
+//! Invariants: no panic and no stack overflow (the body runs on the harness's
+//! 256 KiB stack); what was handed out stays within every budget
+//! ([`Expansion`](crate::serde::Expansion) against [`Options`]); every error of the
+//! walk is typed (a budget names one of the view's resources and hit exactly its
+//! limit) and carries a path; and whatever deserializes writes back with `to_vec` and
+//! reads back to the same value (the same bytes when written again, for types with
+//! floats, where NaN != NaN).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use ::serde::de::{self, DeserializeOwned};
+use ::serde::{Deserialize, Serialize};
+
+use crate::error::Resource;
+use crate::serde::{self as pps, Deserializer, ErrorKind, ObjectMode, Options};
+
+/// Bytes read through `deserialize_bytes` (the `serde_bytes` way), without depending
+/// on `serde_bytes`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+        struct BlobVisitor;
+        impl de::Visitor<'_> for BlobVisitor {
+            type Value = Blob;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+        }
+        d.deserialize_bytes(BlobVisitor)
+    }
+}
+
+/// A struct with nested Vec, HashMap, Option, String and bytes fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Doc {
+    /// A str.
+    pub name: String,
+    /// A sequence of ints.
+    pub items: Vec<i64>,
+    /// A dict of str to int.
+    pub table: HashMap<String, i64>,
+    /// None or a str.
+    pub note: Option<String>,
+    /// Bytes as bytes.
+    pub blob: Blob,
+    /// Bytes (or a list) as a sequence of `u8`.
+    pub raw: Vec<u8>,
+    /// Nested sequences and options.
+    pub nested: Vec<Vec<Option<bool>>>,
+    /// A recursive value, or None.
+    pub child: Option<Box<Tagged>>,
+}
+
+/// A recursive externally tagged enum (`'U'`, `{'L': [...]}`, `{'I': 5}`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tagged {
+    /// A unit variant.
+    U,
+    /// A list of values.
+    L(Vec<Tagged>),
+    /// An int.
+    I(i64),
+    /// A struct variant.
+    S {
+        /// A str.
+        s: String,
+        /// A pair.
+        t: (u8, i32),
+    },
+}
+
+/// A recursive self-describing value (serde's `Content`, as `serde_json::Value`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Loose {
+    /// None.
+    Null(()),
+    /// A bool.
+    Bool(bool),
+    /// An int.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A str.
+    Str(String),
+    /// A sequence.
+    List(Vec<Loose>),
+    /// A dict with str keys.
+    Map(BTreeMap<String, Loose>),
+}
+
+/// The `serde` target on a small stack.
+pub fn run_serde(data: &[u8]) {
+    super::on_small_stack(|| serde(data));
+}
+
+/// Body of the `serde` target; see the module docs. The last byte chooses the value
+/// budget, the one before it the object mode, the OrderedDict option and the
+/// protocol of the round trip.
+pub fn serde(data: &[u8]) {
+    let [mode, budget] = super::tail::<2>(data);
+    let Ok(decoded) = super::inert_decoder(super::fuzz_limits()).decode(data) else {
+        return;
+    };
+    let options = Options {
+        max_values: u64::from(budget) * 16,
+        max_bytes: 1 << 16,
+        max_depth: 32,
+        objects: if mode & 1 == 0 {
+            ObjectMode::Error
+        } else {
+            ObjectMode::Describe
+        },
+        ordered_dict_as_map: mode & 2 != 0,
+    };
+    let protocol = (mode >> 2) % 6;
+    let (graph, root) = (&decoded.graph, decoded.root);
+    check::<Doc>(graph, root, &options, protocol, Same::Value);
+    check::<Vec<Vec<i64>>>(graph, root, &options, protocol, Same::Value);
+    check::<Tagged>(graph, root, &options, protocol, Same::Value);
+    check::<Loose>(graph, root, &options, protocol, Same::Bytes);
+    check::<BTreeMap<String, (i64, f64)>>(graph, root, &options, protocol, Same::Bytes);
+}
+
+/// How a round trip is compared: by value, or (for types with floats) by the bytes of
+/// writing the value again.
+#[derive(Clone, Copy)]
+enum Same {
+    Value,
+    Bytes,
+}
+
+fn check<T>(
+    graph: &crate::Graph<'_>,
+    root: crate::NodeId,
+    options: &Options,
+    protocol: u8,
+    same: Same,
+) where
+    T: DeserializeOwned + Serialize + PartialEq + fmt::Debug,
+{
+    let mut de = Deserializer::new(graph, root, options);
+    let result = de.value::<T>();
+    let used = de.expansion();
+    assert!(
+        used.values <= options.max_values,
+        "{used:?} with {options:?}"
+    );
+    assert!(used.bytes <= options.max_bytes, "{used:?} with {options:?}");
+    assert!(used.depth <= options.max_depth, "{used:?} with {options:?}");
+    let value = match result {
+        Ok(value) => value,
+        Err(e) => {
+            assert!(e.path().is_some(), "error without a path: {e:?}");
+            match e.kind() {
+                ErrorKind::Limit {
+                    resource: Resource::Expansion,
+                    limit,
+                    requested,
+                } => assert!(used.values <= *limit && requested > limit, "{e:?} {used:?}"),
+                ErrorKind::Limit {
+                    resource: Resource::Depth,
+                    limit,
+                    ..
+                } => assert_eq!(used.depth, *limit, "{e:?}"),
+                ErrorKind::Limit {
+                    resource: Resource::ExpansionBytes,
+                    ..
+                }
+                | ErrorKind::Cycle
+                | ErrorKind::Unsupported(_)
+                | ErrorKind::IntOutOfRange { .. }
+                | ErrorKind::FloatOutOfRange(_)
+                | ErrorKind::Surrogates
+                | ErrorKind::Message(_) => {}
+                other => panic!("unexpected error kind from the walk: {other:?}"),
+            }
+            return;
+        }
+    };
+    let bytes = match pps::to_vec(&value, protocol) {
+        Ok(bytes) => bytes,
+        // Protocol 0 writes floats as text: only the two NaNs `float('nan')` and
+        // `float('-nan')` give are representable there.
+        Err(e) if protocol == 0 && matches!(e.kind(), ErrorKind::Encode(_)) => return,
+        Err(e) => panic!("{value:?} does not write at protocol {protocol}: {e}"),
+    };
+    let roomy = Options {
+        max_values: u64::MAX,
+        max_bytes: u64::MAX,
+        ..options.clone()
+    };
+    let decoder = crate::Decoder::new().limits(crate::Limits::unbounded());
+    let back: T = pps::from_slice_with(&decoder, &roomy, &bytes)
+        .unwrap_or_else(|e| panic!("{value:?} written at protocol {protocol} reads back as {e}"));
+    match same {
+        Same::Value => assert_eq!(back, value, "protocol {protocol}"),
+        Same::Bytes => {
+            let again = pps::to_vec(&back, protocol).unwrap_or_default();
+            assert_eq!(again, bytes, "{value:?} vs {back:?} at protocol {protocol}");
+        }
+    }
+}

@@ -1,0 +1,1160 @@
+//! The [`Deserializer`]: serde's data model over a decoded graph, with the expansion
+//! budgets, cycle detection and error paths described in the module docs.
+//!
+//! All walking state lives in one [`State`] that every nested deserializer borrows
+//! mutably: the counters, and a stack of the containers open right now (one
+//! [`Frame`] each, with the position being read). That one stack gives the depth,
+//! the cycle check (a container already on it is being expanded inside itself) and
+//! the error path (rendered from it when an error first passes an element, while
+//! every frame it needs is still open).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use ::serde::de::{self, DeserializeSeed, Unexpected, Visitor};
+
+use super::error::{Error, ErrorKind};
+use super::{ObjectMode, Options};
+use crate::bigint::BigInt;
+use crate::error::Resource;
+use crate::graph::{Global, Graph, Node, NodeData, NodeId, Object};
+use crate::views::repr;
+
+/// What one [`Deserializer`] has handed out so far: the figures its budgets cap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Expansion {
+    /// Values produced (see [`Options::max_values`]).
+    pub values: u64,
+    /// Str and bytes payload bytes produced (see [`Options::max_bytes`]).
+    pub bytes: u64,
+    /// The most containers that were open at once (see [`Options::max_depth`]).
+    pub depth: u64,
+}
+
+/// Where, inside the innermost open container, the walk is.
+#[derive(Clone, Copy, Debug)]
+enum Seg {
+    /// No item read yet.
+    Start,
+    /// The item at this position of a sequence.
+    Index(usize),
+    /// The entry of a dict with this key.
+    Key(NodeId),
+    /// A named part of a described object.
+    Name(&'static str),
+}
+
+/// One open container: its node (`None` for the parts of a described object that are
+/// not nodes: its list items, dict items...) and the position being read.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    id: Option<NodeId>,
+    seg: Seg,
+}
+
+/// The walk: graph, budgets, counters and the open containers.
+struct State<'l, 'de> {
+    graph: &'l Graph<'de>,
+    /// The same graph when it lives for `'de` (from_graph, from_reader): then every
+    /// payload can be borrowed for `'de`, not only those the graph borrows.
+    whole: Option<&'de Graph<'de>>,
+    options: Options,
+    used: Expansion,
+    frames: Vec<Frame>,
+}
+
+/// A str or bytes payload: borrowed for `'de` when possible, else only for the walk.
+enum Payload<'de, 'l> {
+    Borrowed(&'de [u8]),
+    Transient(&'l [u8]),
+}
+
+impl<'l, 'de> State<'l, 'de> {
+    /// Counts `n` values against [`Options::max_values`]: the root when the walk
+    /// starts, and the items of each container when it opens (so a container's
+    /// items are refused before any of them is produced, and an item is never
+    /// counted twice however many wrappers, `Option` or newtype, look at it).
+    #[inline]
+    fn count(&mut self, n: usize) -> Result<(), Error> {
+        let total = self.used.values.saturating_add(n as u64);
+        if total > self.options.max_values {
+            return Err(Error::new(ErrorKind::Limit {
+                resource: Resource::Expansion,
+                limit: self.options.max_values,
+                requested: total,
+            }));
+        }
+        self.used.values = total;
+        Ok(())
+    }
+
+    /// Counts `len` payload bytes against [`Options::max_bytes`].
+    #[inline]
+    fn charge_bytes(&mut self, len: usize) -> Result<(), Error> {
+        let total = self.used.bytes.saturating_add(len as u64);
+        if total > self.options.max_bytes {
+            return Err(Error::limit(
+                Resource::ExpansionBytes,
+                self.options.max_bytes,
+            ));
+        }
+        self.used.bytes = total;
+        Ok(())
+    }
+
+    /// Opens a container: fails past [`Options::max_depth`], or when `id` is already
+    /// open (a cycle).
+    fn open(&mut self, id: Option<NodeId>) -> Result<(), Error> {
+        let depth = self.frames.len() as u64;
+        if depth >= self.options.max_depth {
+            return Err(Error::limit(Resource::Depth, self.options.max_depth));
+        }
+        if id.is_some() && self.frames.iter().any(|f| f.id == id) {
+            return Err(Error::new(ErrorKind::Cycle));
+        }
+        self.frames.push(Frame {
+            id,
+            seg: Seg::Start,
+        });
+        self.used.depth = self.used.depth.max(depth.saturating_add(1));
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.frames.pop();
+    }
+
+    /// Records the position being read in the innermost container.
+    #[inline]
+    fn at(&mut self, seg: Seg) {
+        if let Some(top) = self.frames.last_mut() {
+            top.seg = seg;
+        }
+    }
+
+    /// Gives `e` the current path, unless it has one (set deeper) or is a decode error.
+    #[cold]
+    fn locate(&self, mut e: Error) -> Error {
+        if !e.has_path() && !matches!(e.kind(), ErrorKind::Decode(_)) {
+            e.set_path(self.path());
+        }
+        e
+    }
+
+    /// The path of the current position: `$`, then one part per open container.
+    fn path(&self) -> String {
+        let mut out = String::from("$");
+        for frame in &self.frames {
+            match frame.seg {
+                Seg::Start => {}
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Name(name) => {
+                    out.push('.');
+                    out.push_str(name);
+                }
+                Seg::Key(key) => out.push_str(&self.key_text(key)),
+            }
+        }
+        out
+    }
+
+    /// A dict key in a path: `.name` for an identifier-like str, else its short repr
+    /// in brackets (`['a b']`, `[7]`, `[(1, 2)]`).
+    fn key_text(&self, key: NodeId) -> String {
+        if let Some(Node::Str(bytes)) = self.graph.get(key) {
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                let mut chars = text.chars();
+                let identifier = text.len() <= 64
+                    && chars
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if identifier {
+                    return format!(".{text}");
+                }
+            }
+        }
+        let opts = repr::ReprOptions {
+            max_len: 40,
+            max_depth: 3,
+        };
+        format!("[{}]", repr::repr_with(self.graph, key, &opts))
+    }
+
+    /// The payload of a str, bytes or bytearray node, borrowed for `'de` when the
+    /// graph allows it. `view` is the node's payload as [`Graph::get`] gave it.
+    fn payload(&self, id: NodeId, view: &'l [u8]) -> Payload<'de, 'l> {
+        if let Some(whole) = self.whole {
+            if let Some(NodeData::Str(c) | NodeData::Bytes(c) | NodeData::ByteArray(c)) =
+                whole.data(id)
+            {
+                return Payload::Borrowed(c);
+            }
+        }
+        match self.graph.data(id) {
+            Some(
+                NodeData::Str(Cow::Borrowed(b))
+                | NodeData::Bytes(Cow::Borrowed(b))
+                | NodeData::ByteArray(Cow::Borrowed(b)),
+            ) => Payload::Borrowed(b),
+            _ => Payload::Transient(view),
+        }
+    }
+}
+
+/// A deserializer over one node of a decoded graph: the `serde::Deserializer` that
+/// [`from_slice`](super::from_slice) and friends drive. Reusable for several
+/// values of the same graph only through [`Deserializer::set_root`]; the budgets
+/// count across all of them.
+pub struct Deserializer<'l, 'de> {
+    state: State<'l, 'de>,
+    root: NodeId,
+}
+
+impl<'de> Deserializer<'de, 'de> {
+    /// A deserializer over `root` that borrows every str and bytes payload from the
+    /// graph for `'de`.
+    pub fn new(graph: &'de Graph<'de>, root: NodeId, options: &Options) -> Deserializer<'de, 'de> {
+        Deserializer::with_state(graph, Some(graph), root, options)
+    }
+}
+
+impl<'l, 'de> Deserializer<'l, 'de> {
+    /// A deserializer over a graph that lives shorter than the input it borrows from
+    /// (the graph [`from_slice`](super::from_slice) decodes): payloads the graph
+    /// borrows from the input are borrowed for `'de`, the others are handed out
+    /// transiently (a `&'de str` field then fails with serde's "expected a borrowed
+    /// string").
+    pub fn over_input(
+        graph: &'l Graph<'de>,
+        root: NodeId,
+        options: &Options,
+    ) -> Deserializer<'l, 'de> {
+        Deserializer::with_state(graph, None, root, options)
+    }
+
+    fn with_state(
+        graph: &'l Graph<'de>,
+        whole: Option<&'de Graph<'de>>,
+        root: NodeId,
+        options: &Options,
+    ) -> Deserializer<'l, 'de> {
+        Deserializer {
+            state: State {
+                graph,
+                whole,
+                options: options.clone(),
+                used: Expansion::default(),
+                frames: Vec::new(),
+            },
+            root,
+        }
+    }
+
+    /// Deserializes a `T` from the root. Unlike `T::deserialize(&mut deserializer)`,
+    /// an error made by `T` itself after the walk (an untagged enum that matched no
+    /// variant, a `try_from` conversion) gets the root path `$` too.
+    pub fn value<T: ::serde::de::Deserialize<'de>>(&mut self) -> Result<T, Error> {
+        let result = T::deserialize(&mut *self);
+        result.map_err(|e| self.state.locate(e))
+    }
+
+    /// Points the next deserialization at another node of the same graph.
+    pub fn set_root(&mut self, root: NodeId) {
+        self.root = root;
+    }
+
+    /// What has been handed out so far, for every value deserialized from this
+    /// deserializer (successful or not).
+    pub fn expansion(&self) -> Expansion {
+        self.state.used
+    }
+
+    /// Runs one deserialization of the root, giving its error a path (`$` when
+    /// it happened at the root itself) and leaving no container open.
+    fn run<R>(
+        &mut self,
+        f: impl FnOnce(ValueDe<'_, 'l, 'de>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let st = &mut self.state;
+        st.frames.clear();
+        let result = st.count(1).and_then(|()| {
+            f(ValueDe {
+                st: &mut *st,
+                id: self.root,
+            })
+        });
+        let result = result.map_err(|e| st.locate(e));
+        st.frames.clear();
+        result
+    }
+}
+
+/// Every `deserialize_*` method of serde's `Deserializer` with its extra arguments:
+/// `$m!` is called with the whole list, to forward them all.
+macro_rules! for_each_method {
+    ($m:ident) => {
+        $m! {
+            deserialize_any();
+            deserialize_bool();
+            deserialize_i8();
+            deserialize_i16();
+            deserialize_i32();
+            deserialize_i64();
+            deserialize_i128();
+            deserialize_u8();
+            deserialize_u16();
+            deserialize_u32();
+            deserialize_u64();
+            deserialize_u128();
+            deserialize_f32();
+            deserialize_f64();
+            deserialize_char();
+            deserialize_str();
+            deserialize_string();
+            deserialize_bytes();
+            deserialize_byte_buf();
+            deserialize_option();
+            deserialize_unit();
+            deserialize_unit_struct(name: &'static str);
+            deserialize_newtype_struct(name: &'static str);
+            deserialize_seq();
+            deserialize_tuple(len: usize);
+            deserialize_tuple_struct(name: &'static str, len: usize);
+            deserialize_map();
+            deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+            deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+            deserialize_identifier();
+            deserialize_ignored_any();
+        }
+    };
+}
+
+macro_rules! forward_to_root {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Error> {
+            self.run(|de| de.$method($($arg,)* visitor))
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, 'de> {
+    type Error = Error;
+
+    for_each_method!(forward_to_root);
+}
+
+/// The deserializer of one node, already counted (see [`State::count`]).
+struct ValueDe<'s, 'l, 'de> {
+    st: &'s mut State<'l, 'de>,
+    id: NodeId,
+}
+
+#[cold]
+fn dangling() -> Error {
+    Error::new(ErrorKind::Dangling)
+}
+
+#[cold]
+fn int_out_of_range(value: String, target: &'static str) -> Error {
+    Error::new(ErrorKind::IntOutOfRange { value, target })
+}
+
+/// A big int's sign and magnitude when the magnitude fits in 128 bits.
+fn big_parts(b: &BigInt) -> Option<(bool, u128)> {
+    let limbs = b.magnitude();
+    if limbs.len() > 4 {
+        return None;
+    }
+    let mut mag: u128 = 0;
+    for limb in limbs.iter().rev() {
+        mag = mag.checked_shl(32).unwrap_or(0) | u128::from(*limb);
+    }
+    Some((b.is_negative(), mag))
+}
+
+/// `-mag` when it fits an `i128`.
+fn negated(mag: u128) -> Option<i128> {
+    if mag == 1u128 << 127 {
+        return Some(i128::MIN);
+    }
+    i128::try_from(mag).ok().map(|m| 0i128.wrapping_sub(m))
+}
+
+/// How a big int is named in an error: in decimal up to 128 bits, else by its size.
+fn big_text(b: &BigInt) -> String {
+    match big_parts(b) {
+        Some((true, mag)) => format!("-{mag}"),
+        Some((false, mag)) => mag.to_string(),
+        None => {
+            let limbs = b.magnitude();
+            let top = limbs.last().copied().unwrap_or(0);
+            let bits = (limbs.len() as u64)
+                .saturating_sub(1)
+                .saturating_mul(32)
+                .saturating_add(u64::from(32u32.saturating_sub(top.leading_zeros())));
+            format!("of {bits} bits")
+        }
+    }
+}
+
+/// Deserializes one integer type: range-checked, with a typed error naming the value.
+macro_rules! int_method {
+    ($method:ident, $ty:ident, $visit:ident) => {
+        fn $method<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+            let node = self.node()?;
+            match node {
+                Node::Int(v) => match $ty::try_from(v) {
+                    Ok(x) => visitor.$visit(x),
+                    Err(_) => Err(int_out_of_range(v.to_string(), stringify!($ty))),
+                },
+                Node::BigInt(b) => {
+                    let fits = match big_parts(b) {
+                        Some((false, mag)) => $ty::try_from(mag).ok(),
+                        Some((true, mag)) => negated(mag).and_then(|v| $ty::try_from(v).ok()),
+                        None => None,
+                    };
+                    match fits {
+                        Some(x) => visitor.$visit(x),
+                        None => Err(int_out_of_range(big_text(b), stringify!($ty))),
+                    }
+                }
+                _ => self.any(node, visitor),
+            }
+        }
+    };
+}
+
+/// The `Unexpected` serde names in an invalid-type error for a node.
+fn unexpected(node: Node<'_>) -> Unexpected<'static> {
+    match node {
+        Node::None => Unexpected::Unit,
+        Node::Bool(b) => Unexpected::Bool(b),
+        Node::Int(i) => Unexpected::Signed(i),
+        Node::Float(f) => Unexpected::Float(f),
+        Node::Str(_) => Unexpected::Other("str"),
+        Node::Bytes(_) | Node::ByteArray(_) => Unexpected::Other("bytes"),
+        Node::Tuple(_) | Node::List(_) | Node::Set(_) | Node::FrozenSet(_) => Unexpected::Seq,
+        Node::Dict(_) => Unexpected::Map,
+        other => Unexpected::Other(other.type_name()),
+    }
+}
+
+/// Which objects [`Options::ordered_dict_as_map`] reads as maps: what CPython writes
+/// for an `OrderedDict` (REDUCE of `collections.OrderedDict` with no arguments, items
+/// added by SETITEMS, nothing appended or added).
+fn is_ordered_dict(graph: &Graph<'_>, obj: &Object) -> bool {
+    let named = matches!(
+        graph.get(obj.callable),
+        Some(Node::Global(Global { module, name })) if module == "collections" && name == "OrderedDict"
+    );
+    named
+        && matches!(graph.get(obj.args), Some(Node::Tuple([])))
+        && obj.kwargs.is_none()
+        && obj.listitems.is_empty()
+        && obj.additems.is_empty()
+}
+
+/// The name of a node that has no plain-data form, for [`ErrorKind::Unsupported`].
+fn unsupported(graph: &Graph<'_>, node: Node<'_>) -> Error {
+    let what = match node {
+        Node::Global(g) => format!("global {}.{}", g.module, g.name),
+        Node::Object(obj) => match graph.get(obj.callable) {
+            Some(Node::Global(g)) => format!("object of {}.{}", g.module, g.name),
+            Some(other) => format!("object of a computed callable ({})", other.type_name()),
+            None => "object".to_owned(),
+        },
+        Node::PersId(_) => "persistent id".to_owned(),
+        Node::Ext(code) => format!("extension code {code}"),
+        Node::Buffer { index, .. } => format!("out-of-band buffer {index}"),
+        other => other.type_name().to_owned(),
+    };
+    Error::new(ErrorKind::Unsupported(what))
+}
+
+impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
+    /// The node (inline ints first: they are most items of a numeric list).
+    #[inline(always)]
+    fn node(&mut self) -> Result<Node<'l>, Error> {
+        if let Some(v) = self.id.as_int() {
+            return Ok(Node::Int(v));
+        }
+        self.st.graph.get(self.id).ok_or_else(dangling)
+    }
+
+    /// The self-describing form of the node.
+    fn any_node<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+        let node = self.node()?;
+        self.any(node, visitor)
+    }
+
+    /// The self-describing form of a node (what `deserialize_any` gives).
+    fn any<V: Visitor<'de>>(self, node: Node<'l>, visitor: V) -> Result<V::Value, Error> {
+        match node {
+            Node::None => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(b),
+            Node::Int(i) => visitor.visit_i64(i),
+            Node::BigInt(b) => match big_parts(b) {
+                Some((false, mag)) => match u64::try_from(mag) {
+                    Ok(v) => visitor.visit_u64(v),
+                    Err(_) => visitor.visit_u128(mag),
+                },
+                Some((true, mag)) => match negated(mag) {
+                    Some(v) => visitor.visit_i128(v),
+                    None => Err(int_out_of_range(big_text(b), "i128")),
+                },
+                None => Err(int_out_of_range(big_text(b), "i128 or u128")),
+            },
+            Node::Float(f) => visitor.visit_f64(f),
+            Node::Str(bytes) => self.str_node(bytes, visitor),
+            Node::Bytes(bytes) | Node::ByteArray(bytes) => self.bytes_node(bytes, visitor),
+            Node::Tuple(ids) | Node::List(ids) | Node::Set(ids) | Node::FrozenSet(ids) => {
+                visit_ids(self.st, Some(self.id), ids, visitor)
+            }
+            Node::Dict(pairs) => visit_pairs(self.st, Some(self.id), pairs, visitor),
+            other => self.special(other, visitor),
+        }
+    }
+
+    fn str_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
+        self.st.charge_bytes(bytes.len())?;
+        let surrogates = |_| Error::new(ErrorKind::Surrogates);
+        match self.st.payload(self.id, bytes) {
+            Payload::Borrowed(b) => {
+                visitor.visit_borrowed_str(std::str::from_utf8(b).map_err(surrogates)?)
+            }
+            Payload::Transient(b) => visitor.visit_str(std::str::from_utf8(b).map_err(surrogates)?),
+        }
+    }
+
+    fn bytes_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
+        self.st.charge_bytes(bytes.len())?;
+        match self.st.payload(self.id, bytes) {
+            Payload::Borrowed(b) => visitor.visit_borrowed_bytes(b),
+            Payload::Transient(b) => visitor.visit_bytes(b),
+        }
+    }
+
+    /// Objects, globals, persistent ids, extension codes, buffers: see the module docs.
+    fn special<V: Visitor<'de>>(self, node: Node<'l>, visitor: V) -> Result<V::Value, Error> {
+        let st = self.st;
+        let graph = st.graph;
+        if let Node::Object(obj) = node {
+            if st.options.ordered_dict_as_map && is_ordered_dict(graph, obj) {
+                return visit_pairs(st, Some(self.id), &obj.dictitems, visitor);
+            }
+        }
+        if st.options.objects == ObjectMode::Error {
+            return Err(unsupported(graph, node));
+        }
+        let parts: Vec<(&'static str, Part<'l>)> = match node {
+            Node::Global(g) => {
+                vec![("__global__", Part::Text(format!("{}.{}", g.module, g.name)))]
+            }
+            Node::Object(obj) => {
+                let mut parts = vec![
+                    ("__call__", Part::Node(obj.callable)),
+                    ("args", Part::Node(obj.args)),
+                ];
+                if let Some(kwargs) = obj.kwargs {
+                    parts.push(("kwargs", Part::Node(kwargs)));
+                }
+                match obj.state.as_slice() {
+                    [] => {}
+                    [one] => parts.push(("state", Part::Node(*one))),
+                    all => parts.push(("states", Part::Ids(all))),
+                }
+                if !obj.listitems.is_empty() {
+                    parts.push(("listitems", Part::Ids(&obj.listitems)));
+                }
+                if !obj.dictitems.is_empty() {
+                    parts.push(("dictitems", Part::Pairs(&obj.dictitems)));
+                }
+                if !obj.additems.is_empty() {
+                    parts.push(("additems", Part::Ids(&obj.additems)));
+                }
+                parts
+            }
+            Node::PersId(pid) => vec![("__persid__", Part::Node(pid))],
+            Node::Ext(code) => vec![("__extension__", Part::UInt(u64::from(code)))],
+            Node::Buffer { index, readonly } => {
+                vec![
+                    ("__buffer__", Part::UInt(index)),
+                    ("readonly", Part::Bool(readonly)),
+                ]
+            }
+            other => return Err(unsupported(graph, other)),
+        };
+        st.count(parts.len().saturating_mul(2))?;
+        st.open(Some(self.id))?;
+        let mut access = Described {
+            st: &mut *st,
+            parts: &parts,
+            pos: 0,
+        };
+        let result = visitor.visit_map(&mut access);
+        st.close();
+        result
+    }
+}
+
+/// Visits a sequence of nodes (a container node `id`, or a part of an object).
+fn visit_ids<'de, V: Visitor<'de>>(
+    st: &mut State<'_, 'de>,
+    id: Option<NodeId>,
+    ids: &[NodeId],
+    visitor: V,
+) -> Result<V::Value, Error> {
+    st.count(ids.len())?;
+    st.open(id)?;
+    let mut access = SeqAccess {
+        st: &mut *st,
+        ids,
+        pos: 0,
+    };
+    let result = visitor.visit_seq(&mut access);
+    let read = access.pos;
+    st.close();
+    let value = result?;
+    if read < ids.len() {
+        return Err(de::Error::invalid_length(ids.len(), &ReadItems(read)));
+    }
+    Ok(value)
+}
+
+/// Visits the entries of a dict (a node `id`, or the dict items of an object).
+fn visit_pairs<'de, V: Visitor<'de>>(
+    st: &mut State<'_, 'de>,
+    id: Option<NodeId>,
+    pairs: &[(NodeId, NodeId)],
+    visitor: V,
+) -> Result<V::Value, Error> {
+    st.count(pairs.len().saturating_mul(2))?;
+    st.open(id)?;
+    let mut access = MapAccess {
+        st: &mut *st,
+        pairs,
+        pos: 0,
+    };
+    let result = visitor.visit_map(&mut access);
+    let read = access.pos;
+    st.close();
+    let value = result?;
+    if read < pairs.len() {
+        return Err(de::Error::invalid_length(pairs.len(), &ReadItems(read)));
+    }
+    Ok(value)
+}
+
+/// "N items", for the error of a visitor that stopped before the end of a container.
+struct ReadItems(usize);
+
+impl de::Expected for ReadItems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} items (the visitor stopped there)", self.0)
+    }
+}
+
+macro_rules! int_methods {
+    () => {
+        int_method!(deserialize_i8, i8, visit_i8);
+        int_method!(deserialize_i16, i16, visit_i16);
+        int_method!(deserialize_i32, i32, visit_i32);
+        int_method!(deserialize_i64, i64, visit_i64);
+        int_method!(deserialize_i128, i128, visit_i128);
+        int_method!(deserialize_u8, u8, visit_u8);
+        int_method!(deserialize_u16, u16, visit_u16);
+        int_method!(deserialize_u32, u32, visit_u32);
+        int_method!(deserialize_u64, u64, visit_u64);
+        int_method!(deserialize_u128, u128, visit_u128);
+    };
+}
+
+/// The methods that only need the self-describing form.
+macro_rules! via_any {
+    ($($method:ident),*) => {$(
+        fn $method<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+            let node = self.node()?;
+            self.any(node, visitor)
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
+    type Error = Error;
+
+    int_methods!();
+    via_any!(
+        deserialize_any,
+        deserialize_bool,
+        deserialize_f64,
+        deserialize_char,
+        deserialize_str,
+        deserialize_string,
+        deserialize_bytes,
+        deserialize_byte_buf,
+        deserialize_unit,
+        deserialize_map,
+        deserialize_identifier
+    );
+
+    fn deserialize_f32<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+        match self.node()? {
+            Node::Float(f) => {
+                let narrow = f as f32;
+                if narrow.is_infinite() && f.is_finite() {
+                    return Err(Error::new(ErrorKind::FloatOutOfRange(f)));
+                }
+                visitor.visit_f32(narrow)
+            }
+            node => self.any(node, visitor),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+        match self.node()? {
+            Node::None => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+        match self.node()? {
+            Node::Bytes(bytes) | Node::ByteArray(bytes) => {
+                self.st.charge_bytes(bytes.len())?;
+                self.st.open(Some(self.id))?;
+                let mut access = ByteSeq {
+                    st: &mut *self.st,
+                    bytes,
+                    pos: 0,
+                };
+                let result = visitor.visit_seq(&mut access);
+                let read = access.pos;
+                self.st.close();
+                let value = result?;
+                if read < bytes.len() {
+                    return Err(de::Error::invalid_length(bytes.len(), &ReadItems(read)));
+                }
+                Ok(value)
+            }
+            node => self.any(node, visitor),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        mut self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let node = self.node()?;
+        let (key, value, seg_key, seg_value) = match node {
+            Node::Str(_) | Node::Bytes(_) => return visitor.visit_enum(UnitOnly { de: self }),
+            Node::Dict([(key, value)]) => (*key, Some(*value), Seg::Key(*key), Seg::Key(*key)),
+            Node::Tuple([key]) => (*key, None, Seg::Index(0), Seg::Index(0)),
+            Node::Tuple([key, value]) => (*key, Some(*value), Seg::Index(0), Seg::Index(1)),
+            other => {
+                return Err(de::Error::invalid_type(
+                    unexpected(other),
+                    &"a str or a one-entry dict (an enum)",
+                ))
+            }
+        };
+        let st = self.st;
+        st.count(if value.is_some() { 2 } else { 1 })?;
+        st.open(Some(self.id))?;
+        st.at(seg_key);
+        let access = Tagged {
+            st: &mut *st,
+            key,
+            value,
+            seg_value,
+        };
+        let result = visitor.visit_enum(access);
+        st.close();
+        result
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+        // Counted, not walked: an ignored value costs one, whatever its size.
+        self.node()?;
+        visitor.visit_unit()
+    }
+}
+
+struct SeqAccess<'a, 'i, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    ids: &'i [NodeId],
+    pos: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(&id) = self.ids.get(self.pos) else {
+            return Ok(None);
+        };
+        self.st.at(Seg::Index(self.pos));
+        self.pos = self.pos.saturating_add(1);
+        let de = ValueDe {
+            st: &mut *self.st,
+            id,
+        };
+        match seed.deserialize(de) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(self.st.locate(e)),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.ids.len().saturating_sub(self.pos))
+    }
+}
+
+/// The items of a bytes object read as a sequence of `u8` (their bytes are charged
+/// once, when the sequence opens).
+struct ByteSeq<'a, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    bytes: &'l [u8],
+    pos: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for ByteSeq<'_, '_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(&byte) = self.bytes.get(self.pos) else {
+            return Ok(None);
+        };
+        self.st.at(Seg::Index(self.pos));
+        self.pos = self.pos.saturating_add(1);
+        let de = de::value::U8Deserializer::<Error>::new(byte);
+        match seed.deserialize(de) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(self.st.locate(e)),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.bytes.len().saturating_sub(self.pos))
+    }
+}
+
+struct MapAccess<'a, 'i, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    pairs: &'i [(NodeId, NodeId)],
+    pos: usize,
+}
+
+impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some(&(key, _)) = self.pairs.get(self.pos) else {
+            return Ok(None);
+        };
+        self.st.at(Seg::Key(key));
+        let de = ValueDe {
+            st: &mut *self.st,
+            id: key,
+        };
+        match seed.deserialize(de) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(self.st.locate(e)),
+        }
+    }
+
+    #[inline]
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let Some(&(_, value)) = self.pairs.get(self.pos) else {
+            return Err(de::Error::custom(
+                "value asked for past the last dict entry",
+            ));
+        };
+        self.pos = self.pos.saturating_add(1);
+        let de = ValueDe {
+            st: &mut *self.st,
+            id: value,
+        };
+        seed.deserialize(de).map_err(|e| self.st.locate(e))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.pairs.len().saturating_sub(self.pos))
+    }
+}
+
+/// A part of a described object: a node, or something the description makes up.
+enum Part<'l> {
+    Node(NodeId),
+    Text(String),
+    UInt(u64),
+    Bool(bool),
+    Ids(&'l [NodeId]),
+    Pairs(&'l [(NodeId, NodeId)]),
+}
+
+/// A described object, global... as a map of named parts (see the module docs).
+struct Described<'a, 'p, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    parts: &'p [(&'static str, Part<'l>)],
+    pos: usize,
+}
+
+impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some((name, _)) = self.parts.get(self.pos) else {
+            return Ok(None);
+        };
+        self.st.at(Seg::Name(name));
+        let de = de::value::BorrowedStrDeserializer::<Error>::new(name);
+        seed.deserialize(de)
+            .map(Some)
+            .map_err(|e| self.st.locate(e))
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let Some((_, part)) = self.parts.get(self.pos) else {
+            return Err(de::Error::custom("value asked for past the last part"));
+        };
+        self.pos = self.pos.saturating_add(1);
+        let de = PartDe {
+            st: &mut *self.st,
+            part,
+        };
+        seed.deserialize(de).map_err(|e| self.st.locate(e))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.parts.len().saturating_sub(self.pos))
+    }
+}
+
+/// The deserializer of one part of a description: a node is deserialized as any
+/// node, the rest through their self-describing form.
+struct PartDe<'a, 'p, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    part: &'p Part<'l>,
+}
+
+impl<'de> PartDe<'_, '_, '_, 'de> {
+    fn made_up<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let st = self.st;
+        match self.part {
+            Part::Node(id) => ValueDe { st, id: *id }.any_node(visitor),
+            Part::Text(text) => {
+                st.charge_bytes(text.len())?;
+                visitor.visit_str(text)
+            }
+            Part::UInt(v) => visitor.visit_u64(*v),
+            Part::Bool(b) => visitor.visit_bool(*b),
+            Part::Ids(ids) => visit_ids(st, None, ids, visitor),
+            Part::Pairs(pairs) => visit_pairs(st, None, pairs, visitor),
+        }
+    }
+}
+
+macro_rules! forward_part {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Error> {
+            match self.part {
+                Part::Node(id) => ValueDe { st: self.st, id: *id }
+                    .$method($($arg,)* visitor),
+                _ => {
+                    $(let _ = $arg;)*
+                    self.made_up(visitor)
+                }
+            }
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for PartDe<'_, '_, '_, 'de> {
+    type Error = Error;
+
+    for_each_method!(forward_part);
+}
+
+/// A str (or bytes) read as an enum: a unit variant.
+struct UnitOnly<'s, 'l, 'de> {
+    de: ValueDe<'s, 'l, 'de>,
+}
+
+impl<'s, 'l, 'de> de::EnumAccess<'de> for UnitOnly<'s, 'l, 'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self), Error> {
+        let de = ValueDe {
+            st: &mut *self.de.st,
+            id: self.de.id,
+        };
+        let variant = seed.deserialize(de)?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for UnitOnly<'_, '_, 'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value, Error> {
+        Err(de::Error::invalid_type(
+            Unexpected::UnitVariant,
+            &"newtype variant",
+        ))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, Error> {
+        Err(de::Error::invalid_type(
+            Unexpected::UnitVariant,
+            &"tuple variant",
+        ))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Error> {
+        Err(de::Error::invalid_type(
+            Unexpected::UnitVariant,
+            &"struct variant",
+        ))
+    }
+}
+
+/// `{variant: value}`, `(variant,)` or `(variant, value)` read as an enum.
+struct Tagged<'a, 'l, 'de> {
+    st: &'a mut State<'l, 'de>,
+    key: NodeId,
+    value: Option<NodeId>,
+    seg_value: Seg,
+}
+
+impl<'a, 'l, 'de> Tagged<'a, 'l, 'de> {
+    /// The value's deserializer, positioned for error paths; none for `(variant,)`.
+    fn value(&mut self, expected: &'static str) -> Result<ValueDe<'_, 'l, 'de>, Error> {
+        let Some(id) = self.value else {
+            return Err(de::Error::invalid_type(Unexpected::UnitVariant, &expected));
+        };
+        self.st.at(self.seg_value);
+        Ok(ValueDe {
+            st: &mut *self.st,
+            id,
+        })
+    }
+}
+
+impl<'a, 'l, 'de> de::EnumAccess<'de> for Tagged<'a, 'l, 'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self), Error> {
+        let de = ValueDe {
+            st: &mut *self.st,
+            id: self.key,
+        };
+        match seed.deserialize(de) {
+            Ok(variant) => Ok((variant, self)),
+            Err(e) => Err(self.st.locate(e)),
+        }
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
+    type Error = Error;
+
+    fn unit_variant(mut self) -> Result<(), Error> {
+        if self.value.is_none() {
+            return Ok(());
+        }
+        let result = <() as de::Deserialize>::deserialize(self.value("unit variant")?);
+        result.map_err(|e| self.st.locate(e))
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(mut self, seed: T) -> Result<T::Value, Error> {
+        let result = seed.deserialize(self.value("newtype variant")?);
+        result.map_err(|e| self.st.locate(e))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        mut self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let result = de::Deserializer::deserialize_seq(self.value("tuple variant")?, visitor);
+        result.map_err(|e| self.st.locate(e))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        mut self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let result = de::Deserializer::deserialize_map(self.value("struct variant")?, visitor);
+        result.map_err(|e| self.st.locate(e))
+    }
+}
