@@ -18,7 +18,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container torch)
 STRUCTURED=" ops roundtrip "
 cargo +nightly fuzz build -s none
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
@@ -34,6 +34,8 @@ for t in "${TARGETS[@]}"; do
         args+=(corpus/archives)
     elif [[ $t == container ]]; then
         args+=(corpus/containers corpus/archives)
+    elif [[ $t == torch ]]; then
+        args+=(corpus/torch corpus/torch/hostile corpus/archives corpus/seed -dict=fuzz/pickle.dict)
     elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi

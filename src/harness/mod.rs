@@ -56,6 +56,10 @@ use arbitrary::Arbitrary;
 
 pub mod container;
 pub use container::run_container;
+#[cfg(feature = "torch")]
+pub mod torch;
+#[cfg(feature = "torch")]
+pub use torch::run_torch;
 
 use crate::views::{json, repr, tree};
 use crate::{
