@@ -40,7 +40,10 @@ pub fn torch(data: &[u8]) {
         return;
     };
     for s in &checkpoint.storages {
-        assert!(s.range.start <= s.range.end && s.range.end <= len, "storage {s:?}");
+        assert!(
+            s.range.start <= s.range.end && s.range.end <= len,
+            "storage {s:?}"
+        );
         assert_eq!(s.range.end - s.range.start, s.numel * s.dtype.size());
     }
     for t in &checkpoint.tensors {
@@ -49,7 +52,10 @@ pub fn torch(data: &[u8]) {
             "tensor {t:?}"
         );
         let storage = t.storage_bytes(data).unwrap();
-        assert_eq!(storage.len() as u64, t.storage_range.end - t.storage_range.start);
+        assert_eq!(
+            storage.len() as u64,
+            t.storage_range.end - t.storage_range.start
+        );
         if let Ok(bytes) = t.bytes(data) {
             assert_eq!(bytes.len() as u64, t.nbytes(), "tensor {}", t.name);
         }
@@ -134,8 +140,14 @@ mod tests {
         let file = checkpoint_around(pickle);
         let ckpt = open(&file).unwrap();
         let t = &ckpt.tensors[0];
-        assert_eq!((t.name.as_str(), t.shape.as_slice(), t.storage_offset), ("w", &[3u64][..], 2));
-        assert_eq!(t.bytes(&file).unwrap().as_ref(), &(8u8..20).collect::<Vec<u8>>()[..]);
+        assert_eq!(
+            (t.name.as_str(), t.shape.as_slice(), t.storage_offset),
+            ("w", &[3u64][..], 2)
+        );
+        assert_eq!(
+            t.bytes(&file).unwrap().as_ref(),
+            &(8u8..20).collect::<Vec<u8>>()[..]
+        );
         run_torch(pickle);
     }
 }

@@ -112,7 +112,10 @@ fn open_hostile(name: &str) -> TorchError {
     let err = torch::open(&bytes).unwrap_err();
     // Listing and converting refuse with the same error.
     assert_eq!(torch::list_tensors(&bytes).unwrap_err(), err);
-    assert_eq!(torch::convert_to_safetensors(&bytes, None).unwrap_err(), err);
+    assert_eq!(
+        torch::convert_to_safetensors(&bytes, None).unwrap_err(),
+        err
+    );
     err
 }
 
