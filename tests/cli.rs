@@ -160,14 +160,40 @@ fn out_of_band_buffers_from_files() {
     assert_eq!(out.status.code(), Some(4));
 }
 
+/// `text` with the seconds of the summary line (`policy P: N file(s), X MB in S s`)
+/// replaced by `_`: the one figure that changes from run to run.
+fn timeless(out: &Output) -> String {
+    text(&out.stdout)
+        .lines()
+        .map(
+            |line| match (line.starts_with("policy "), line.rfind(" in ")) {
+                (true, Some(at)) if line.ends_with(" s") => format!("{} in _ s\n", &line[..at]),
+                _ => format!("{line}\n"),
+            },
+        )
+        .collect()
+}
+
+/// The summary `scan` prints after the files: the policy, the files and megabytes,
+/// then the count of each verdict (clean, suspicious, inconclusive, unsafe).
+fn summary(policy: &str, megabytes: &str, counts: [u64; 4]) -> String {
+    let [clean, suspicious, inconclusive, unsafe_] = counts;
+    format!(
+        "\npolicy {policy}: {} file(s), {megabytes} MB in _ s\n  clean        {clean:>8}\n  suspicious   {suspicious:>8}\n  inconclusive {inconclusive:>8}\n  unsafe       {unsafe_:>8}\n",
+        clean + suspicious + inconclusive + unsafe_
+    )
+}
+
 #[test]
 fn scan_reports_every_finding_and_exits_by_verdict() {
     // A clean file: no finding, exit 0.
     let out = run(&["scan", "corpus/examples/config.pkl"], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        timeless(&out),
         "corpus/examples/config.pkl: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n"
+            .to_owned()
+            + &summary("strict", "0.0", [1, 0, 0, 0])
     );
 
     // set() then os.system: the allowed set() is not listed, os.system is, at its file
@@ -176,12 +202,12 @@ fn scan_reports_every_finding_and_exits_by_verdict() {
     let out = run(&["scan", file], b"");
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        timeless(&out),
         format!(
             "{file}: @22: error PP002 shell-command: import os.system at offset 22 (GLOBAL): runs a shell command\n\
              {file}: @49: error PP002 shell-command: call os.system (reduce) at offset 49 (REDUCE): runs a shell command\n\
              {file}: verdict unsafe (exit 5): 2 finding(s) in 1 pickle(s)\n"
-        )
+        ) + &summary("strict", "0.0", [0, 0, 0, 1])
     );
     // The strict decode fails where the scan's first refusal is.
     let dump = run(&["dump", file], b"");
@@ -196,25 +222,32 @@ fn scan_reports_every_finding_and_exits_by_verdict() {
     let out = run(&["scan", "--policy", "inert", file], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    // A global nobody listed and nothing knows: suspicious, exit 4.
+    // A global nobody listed and nothing knows: suspicious, exit 4. Standard input is
+    // named `-`.
     let out = run(&["scan", "-"], b"ccollections\nOrderedDict\n)R.");
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stdout));
+    assert_eq!(
+        timeless(&out),
+        "-: @0: warning PP010 not-allowlisted: import collections.OrderedDict at offset 0 (GLOBAL): not on the allowlist\n\
+         -: @26: warning PP010 not-allowlisted: call collections.OrderedDict (reduce) at offset 26 (REDUCE): not on the allowlist\n\
+         -: verdict suspicious (exit 4): 2 finding(s) in 1 pickle(s)\n"
+            .to_owned()
+            + &summary("strict", "0.0", [0, 1, 0, 0])
+    );
 
-    // JSON form.
+    // JSON form: one document for every file scanned, each file's report in `files`.
     let out = run(&["scan", "--json", "-"], b"cos\nsystem\n(S'x'\ntR.");
     assert_eq!(out.status.code(), Some(5));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["verdict"], "unsafe");
-    assert_eq!(doc["pickles"][0]["complete"], true);
-    assert_eq!(doc["pickles"][0]["sites"][0]["module"], "os");
-    assert_eq!(doc["pickles"][0]["sites"][1]["kind"], "call");
-    assert_eq!(doc["pickles"][0]["sites"][1]["category"], "shell-command");
+    let file = &doc["files"][0];
+    assert_eq!(file["verdict"], "unsafe");
+    assert_eq!(file["pickles"][0]["complete"], true);
+    assert_eq!(file["pickles"][0]["sites"][0]["module"], "os");
+    assert_eq!(file["pickles"][0]["sites"][1]["kind"], "call");
+    assert_eq!(file["pickles"][0]["sites"][1]["category"], "shell-command");
 
     // SARIF form.
-    let out = run(
-        &["scan", "--format", "sarif", "-"],
-        b"cos\nsystem\n(S'x'\ntR.",
-    );
+    let out = run(&["scan", "--sarif", "-"], b"cos\nsystem\n(S'x'\ntR.");
     assert_eq!(out.status.code(), Some(5));
     let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF");
     assert_eq!(log["version"], "2.1.0");
@@ -224,23 +257,30 @@ fn scan_reports_every_finding_and_exits_by_verdict() {
     let out = run(&["scan", "-"], b"\x80\x02]q\x00(K\x01");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        text(&out.stdout),
-        "<stdin>: @8: warning PP031 malformed: the decode stopped: input ended before STOP at offset 8; what follows is not scanned\n\
-         <stdin>: verdict inconclusive (exit 2): 1 finding(s) in 1 pickle(s)\n"
+        timeless(&out),
+        "-: @8: warning PP031 malformed: the decode stopped: input ended before STOP at offset 8; what follows is not scanned\n\
+         -: verdict inconclusive (exit 2): 1 finding(s) in 1 pickle(s)\n"
+            .to_owned()
+            + &summary("strict", "0.0", [0, 0, 1, 0])
     );
 
-    // The policy a file needs.
+    // The policy a file needs; the exit code is still the verdict's.
     let out = run(
         &["scan", "--emit-policy", "-"],
         b"ccollections\nOrderedDict\n)R.",
     );
     assert_eq!(out.status.code(), Some(4));
-    assert_eq!(text(&out.stdout), "collections:OrderedDict\n");
+    assert_eq!(
+        text(&out.stdout),
+        "# the policy these files need (pickleproof scan --emit-policy)\n\
+         collections:OrderedDict\n"
+    );
 }
 
 #[test]
 fn zip_archives_are_opened_like_pytorch_checkpoints() {
-    // scan: every pickle in the archive, named by its member.
+    // scan: every pickle in the archive, named by its member, at file offsets (`@`)
+    // and offsets in the member's pickle.
     let out = run(
         &[
             "scan",
@@ -251,12 +291,13 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
         b"",
     );
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.starts_with(
-            "corpus/archives/malicious.pt:malicious/data.pkl: +33: error PP002 shell-command: import os.system"
-        ),
-        "{stdout}"
+    assert_eq!(
+        timeless(&out),
+        "corpus/archives/malicious.pt:malicious/data.pkl: @81: error PP002 shell-command: import os.system at offset 33 (GLOBAL): runs a shell command\n\
+         corpus/archives/malicious.pt:malicious/data.pkl: @111: error PP002 shell-command: call os.system (reduce) at offset 63 (REDUCE): runs a shell command\n\
+         corpus/archives/malicious.pt: verdict unsafe (exit 5): 2 finding(s) in 1 pickle(s)\n"
+            .to_owned()
+            + &summary("pytorch", "0.0", [0, 0, 0, 1])
     );
     let out = run(
         &[
@@ -268,6 +309,12 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        timeless(&out),
+        "corpus/archives/tiny_state_dict.pt: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n"
+            .to_owned()
+            + &summary("pytorch", "0.0", [1, 0, 0, 0])
+    );
     // The same archive through standard input.
     let bytes = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/archives/malicious.pt"),
@@ -276,8 +323,9 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
     let out = run(&["scan", "--json", "-"], &bytes);
     assert_eq!(out.status.code(), Some(5));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["pickles"][0]["location"], "malicious/data.pkl");
-    assert_eq!(doc["pickles"][0]["sites"][2]["module"], "os");
+    let file = &doc["files"][0];
+    assert_eq!(file["pickles"][0]["location"], "malicious/data.pkl");
+    assert_eq!(file["pickles"][0]["sites"][2]["module"], "os");
 
     // dump: the archive's one pickle.
     let out = run(
@@ -295,7 +343,7 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
     assert_eq!(doc["value"]["callable"]["name"], "OrderedDict");
 
     // A deflated entry is read (the CLI has the `compression` feature); an unknown
-    // entry is a usage error.
+    // entry is a usage error naming the pickles there are.
     let out = run(
         &[
             "dump",
@@ -319,7 +367,11 @@ fn zip_archives_are_opened_like_pytorch_checkpoints() {
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no entry \"nope\""));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "pickleproof: error: corpus/archives/tiny_state_dict.pt: no pickle at \"nope\" (pickles: tiny_state_dict/data.pkl)\n"
+    );
 }
 
 #[test]

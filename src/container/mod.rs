@@ -184,7 +184,8 @@ pub struct Anomaly {
 pub enum AnomalyKind {
     /// A ZIP entry's CRC-32 does not match its data.
     BadCrc,
-    /// A ZIP entry is encrypted (not read).
+    /// A ZIP entry is flagged as encrypted (its bytes are scanned as if in clear:
+    /// the flag costs an attacker nothing and not every loader honours it).
     Encrypted,
     /// A ZIP entry uses flag bits or a method a careful reader does not expect.
     UnusualFlags,
@@ -740,7 +741,12 @@ impl<'l> Opener<'l> {
         let mut npy_members = 0usize;
         let mut members = 0usize;
         for (i, entry) in entries.iter().enumerate() {
-            if entry.is_dir() || entry.is_encrypted() {
+            // An entry flagged as encrypted is read as if it were not: the flag is one
+            // bit anyone can set over data in clear (CVE-2025-1945: a scanner that
+            // skipped such entries missed what torch.load ran). Real ciphertext decodes
+            // to nothing or fails, and the Encrypted anomaly keeps the file from being
+            // clean either way.
+            if entry.is_dir() {
                 continue;
             }
             members = members.saturating_add(1);

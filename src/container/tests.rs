@@ -38,13 +38,14 @@ fn a_bad_crc_is_reported_and_the_entry_scanned() {
 }
 
 #[test]
-fn an_encrypted_entry_is_reported_and_not_read() {
+fn an_encrypted_entry_is_reported_and_scanned_as_if_in_clear() {
+    // The flag over data in clear (CVE-2025-1945): the pickle is still handed out.
     let zip = Builder::new()
         .odd("a/data.pkl", "a/data.pkl", b"N.", 1, None)
         .build();
     let c = open(&zip, &ContainerLimits::default());
     assert_eq!(kinds(&c), [(AnomalyKind::Encrypted, 0)]);
-    assert!(c.pieces.is_empty());
+    assert_eq!(pieces(&c), [("a/data.pkl", Some(40), &b"N."[..])]);
 }
 
 #[test]
@@ -57,6 +58,41 @@ fn unexpected_flag_bits_are_reported() {
     let c = open(&zip, &ContainerLimits::default());
     assert_eq!(kinds(&c), [(AnomalyKind::UnusualFlags, 0)]);
     assert_eq!(c.pieces.len(), 2);
+}
+
+/// One stored entry `a.pkl` = `N.` with flag bit 3 and `descriptor` written after its
+/// data (the directory offset in the end record moved past it).
+fn with_descriptor(descriptor: &[u8]) -> Vec<u8> {
+    let mut zip = Builder::new()
+        .odd("a.pkl", "a.pkl", b"N.", 1 << 3, None)
+        .build();
+    let data_end = 30 + 5 + 2;
+    zip.splice(data_end..data_end, descriptor.iter().copied());
+    let at = zip.len() - 6;
+    let dir = (data_end + descriptor.len()) as u32;
+    zip.splice(at..at + 4, dir.to_le_bytes());
+    zip
+}
+
+#[test]
+fn a_data_descriptor_is_part_of_its_record_only_when_it_repeats_the_directory() {
+    let crc = zip::crc32(b"N.").to_le_bytes();
+    let sizes4 = [2, 0, 0, 0, 2, 0, 0, 0];
+    let sizes8 = [2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    let signed = [&b"PK\x07\x08"[..], &crc, &sizes4].concat();
+    let unsigned = [&crc[..], &sizes4].concat();
+    let wide = [&b"PK\x07\x08"[..], &crc, &sizes8].concat();
+    for descriptor in [signed, unsigned, wide] {
+        let zip = with_descriptor(&descriptor);
+        let c = open(&zip, &ContainerLimits::default());
+        assert_eq!(kinds(&c), [], "{descriptor:?}");
+        assert_eq!(pieces(&c), [("a.pkl", Some(35), &b"N."[..])]);
+    }
+    // Sixteen bytes that do not repeat the CRC are no descriptor: bytes no record
+    // claims, right after the data.
+    let zip = with_descriptor(&[0x55; 16]);
+    let c = open(&zip, &ContainerLimits::default());
+    assert_eq!(kinds(&c), [(AnomalyKind::ExtraBytes, 37)]);
 }
 
 #[test]

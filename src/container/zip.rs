@@ -507,7 +507,11 @@ impl<'a> ZipArchive<'a> {
                 push(
                     AnomalyKind::Encrypted,
                     entry.header_offset,
-                    format!("entry {:?} is encrypted: not read", entry.name),
+                    format!(
+                        "entry {:?} is flagged as encrypted: scanned as if in clear (a loader \
+                         that ignores the flag reads it so)",
+                        entry.name
+                    ),
                 );
             } else if entry.flags & !FLAGS_EXPECTED != 0 {
                 push(
@@ -625,17 +629,40 @@ impl<'a> ZipArchive<'a> {
 /// Bytes of the data descriptor after an entry's data (flag bit 3: the sizes and CRC
 /// follow the data, as PyTorch's writer (miniz) and streaming writers put them): an
 /// optional signature, the CRC, then both sizes in 4 bytes each, or 8 for ZIP64.
+///
+/// Counted only when it is there: the bytes must repeat the directory's CRC and sizes
+/// (after the signature, if any). Bit 3 without a descriptor is 0: the record ends with
+/// its data, and whatever follows is judged as the next record (an unchecked length
+/// would claim the next record's first bytes and call that an overlap).
 fn descriptor_len(data: &[u8], entry: &ZipEntry, data_end: u64) -> u64 {
     if entry.flags & 0x0008 == 0 {
         return 0;
     }
-    let signed = signature_at(data, data_end, DESCRIPTOR_SIGNATURE);
-    let zip64 = entry.size >= 0xffff_ffff || entry.compressed_size >= 0xffff_ffff;
-    match (signed, zip64) {
-        (true, false) => 16,
-        (true, true) => 24,
-        (false, false) => 12,
-        (false, true) => 20,
+    // A little-endian field of `width` bytes (4 or 8) at `at`.
+    let field = |at: u64, width: u64| -> Option<u64> {
+        let bytes = slice_at(data, at, width, 0).ok()?;
+        let mut le = [0u8; 8];
+        le.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(u64::from_le_bytes(le))
+    };
+    // CRC (4 bytes), then the compressed and the uncompressed size (`width` each).
+    let repeats = |at: u64, width: u64| -> bool {
+        field(at, 4) == Some(u64::from(entry.crc32))
+            && field(at.saturating_add(4), width) == Some(entry.compressed_size)
+            && field(at.saturating_add(4).saturating_add(width), width) == Some(entry.size)
+    };
+    let head = if signature_at(data, data_end, DESCRIPTOR_SIGNATURE) {
+        4
+    } else {
+        0
+    };
+    let body = data_end.saturating_add(head);
+    if repeats(body, 4) {
+        head + 12
+    } else if repeats(body, 8) {
+        head + 20
+    } else {
+        0
     }
 }
 

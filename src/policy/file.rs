@@ -206,7 +206,7 @@ pub(crate) fn entry(policy: &mut Policy, name: &str, rest: &str, mode: Mode) -> 
                 "a rule needs an exact global, not the module prefix `{name}`"
             ));
         }
-        policy.module_prefixes.insert(module.to_owned());
+        std::sync::Arc::make_mut(&mut policy.module_prefixes).insert(module.to_owned());
         return Ok(());
     }
     let (module, qualname) = parse_global(name, mode)?;

@@ -41,6 +41,7 @@ pub mod rules;
 mod toml;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::graph::{Graph, Node, NodeId};
 
@@ -135,8 +136,12 @@ pub struct Policy {
     any_global: bool,
     /// Exact entries: module → qualname → the rules declared for it (often none). A
     /// map of maps so a lookup borrows the names it is asked about.
-    exact: BTreeMap<String, BTreeMap<String, BTreeSet<Rule>>>,
-    module_prefixes: BTreeSet<String>,
+    ///
+    /// Shared (`Arc`): a scan gives every pickle of every file its own `Decoder`, and
+    /// the `ml` preset's thousand entries must not be copied each time; a change
+    /// copies them once (`Arc::make_mut`).
+    exact: Arc<BTreeMap<String, BTreeMap<String, BTreeSet<Rule>>>>,
+    module_prefixes: Arc<BTreeSet<String>>,
     persistent_ids: bool,
     extensions: bool,
     buffer_placeholders: bool,
@@ -180,8 +185,8 @@ impl Policy {
     pub fn deny_all() -> Policy {
         Policy {
             any_global: false,
-            exact: BTreeMap::new(),
-            module_prefixes: BTreeSet::new(),
+            exact: Arc::default(),
+            module_prefixes: Arc::default(),
             persistent_ids: false,
             extensions: false,
             buffer_placeholders: false,
@@ -304,13 +309,20 @@ impl Policy {
     /// is allowed with the rule.
     pub fn union(mut self, other: Policy) -> Policy {
         self.any_global |= other.any_global;
-        for (module, names) in other.exact {
-            let mine = self.exact.entry(module).or_default();
-            for (name, rules) in names {
-                mine.entry(name).or_default().extend(rules);
+        if !other.exact.is_empty() {
+            let exact = Arc::make_mut(&mut self.exact);
+            for (module, names) in other.exact.iter() {
+                let mine = exact.entry(module.clone()).or_default();
+                for (name, rules) in names {
+                    mine.entry(name.clone())
+                        .or_default()
+                        .extend(rules.iter().cloned());
+                }
             }
         }
-        self.module_prefixes.extend(other.module_prefixes);
+        if !other.module_prefixes.is_empty() {
+            Arc::make_mut(&mut self.module_prefixes).extend(other.module_prefixes.iter().cloned());
+        }
         self.persistent_ids |= other.persistent_ids;
         self.extensions |= other.extensions;
         self.buffer_placeholders |= other.buffer_placeholders;
@@ -322,8 +334,7 @@ impl Policy {
     /// carries whatever allows it ([`rules`]: getattr's rule is its pairs, added by
     /// the caller).
     fn add_global(&mut self, module: &str, name: &str) -> &mut BTreeSet<Rule> {
-        let rules = self
-            .exact
+        let rules = Arc::make_mut(&mut self.exact)
             .entry(module.to_owned())
             .or_default()
             .entry(name.to_owned())
@@ -352,7 +363,7 @@ impl Policy {
     /// `numpy.core.multiarray` too, but not `numpyx`). The rule-bearing globals among
     /// them keep their rules.
     pub fn allow_module_prefix(mut self, module: &str) -> Policy {
-        self.module_prefixes.insert(module.to_owned());
+        Arc::make_mut(&mut self.module_prefixes).insert(module.to_owned());
         self
     }
 
@@ -589,7 +600,7 @@ impl Policy {
                 out.push('\n');
             }
         }
-        for (module, names) in &self.exact {
+        for (module, names) in self.exact.iter() {
             for (name, rules) in names {
                 if !file::is_dotted(module) || !file::is_dotted(name) {
                     out.push_str(&format!(
@@ -612,7 +623,7 @@ impl Policy {
                 }
             }
         }
-        for prefix in &self.module_prefixes {
+        for prefix in self.module_prefixes.iter() {
             if file::is_dotted(prefix) {
                 out.push_str(&format!("{prefix}.*\n"));
             } else {

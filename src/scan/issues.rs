@@ -17,7 +17,7 @@
 //! | PP034, PP035 | a container with no pickle; a file that is no pickle | clean (note) |
 //! | PP040–PP042 | container evasions: name mismatch, duplicate names, overlapping entries | unsafe |
 //! | PP043 | a format that runs code by design (TorchScript) | suspicious |
-//! | PP044–PP046 | bytes not read: trailing bytes, extra bytes, an encrypted entry | inconclusive |
+//! | PP044–PP046 | bytes not read or not readable: trailing bytes, extra bytes, an entry flagged as encrypted | inconclusive |
 //! | PP047–PP049 | a bad CRC, unusual flags, other oddities | clean (note) |
 
 use crate::container::{Anomaly, Format};
@@ -116,7 +116,7 @@ pub const RULES: &[Rule] = &[
     rule("PP043", "runs-code", "A format whose loader runs the code it holds by design (TorchScript): a program to review, not data", Suspicious),
     rule("PP044", "trailing-bytes", "Bytes after the last pickle that are no pickle", Inconclusive),
     rule("PP045", "extra-bytes", "Bytes before or after a container's records that were not read", Inconclusive),
-    rule("PP046", "encrypted", "An encrypted entry, not read", Inconclusive),
+    rule("PP046", "encrypted", "An entry flagged as encrypted (scanned as if in clear, but it may not be)", Inconclusive),
     rule("PP047", "bad-crc", "A ZIP entry whose CRC-32 does not match its data", Clean),
     rule("PP048", "unusual-flags", "A ZIP entry with unusual flag bits or method", Clean),
     rule("PP049", "other-anomaly", "Something a container reader had to work around", Clean),
