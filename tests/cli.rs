@@ -487,3 +487,513 @@ fn normalise(v: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+/// A fresh, empty directory for one test under Cargo's scratch space for tests.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A corpus file's bytes.
+fn corpus(path: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect(path)
+}
+
+/// `collections.OrderedDict()`, protocol 0: suspicious under strict (GLOBAL at 0,
+/// REDUCE at 26).
+const ODICT: &[u8] = b"ccollections\nOrderedDict\n)R.";
+/// `[1, ` cut short after data (the second BININT1 lost its argument at 8).
+const CUT: &[u8] = b"\x80\x02]q\x00(K\x01";
+
+/// A directory of one file per verdict, in an order a directory listing need not
+/// give: `a_odict.pkl` (suspicious), `b_clean.pkl` (clean), `c_cut.pkl`
+/// (inconclusive), `notes.txt` (no pickle: clean), `sub/evil.pkl` (unsafe).
+fn mixed_directory(name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("sub/evil.pkl"),
+        corpus("corpus/hostile/p2_allowed_then_forbidden.pkl"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), b"# notes\n").unwrap();
+    std::fs::write(dir.join("c_cut.pkl"), CUT).unwrap();
+    std::fs::write(
+        dir.join("b_clean.pkl"),
+        corpus("corpus/examples/config.pkl"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("a_odict.pkl"), ODICT).unwrap();
+    dir
+}
+
+#[test]
+fn scan_walks_a_directory_in_sorted_order_and_exits_by_the_worst_verdict() {
+    let dir = mixed_directory("walk");
+    let d = dir.display();
+    let path = d.to_string();
+    let out = run(&["scan", &path], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let files = format!(
+        "{d}/a_odict.pkl: @0: warning PP010 not-allowlisted: import collections.OrderedDict at offset 0 (GLOBAL): not on the allowlist\n\
+         {d}/a_odict.pkl: @26: warning PP010 not-allowlisted: call collections.OrderedDict (reduce) at offset 26 (REDUCE): not on the allowlist\n\
+         {d}/a_odict.pkl: verdict suspicious (exit 4): 2 finding(s) in 1 pickle(s)\n\
+         {d}/b_clean.pkl: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n\
+         {d}/c_cut.pkl: @8: warning PP031 malformed: the decode stopped: input ended before STOP at offset 8; what follows is not scanned\n\
+         {d}/c_cut.pkl: verdict inconclusive (exit 2): 1 finding(s) in 1 pickle(s)\n\
+         {d}/notes.txt: @0: note PP035 not-a-pickle: not a pickle: unknown opcode 0x23 at offset 0 (byte 0x23)\n\
+         {d}/notes.txt: verdict clean (exit 0): 1 finding(s) in 1 pickle(s)\n\
+         {d}/sub/evil.pkl: @22: error PP002 shell-command: import os.system at offset 22 (GLOBAL): runs a shell command\n\
+         {d}/sub/evil.pkl: @49: error PP002 shell-command: call os.system (reduce) at offset 49 (REDUCE): runs a shell command\n\
+         {d}/sub/evil.pkl: verdict unsafe (exit 5): 2 finding(s) in 1 pickle(s)\n"
+    );
+    assert_eq!(
+        timeless(&out),
+        files.clone() + &summary("strict", "0.0", [2, 1, 1, 1])
+    );
+    // One thread or several: the same report, in the same order.
+    for jobs in ["1", "2"] {
+        let again = run(&["scan", "-j", jobs, &path], b"");
+        assert_eq!(again.status.code(), Some(5));
+        assert_eq!(timeless(&again), timeless(&out), "-j {jobs}");
+    }
+    // --quiet lists only the files that are not clean, then the same summary.
+    let out = run(&["scan", "-q", &path], b"");
+    assert_eq!(out.status.code(), Some(5));
+    let not_clean: String = files
+        .lines()
+        .filter(|l| !l.contains("b_clean.pkl") && !l.contains("notes.txt"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        timeless(&out),
+        not_clean + &summary("strict", "0.0", [2, 1, 1, 1])
+    );
+}
+
+#[test]
+fn fail_on_chooses_the_outcomes_that_set_the_exit_code() {
+    let dir = mixed_directory("fail-on");
+    let odict = dir.join("a_odict.pkl").display().to_string();
+    let cut = dir.join("c_cut.pkl").display().to_string();
+    let all = dir.display().to_string();
+    let code = |args: &[&str]| run(args, b"").status.code();
+    // Suspicious and inconclusive files, but only unsafe ones fail: exit 0.
+    assert_eq!(
+        code(&["scan", "--fail-on", "unsafe", &odict, &cut]),
+        Some(0)
+    );
+    assert_eq!(code(&["scan", "--fail-on", "unsafe", &all]), Some(5));
+    // The worst verdict among those named (unsafe > inconclusive > suspicious), not
+    // the worst of all.
+    assert_eq!(code(&["scan", "--fail-on", "suspicious", &all]), Some(4));
+    assert_eq!(
+        code(&["scan", "--fail-on", "suspicious,inconclusive", &all]),
+        Some(2)
+    );
+    assert_eq!(code(&["scan", "--fail-on", "inconclusive", &all]), Some(2));
+    assert_eq!(
+        code(&["scan", "--fail-on", "suspicious", &odict, &cut]),
+        Some(4)
+    );
+    // The default names all three.
+    assert_eq!(code(&["scan", &odict, &cut]), Some(2));
+    // The report is the same whatever fails.
+    let out = run(&["scan", "--fail-on", "unsafe", &odict], b"");
+    assert!(
+        text(&out.stdout).contains("verdict suspicious (exit 4)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An outcome that does not exist is a usage error.
+    assert_eq!(code(&["scan", "--fail-on", "clean", &odict]), Some(1));
+}
+
+#[test]
+fn json_is_one_document_with_a_summary_and_every_file() {
+    let dir = mixed_directory("json");
+    let d = dir.display();
+    let out = run(&["scan", "--json", &d.to_string()], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["schema"], "pickleproof-scan-files/1");
+    assert_eq!(doc["policy"], "strict");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"files": 5, "clean": 2, "suspicious": 1, "inconclusive": 1, "unsafe": 1})
+    );
+    let files: Vec<(String, String, i64, String, usize)> = doc["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or_default().to_owned(),
+                f["verdict"].as_str().unwrap_or_default().to_owned(),
+                f["exit_code"].as_i64().unwrap_or(-1),
+                f["schema"].as_str().unwrap_or_default().to_owned(),
+                f["issues"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    let want = |name: &str, verdict: &str, exit: i64, issues: usize| {
+        (
+            format!("{d}/{name}"),
+            verdict.to_owned(),
+            exit,
+            "pickleproof-scan/1".to_owned(),
+            issues,
+        )
+    };
+    assert_eq!(
+        files,
+        [
+            want("a_odict.pkl", "suspicious", 4, 2),
+            want("b_clean.pkl", "clean", 0, 0),
+            want("c_cut.pkl", "inconclusive", 2, 1),
+            want("notes.txt", "clean", 0, 1),
+            want("sub/evil.pkl", "unsafe", 5, 2),
+        ]
+    );
+    // Each file's report is the single-file document: its policy too.
+    assert_eq!(doc["files"][4]["policy"], "strict");
+    assert_eq!(doc["files"][4]["issues"][0]["rule"], "PP002");
+    let sites = &doc["files"][4]["pickles"][0]["sites"];
+    assert_eq!(
+        (&sites[0]["module"], &sites[0]["verdict"]),
+        (&"builtins".into(), &"allowed".into())
+    );
+    assert_eq!(
+        (
+            &sites[2]["module"],
+            &sites[2]["offset"],
+            &sites[2]["verdict"]
+        ),
+        (&"os".into(), &22.into(), &"dangerous".into())
+    );
+}
+
+#[test]
+fn sarif_is_one_run_with_an_artifact_per_file() {
+    let dir = mixed_directory("sarif");
+    let d = dir.display();
+    let sarif_file = dir.with_extension("sarif");
+    let sarif_path = sarif_file.display().to_string();
+    let out = run(&["scan", "--sarif", &d.to_string()], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF");
+    assert_eq!(log["version"], "2.1.0");
+    let runs = log["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    let artifacts: Vec<&str> = runs[0]["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .map(|a| a["location"]["uri"].as_str().unwrap_or_default())
+        .collect();
+    let names = [
+        "a_odict.pkl",
+        "b_clean.pkl",
+        "c_cut.pkl",
+        "notes.txt",
+        "sub/evil.pkl",
+    ];
+    let uris: Vec<String> = names.iter().map(|n| format!("{d}/{n}")).collect();
+    assert_eq!(artifacts, uris);
+    // Every result points at its file's artifact, by index and by URI.
+    let results: Vec<(&str, &str, i64)> = runs[0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let at = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+            (
+                r["ruleId"].as_str().unwrap_or_default(),
+                at["uri"].as_str().unwrap_or_default(),
+                at["index"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("PP010", uris[0].as_str(), 0),
+            ("PP010", uris[0].as_str(), 0),
+            ("PP031", uris[2].as_str(), 2),
+            ("PP035", uris[3].as_str(), 3),
+            ("PP002", uris[4].as_str(), 4),
+            ("PP002", uris[4].as_str(), 4),
+        ]
+    );
+    // --sarif-file writes the same log beside the text report.
+    let text_out = run(&["scan", "--sarif-file", &sarif_path, &d.to_string()], b"");
+    assert_eq!(text_out.status.code(), Some(5));
+    assert!(text(&text_out.stdout).starts_with(&format!("{d}/a_odict.pkl: @0: warning PP010")));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sarif_file).expect("SARIF file")).expect("SARIF");
+    assert_eq!(written, log);
+}
+
+#[test]
+fn emit_policy_prints_what_numpy_pickles_need() {
+    let header = "# the policy these files need (pickleproof scan --emit-policy)\n";
+    // A float64 array by protocol 5 (numpy 2): one frombuffer call and its dtype.
+    let out = run(
+        &["scan", "--emit-policy", "corpus/benign/np_float64.p5.pkl"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{header}numpy._core.numeric:_frombuffer\nnumpy:dtype\n")
+    );
+    // By protocol 2: the reconstructor, the array type, and the latin-1 bytes.
+    let out = run(
+        &["scan", "--emit-policy", "corpus/benign/np_float64.p2.pkl"],
+        b"",
+    );
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{header}_codecs:encode\nnumpy._core.multiarray:_reconstruct\nnumpy:dtype\nnumpy:ndarray\n"
+        )
+    );
+    // Both at once: one sorted list without repeats; and the numpy preset accepts it.
+    let both = [
+        "corpus/benign/np_float64.p2.pkl",
+        "corpus/benign/np_float64.p5.pkl",
+    ];
+    let out = run(&["scan", "--emit-policy", both[0], both[1]], b"");
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{header}_codecs:encode\nnumpy._core.multiarray:_reconstruct\nnumpy._core.numeric:_frombuffer\nnumpy:dtype\nnumpy:ndarray\n"
+        )
+    );
+    let policy = scratch("emit-policy").join("needed.txt");
+    std::fs::write(&policy, &out.stdout).unwrap();
+    let p = policy.display().to_string();
+    let out = run(&["scan", "--policy-file", &p, both[0], both[1]], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn policy_files_in_text_and_toml_add_to_the_policy() {
+    let dir = scratch("policy-file");
+    let pickle = dir.join("odict.pkl");
+    std::fs::write(&pickle, ODICT).unwrap();
+    let file = pickle.display().to_string();
+    assert_eq!(run(&["scan", &file], b"").status.code(), Some(4));
+    std::fs::write(dir.join("mine.txt"), "collections:OrderedDict  # ours\n").unwrap();
+    std::fs::write(
+        dir.join("mine.toml"),
+        "allow = [\"collections.OrderedDict\"]\n",
+    )
+    .unwrap();
+    for name in ["mine.txt", "mine.toml"] {
+        let policy = dir.join(name).display().to_string();
+        let out = run(&["scan", "--policy-file", &policy, &file], b"");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(
+            timeless(&out),
+            format!("{file}: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n")
+                + &summary(&format!("strict+{policy}"), "0.0", [1, 0, 0, 0])
+        );
+    }
+    // A broken policy file is a usage error naming its line.
+    std::fs::write(dir.join("bad.txt"), "\nbogus line here\n").unwrap();
+    let bad = dir.join("bad.txt").display().to_string();
+    let out = run(&["scan", "--policy-file", &bad, &file], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        format!("pickleproof: error: {bad}: line 2: unexpected `line here` after `bogus` (only `rule=...` may follow a global)\n")
+    );
+}
+
+#[test]
+fn policies_given_together_are_combined() {
+    let dir = scratch("combined");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/benign/np_float64.p5.pkl"),
+        dir.join("array.pkl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/benign/sk_logistic_regression.p5.pkl"),
+        dir.join("model.pkl"),
+    )
+    .unwrap();
+    let path = dir.display().to_string();
+    let counts = |policy: &str| {
+        let out = run(&["scan", "--json", "--policy", policy, &path], b"");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (
+            out.status.code(),
+            doc["policy"].as_str().unwrap_or_default().to_owned(),
+            doc["summary"]["clean"].as_u64(),
+            doc["summary"]["suspicious"].as_u64(),
+        )
+    };
+    // numpy alone refuses the estimator; numpy,sklearn takes both.
+    assert_eq!(counts("numpy"), (Some(4), "numpy".into(), Some(1), Some(1)));
+    assert_eq!(
+        counts("numpy,sklearn"),
+        (Some(0), "numpy+sklearn".into(), Some(2), Some(0))
+    );
+    // Neither numpy nor pytorch alone takes an array and a checkpoint; both do.
+    std::fs::remove_file(dir.join("model.pkl")).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/benign/pt_state_dict.pt"),
+        dir.join("model.pt"),
+    )
+    .unwrap();
+    assert_eq!(counts("numpy"), (Some(4), "numpy".into(), Some(1), Some(1)));
+    assert_eq!(
+        counts("pytorch"),
+        (Some(4), "pytorch".into(), Some(1), Some(1))
+    );
+    assert_eq!(
+        counts("numpy,pytorch"),
+        (Some(0), "numpy+pytorch".into(), Some(2), Some(0))
+    );
+    // An unknown name is a usage error listing the known ones once.
+    let out = run(&["scan", "--policy", "numpy,nope", &path], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "pickleproof: error: --policy nope: unknown policy (known: strict, inert, stdlib-data, numpy, pandas, sklearn, pytorch, ml)\n"
+    );
+}
+
+#[test]
+fn a_missing_path_exits_1_before_anything_is_scanned() {
+    let out = run(&["scan", "corpus/examples/config.pkl", "no/such.pkl"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        "pickleproof: error: no/such.pkl: no such file or directory\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_leaving_the_root_is_skipped_and_said() {
+    let base = scratch("links");
+    let root = base.join("model");
+    std::fs::create_dir_all(root.join("blobs")).unwrap();
+    std::fs::write(root.join("blobs/abc"), corpus("corpus/examples/config.pkl")).unwrap();
+    std::fs::write(base.join("outside.pkl"), ODICT).unwrap();
+    // Inside the root (as a Hugging Face snapshot links to its blobs): followed.
+    std::os::unix::fs::symlink(root.join("blobs/abc"), root.join("inside.pkl")).unwrap();
+    // Out of it: skipped, with a line on stderr.
+    std::os::unix::fs::symlink(base.join("outside.pkl"), root.join("escape.pkl")).unwrap();
+    let r = root.display();
+    let canonical_root = root.canonicalize().unwrap();
+    let canonical_target = base.join("outside.pkl").canonicalize().unwrap();
+    let out = run(&["scan", &r.to_string()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "pickleproof: skipped {r}/escape.pkl: symbolic link leaves {} (to {})\n",
+            canonical_root.display(),
+            canonical_target.display()
+        )
+    );
+    assert_eq!(
+        timeless(&out),
+        format!(
+            "{r}/blobs/abc: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n\
+             {r}/inside.pkl: verdict clean (exit 0): 0 finding(s) in 1 pickle(s)\n"
+        ) + &summary("strict", "0.0", [2, 0, 0, 0])
+    );
+}
+
+#[test]
+fn dump_names_the_first_preset_that_accepts_a_refused_pickle() {
+    let out = run(&["dump", "corpus/benign/np_float64.p5.pkl"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "pickleproof: error: forbidden at offset 47 (opcode STACK_GLOBAL): global numpy._core.numeric._frombuffer refused by policy; bytes 0x27: 6d 62 75 66 66 65 72 94 [93 94 28 96 28 00 00 00]\n\
+         pickleproof: hint: --policy numpy accepts this pickle\n"
+    );
+    // numpy comes before sklearn in Policy::preset_names(); an estimator needs sklearn.
+    let out = run(&["dump", "corpus/benign/sk_linear_regression.p5.pkl"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        text(&out.stderr).lines().nth(1),
+        Some("pickleproof: hint: --policy sklearn accepts this pickle")
+    );
+    // Nothing takes functools.partial: the hint says how to look inside.
+    let out = run(&["dump", "corpus/benign/std_functools_partial.p4.pkl"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        text(&out.stderr).lines().nth(1),
+        Some("pickleproof: hint: no preset accepts this pickle; `--policy inert` shows what it holds (nothing is executed), `pickleproof scan` says why")
+    );
+    // A pickle the policy takes gets no hint.
+    let out = run(
+        &[
+            "dump",
+            "--policy",
+            "numpy",
+            "corpus/benign/np_float64.p5.pkl",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn dump_and_disasm_pick_a_pickle_of_a_torch_archive_with_entry() {
+    // A TorchScript archive holds two pickles: without --entry, a usage error that
+    // lists them.
+    let file = "corpus/benign/pt_torchscript.pt";
+    let out = run(&["dump", file], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "pickleproof: error: corpus/benign/pt_torchscript.pt holds 2 pickles; choose one with --entry (tiny_net/data.pkl, tiny_net/constants.pkl)\n"
+    );
+    // Its constants are an empty tuple, which strict takes.
+    let out = run(&["dump", "--entry", "tiny_net/constants.pkl", file], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "()\n");
+    let out = run(&["disasm", "--entry", "tiny_net/constants.pkl", file], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "    0: \\x80 PROTO      2\n    2: )    EMPTY_TUPLE\n    3: .    STOP\n"
+    );
+    // A checkpoint's one pickle, named explicitly, as without --entry.
+    let ckpt = "corpus/benign/pt_state_dict.pt";
+    let named = run(
+        &[
+            "dump",
+            "--json",
+            "--policy",
+            "pytorch",
+            "--entry",
+            "archive/data.pkl",
+            ckpt,
+        ],
+        b"",
+    );
+    let only = run(&["dump", "--json", "--policy", "pytorch", ckpt], b"");
+    assert_eq!(named.status.code(), Some(0), "{}", text(&named.stderr));
+    assert_eq!(named.stdout, only.stdout);
+    let doc: serde_json::Value = serde_json::from_slice(&named.stdout).expect("JSON");
+    assert_eq!(doc["value"]["callable"]["name"], "OrderedDict");
+}

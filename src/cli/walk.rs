@@ -1,7 +1,7 @@
 //! Which files a `scan PATH...` covers.
 //!
-//! Directories are walked recursively, in a stable (sorted) order so two runs print
-//! the same report. Symbolic links are followed, because a Hugging Face cache keeps
+//! Directories are walked recursively, and the files under each root listed sorted by
+//! path, so two runs print the same report. Symbolic links are followed, because a Hugging Face cache keeps
 //! its files as blobs and links to them from `snapshots/`, but only while their target
 //! stays inside the root they were found under: a link to `/etc` or `~` found in a
 //! downloaded model directory is reported, not followed. Each directory is entered
@@ -46,6 +46,8 @@ pub fn collect(roots: &[PathBuf]) -> (Vec<Found>, Vec<Skipped>) {
             continue;
         }
         let mut visited = BTreeSet::new();
+        let first = found.len();
+        let skipped_first = skipped.len();
         walk_dir(
             root,
             &canonical_root,
@@ -53,6 +55,15 @@ pub fn collect(roots: &[PathBuf]) -> (Vec<Found>, Vec<Skipped>) {
             &mut found,
             &mut skipped,
         );
+        // The walk finds a directory's files before its subdirectories' files; the
+        // report lists them by path (component by component, as `Path` orders), so
+        // `model/blobs/x` comes before `model/config.pkl`. Roots keep the order given.
+        if let Some(tree) = found.get_mut(first..) {
+            tree.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        if let Some(tree) = skipped.get_mut(skipped_first..) {
+            tree.sort_by(|a, b| a.path.cmp(&b.path));
+        }
     }
     (found, skipped)
 }
@@ -168,6 +179,7 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(root.join("blobs/1234"), b"x").unwrap();
         std::fs::write(root.join("a.pkl"), b"x").unwrap();
+        std::fs::write(root.join("c.pkl"), b"x").unwrap();
         std::fs::write(outside.join("secret"), b"x").unwrap();
         std::os::unix::fs::symlink(
             root.join("blobs/1234"),
@@ -180,7 +192,7 @@ mod tests {
         let (found, skipped) = collect(std::slice::from_ref(&root));
         assert_eq!(
             names(&found, &root),
-            ["a.pkl", "blobs/1234", "snapshots/abc/model.pkl"]
+            ["a.pkl", "blobs/1234", "c.pkl", "snapshots/abc/model.pkl"]
         );
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].path, root.join("snapshots/escape"));

@@ -658,9 +658,9 @@ fn descriptor_len(data: &[u8], entry: &ZipEntry, data_end: u64) -> u64 {
     };
     let body = data_end.saturating_add(head);
     if repeats(body, 4) {
-        head + 12
+        head.saturating_add(12)
     } else if repeats(body, 8) {
-        head + 20
+        head.saturating_add(20)
     } else {
         0
     }
