@@ -59,6 +59,15 @@ PROFILES+=("fuzz/coverage/container/coverage.profdata")
 obj=target/$TRIPLE/coverage/$TRIPLE/release/container
 [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/container
 OBJECTS+=(-object "$obj")
+# The torch target replays the generated checkpoints, hostile ones included.
+TORCHES=$(mktemp -d)
+cp corpus/torch/*.pt corpus/torch/hostile/*.pt "$TORCHES/"
+cargo +nightly fuzz coverage torch "$TORCHES" >"$OUT/torch.log" 2>&1
+rm -rf "$TORCHES"
+PROFILES+=("fuzz/coverage/torch/coverage.profdata")
+obj=target/$TRIPLE/coverage/$TRIPLE/release/torch
+[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/torch
+OBJECTS+=(-object "$obj")
 # The structured targets replay their own committed corpora (arbitrary's raw bytes).
 for t in ops roundtrip; do
     STRUCT=$(mktemp -d)

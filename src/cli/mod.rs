@@ -106,6 +106,28 @@ enum Command {
         #[arg(default_value = "-")]
         paths: Vec<PathBuf>,
     },
+    /// List the tensors of a PyTorch checkpoint (ZIP or legacy layout), validated,
+    /// without loading it: name, dtype, shape, bytes. Exit 2 when a tensor is invalid
+    /// (named in the message), 4 when the pickle imports what `pytorch` refuses.
+    Tensors {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The checkpoint.
+        file: PathBuf,
+    },
+    /// Convert a PyTorch checkpoint to safetensors without running it: every tensor of
+    /// the state dict (or of the sub-dict --key names), contiguous, little-endian;
+    /// tensors sharing bytes are refused with the names of all of them.
+    Convert {
+        /// Only the tensors under this key (e.g. state_dict), named relative to it.
+        #[arg(long)]
+        key: Option<String>,
+        /// The checkpoint.
+        input: PathBuf,
+        /// The .safetensors file to write.
+        output: PathBuf,
+    },
     /// Print the opcodes, like `python -m pickletools`.
     Disasm {
         /// In a container, the pickle to read (needed when it holds more than one).
@@ -186,10 +208,47 @@ pub fn main() -> ExitCode {
             quiet,
             max_file,
         }),
+        Command::Tensors { json, file } => tensors(&file, json),
+        Command::Convert { key, input, output } => {
+            match pickleproof::torch::convert_file(&input, &output, key.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => input::fail(&format!("{}: {e}", input.display()), torch_code(&e)),
+            }
+        }
         Command::Disasm {
             entry,
             max_file,
             file,
         } => dump::disasm(&file, entry.as_deref(), max_file),
+    }
+}
+
+/// `tensors FILE [--json]`.
+fn tensors(file: &std::path::Path, json: bool) -> ExitCode {
+    use pickleproof::torch;
+    let listed = torch::read_file(file).and_then(|data| torch::list_tensors(&data));
+    match listed {
+        Ok(rows) => {
+            let mut text = if json {
+                torch::to_json(&rows)
+            } else {
+                torch::to_text(&rows)
+            };
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            input::emit(&text)
+        }
+        Err(e) => input::fail(&format!("{}: {e}", file.display()), torch_code(&e)),
+    }
+}
+
+/// A checkpoint error's exit code: 1 for I/O, 4 for a refused global, 2 otherwise
+/// (malformed or invalid tensors).
+fn torch_code(e: &pickleproof::torch::TorchError) -> u8 {
+    match e.name() {
+        "io" => 1,
+        "forbidden" => 4,
+        _ => 2,
     }
 }

@@ -115,6 +115,9 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         }
         walk::collect(&args.paths)
     };
+    // A skipped path (a link leaving the root, an unreadable directory) is reported
+    // on stderr and counted as inconclusive: a loader following that link would read
+    // a file nobody scanned.
     for s in &skipped {
         eprintln!("pickleproof: skipped {}: {}", s.path.display(), s.why);
     }
@@ -167,6 +170,12 @@ pub fn scan(args: ScanArgs) -> ExitCode {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let mut results = results;
+    results.extend(skipped.iter().map(|s| Scanned {
+        path: s.path.display().to_string(),
+        bytes: 0,
+        result: Err(format!("skipped: {}", s.why)),
+    }));
     let elapsed = started.elapsed();
 
     let mut printed = match args.format {

@@ -33,7 +33,7 @@ pub mod joblib;
 pub mod npy;
 pub mod sniff;
 pub mod tar;
-mod torch;
+pub(crate) mod torch;
 pub mod zip;
 
 use std::borrow::Cow;

@@ -59,6 +59,10 @@ pub mod container;
 pub use container::run_container;
 #[cfg(feature = "cpython")]
 pub mod cpython;
+#[cfg(feature = "torch")]
+pub mod torch;
+#[cfg(feature = "torch")]
+pub use torch::run_torch;
 
 use crate::views::{json, repr, tree};
 use crate::{

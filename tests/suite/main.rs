@@ -20,3 +20,5 @@ mod semantics;
 #[cfg(feature = "serde")]
 mod serde;
 mod support;
+#[cfg(feature = "torch")]
+mod torch;

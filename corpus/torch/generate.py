@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Writes the checkpoints of corpus/torch/ and manifest.json (needs no torch).
+
+    python3 corpus/torch/generate.py
+
+Benign checkpoints cover every dtype torch can save (legacy storage classes through
+_rebuild_tensor_v2; uint16/32/64 and the float8 variants through _rebuild_tensor_v3
+on an UntypedStorage, as torch >= 2.1 writes them; qint8/quint8/qint32 through
+_rebuild_qtensor), views (transposed, sliced with an offset, strided), shared
+storages, Parameters, a training checkpoint, the legacy layout and a big-endian
+`byteorder` record. hostile/ holds checkpoints each broken in one way.
+
+manifest.json records for every file what was written: per tensor its name, dtype,
+shape, stride, offset, storage key, flags and the sha256 and hex of its elements in
+row-major little-endian order (what a conversion must produce); for hostile files the
+error kind and the tensor it names. Nothing here is ever unpickled.
+"""
+import hashlib
+import io
+import json
+import os
+import pickle
+import struct
+import sys
+from collections import OrderedDict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "corpus", "benign"))
+import torch_layout as tl  # noqa: E402
+
+# dtypes without a legacy storage class: saved on an UntypedStorage (numel = bytes)
+V3 = {"uint16": (2, "H"), "uint32": (4, "I"), "uint64": (8, "Q"),
+      "float8_e4m3fn": (1, None), "float8_e5m2": (1, None),
+      "float8_e4m3fnuz": (1, None), "float8_e5m2fnuz": (1, None)}
+QUANT = {"qint8": ("QInt8Storage", 1, "b"), "quint8": ("QUInt8Storage", 1, "B"),
+         "qint32": ("QInt32Storage", 4, "i")}
+for name, (size, fmt) in V3.items():
+    tl.DTYPES[name] = ("UntypedStorage", size, fmt)
+tl.DTYPES.update(QUANT)
+tl._TENSOR_TYPE_FOR_STORAGE.update({"UntypedStorage": "ByteTensor", "QInt8Storage": "QInt8Tensor",
+                                    "QUInt8Storage": "QUInt8Tensor", "QInt32Storage": "QInt32Tensor"})
+_v3 = tl._G.function("torch._utils", "_rebuild_tensor_v3")
+_q = tl._G.function("torch._utils", "_rebuild_qtensor")
+for _name in list(V3) + ["per_tensor_affine"]:  # dtype and qscheme globals
+    tl._G.cls("torch", _name)
+
+
+class Untyped(tl.Storage):
+    """torch.UntypedStorage: its persistent id counts bytes."""
+
+    @property
+    def numel(self):
+        return len(self.data)
+
+
+class V3Tensor(tl.Tensor):
+    def __reduce_ex__(self, proto):
+        args = (self.storage, self.storage_offset, tuple(self.size), self.stride,
+                self.requires_grad, OrderedDict(), tl._G.cls("torch", self.dtype))
+        return (_v3, args)
+
+
+class QTensor(tl.Tensor):
+    def __reduce_ex__(self, proto):
+        params = (tl._G.cls("torch", "per_tensor_affine"), 0.5, 3)
+        return (_q, (self.storage, self.storage_offset, tuple(self.size), self.stride, params,
+                     False, OrderedDict()))
+
+
+class Lying(tl.Storage):
+    """A storage whose persistent id claims `claim` elements."""
+
+    def __init__(self, dtype, data, claim):
+        super().__init__(dtype, data)
+        self.claim = claim
+
+    @property
+    def numel(self):
+        return self.claim
+
+
+def pickle_zip(obj):
+    """torch _save's pickling, with storage keys taken from a `key` attribute when set."""
+    keys, storages = {}, []
+
+    class P(pickle.Pickler):
+        def persistent_id(self, o):
+            if not isinstance(o, tl.Storage):
+                return None
+            if id(o) not in keys:
+                keys[id(o)] = getattr(o, "key", None) or str(len(keys))
+                storages.append(o)
+            return ("storage", tl.storage_class(o.dtype), keys[id(o)], o.location, o.numel)
+
+    tl._touch_storage_classes(obj)
+    buf = io.BytesIO()
+    with tl._G.installed():
+        P(buf, protocol=2).dump(obj)
+    return buf.getvalue(), [(keys[id(s)], s) for s in storages]
+
+
+def zip_checkpoint(obj, root="archive", byteorder="little", dedupe=True, extra=()):
+    data_pkl, storages = pickle_zip(obj)
+    if dedupe:
+        seen, unique = set(), []
+        for k, s in storages:
+            if k not in seen:
+                seen.add(k)
+                unique.append((k, s))
+        storages = unique
+    recs = tl.build_zip_records(data_pkl, storages, style="2.5", byteorder=byteorder,
+                                extra_records=extra)
+    return tl._finish_zip(None, root, recs, True, "miniz")
+
+
+def elements(dtype):
+    size = tl.DTYPES[dtype][1]
+    return size
+
+
+def raw_values(dtype, n, seed):
+    """n elements of `dtype` as little-endian bytes, distinct and deterministic."""
+    size = tl.DTYPES[dtype][1]
+    if dtype == "bool":
+        return bytes((i + seed) % 2 for i in range(n))
+    if dtype in ("float32", "float64", "float16"):
+        return tl.pack_values(dtype, [(i + seed) * 0.25 - 1.5 for i in range(n)])
+    if dtype == "bfloat16":
+        return tl.pack_values(dtype, [(i + seed) * 0.5 for i in range(n)])
+    if dtype in ("complex64", "complex128"):
+        return tl.pack_values(dtype, [complex(i + seed, -i) for i in range(n)])
+    out = bytearray()
+    for i in range(n):
+        v = (i * 37 + seed * 11 + 1) % (1 << (8 * size - 1))
+        out += v.to_bytes(size, "little")
+    return bytes(out)
+
+
+def gather(t):
+    """The tensor's elements, row-major, little-endian, from its storage's LE bytes."""
+    size = tl.DTYPES[t.dtype][1]
+    data = t.storage.le if hasattr(t.storage, "le") else t.storage.data
+    out = bytearray()
+    n = 1
+    for s in t.size:
+        n *= s
+    if n == 0:
+        return b""
+    idx = [0] * len(t.size)
+    while True:
+        off = t.storage_offset + sum(i * s for i, s in zip(idx, t.stride))
+        out += data[off * size:(off + 1) * size]
+        d = len(idx) - 1
+        while d >= 0:
+            idx[d] += 1
+            if idx[d] < t.size[d]:
+                break
+            idx[d] = 0
+            d -= 1
+        if d < 0:
+            return bytes(out)
+
+
+def storage(dtype, n, seed=0, cls=None):
+    data = raw_values(dtype, n, seed)
+    if cls is not None:
+        return cls(dtype, data)
+    if dtype in V3:
+        return Untyped(dtype, data)
+    return tl.Storage(dtype, data)
+
+
+def tensor(dtype, shape, seed=0, requires_grad=False):
+    n = 1
+    for s in shape:
+        n *= s
+    st = storage(dtype, n, seed)
+    cls = V3Tensor if dtype in V3 else QTensor if dtype in QUANT else tl.Tensor
+    return cls(st, shape, requires_grad=requires_grad)
+
+
+def view(t, shape, stride, offset):
+    return type(t)(t.storage, shape, stride, offset, t.requires_grad)
+
+
+def describe(obj, prefix=""):
+    """(name, tensor, parameter) for every tensor, depth first, as the Rust walk names them."""
+    if isinstance(obj, tl.Parameter):
+        yield prefix, obj.data, obj.requires_grad, True
+    elif isinstance(obj, tl.Tensor):
+        yield prefix, obj, obj.requires_grad, False
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from describe(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from describe(v, f"{prefix}.{i}" if prefix else str(i))
+
+
+def entry(obj, keys):
+    rows = []
+    for name, t, grad, param in describe(obj):
+        data = gather(t)
+        rows.append(dict(name=name, dtype=t.dtype, shape=list(t.size), stride=list(t.stride),
+                         offset=t.storage_offset, storage_key=keys[id(t.storage)],
+                         requires_grad=grad, parameter=param,
+                         sha256=hashlib.sha256(data).hexdigest(), hex=data.hex()))
+    return rows
+
+
+def keys_of(obj, legacy=False):
+    if legacy:
+        _, st = tl.pickle_with_storages(obj, persistent="legacy")
+    else:
+        _, st = pickle_zip(obj)
+    return {id(s): k for k, s in st}
+
+
+def benign():
+    files = {}
+
+    def add(name, obj, blob, convert="ok", legacy=False, key=None):
+        files[name] = dict(kind="benign", layout="torch-legacy" if legacy else "torch-zip",
+                           tensors=entry(obj, keys_of(obj, legacy)), convert=convert,
+                           convert_key=key)
+        with open(os.path.join(HERE, name), "wb") as f:
+            f.write(blob)
+
+    # Every dtype, one tensor each (2x3), on its own storage.
+    every = OrderedDict()
+    for i, d in enumerate(tl.DTYPES):
+        every[d] = tensor(d, (2, 3), seed=i)
+    unsupported = [d for d in every if d.startswith("complex") or d.endswith("fnuz")
+                   or d in QUANT]  # conversion stops at the first, in order
+    add("dtypes.pt", every, zip_checkpoint(every),
+        convert={"error": "unsupported_dtype", "tensor": unsupported[0]})
+    # Every safetensors-compatible dtype: converts.
+    conv = OrderedDict((k, v) for k, v in every.items() if k not in unsupported)
+    add("dtypes_convertible.pt", conv, zip_checkpoint(conv))
+
+    # Views, each on a storage of its own (torch saves the whole storage of a view).
+    base = tensor("float32", (4, 6), seed=1)
+    views = OrderedDict()
+    views["transposed"] = view(tensor("float32", (2, 3), seed=2), (3, 2), (1, 3), 0)
+    views["sliced"] = view(tensor("int64", (10,), seed=3), (5,), (1,), 2)
+    views["strided"] = view(base, (2, 3), (12, 2), 1)
+    views["permuted"] = view(tensor("float16", (2, 3, 4), seed=4), (4, 2, 3), (1, 12, 4), 0)
+    views["empty"] = view(tensor("float64", (3,), seed=5), (0, 3), (3, 1), 0)
+    views["scalar"] = view(tensor("int32", (4,), seed=6), (), (), 3)
+    add("views.pt", views, zip_checkpoint(views))
+
+    # Shared storages: one tensor under two names, two slices of one storage.
+    w = tensor("float32", (2, 2), seed=7)
+    flat = tensor("float32", (8,), seed=8)
+    shared = OrderedDict()
+    shared["model"] = OrderedDict([("embed", w), ("head", w)])
+    shared["buffers"] = OrderedDict([("a", view(flat, (4,), (1,), 0)), ("b", view(flat, (4,), (1,), 4))])
+    add("shared.pt", shared, zip_checkpoint(shared),
+        convert={"error": "aliased", "tensors": ["model.embed", "model.head"]})
+
+    # Parameters in a module-like state dict.
+    params = OrderedDict()
+    params["layer1"] = OrderedDict([("weight", tl.Parameter(tensor("float32", (3, 2), seed=9))),
+                                    ("bias", tl.Parameter(tensor("float32", (3,), seed=10), requires_grad=False))])
+    params["running_mean"] = tensor("float32", (3,), seed=11)
+    add("params.pt", params, zip_checkpoint(params, root="my_model"))
+
+    # A training checkpoint.
+    sd = OrderedDict([("layer1.weight", tensor("float32", (2, 2), seed=12)),
+                      ("layer1.bias", tensor("float32", (2,), seed=13))])
+    ckpt = {"epoch": 7, "state_dict": sd,
+            "optimizer": {"state": {0: {"step": tensor("float32", (), seed=14),
+                                        "exp_avg": tensor("float32", (2, 2), seed=15),
+                                        "exp_avg_sq": tensor("float32", (2, 2), seed=16)}},
+                          "param_groups": [{"lr": 0.001, "betas": (0.9, 0.999), "params": [0, 1]}]},
+            "rng_state": bytes(range(16)), "note": "hello"}
+    add("training.pt", ckpt, zip_checkpoint(ckpt), key="state_dict")
+
+    # Legacy layout with a view.
+    leg = OrderedDict([("w", tensor("float64", (2, 3), seed=17)),
+                       ("t", view(tensor("int16", (3, 2), seed=18), (2, 3), (1, 2), 0)),
+                       ("p", tl.Parameter(tensor("bfloat16", (4,), seed=19)))])
+    add("legacy.pt", leg, tl.write_legacy_checkpoint(None, leg), legacy=True)
+
+    # Big-endian: the byteorder record says big and every storage is big-endian.
+    be = OrderedDict()
+    for i, d in enumerate(["float32", "float64", "int16", "bfloat16", "uint8", "uint32"]):
+        t = tensor(d, (2, 2), seed=20 + i)
+        size = tl.DTYPES[d][1]
+        t.storage.le = t.storage.data
+        t.storage.data = b"".join(t.storage.data[j:j + size][::-1]
+                                  for j in range(0, len(t.storage.data), size))
+        be[d] = t
+    be["transposed"] = view(be["float32"], (2, 2), (1, 2), 0)
+    be.move_to_end("transposed")
+    add("big_endian.pt", be, zip_checkpoint(be, byteorder="big"),
+        convert={"error": "aliased", "tensors": ["float32", "transposed"]})
+    return files
+
+
+def hostile():
+    os.makedirs(os.path.join(HERE, "hostile"), exist_ok=True)
+    files = {}
+
+    def add(name, blob, error, tensor, **more):
+        files["hostile/" + name] = dict(kind="hostile", error=error, tensor=tensor, **more)
+        with open(os.path.join(HERE, "hostile", name), "wb") as f:
+            f.write(blob)
+
+    ok = tensor("float32", (2,), seed=1)
+    lying = tl.Tensor(Lying("float32", raw_values("float32", 5, 0), 6), (5,))
+    add("storage_size_mismatch.pt", zip_checkpoint({"ok": ok, "w": lying}),
+        "storage_size_mismatch", "w", expected=24, actual=20)
+    add("out_of_bounds_view.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (3,), (1,), 2)}),
+        "out_of_bounds", "w", needed=20, available=16)
+    add("negative_stride.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (2,), (-1,), 3)}),
+        "negative", "w", field="stride", value=-1)
+    add("huge_shape.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (1 << 21, 1 << 20), (0, 0), 0)}),
+        "too_large", "w", field="numel")
+    dup = storage("float32", 2)
+    add("duplicate_storage_key.pt",
+        zip_checkpoint({"w": tl.Tensor(dup, (2,))}, extra=[("data/0", b"\0" * 8)]),
+        "duplicate_storage", "w", key="0")
+    a = storage("float32", 2)
+    b = storage("int32", 2)
+    b.key = "0"
+    add("storage_key_other_dtype.pt",
+        zip_checkpoint(OrderedDict([("a", tl.Tensor(a, (2,))), ("b", tl.Tensor(b, (2,)))])),
+        "storage_conflict", "b", key="0", first="a")
+    add("missing_storage.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 2), (2,))}, dedupe=False)
+        .replace(b"archive/data/0", b"archive/data/9"),
+        "missing_storage", "w", key="0")
+    # A global the pytorch policy refuses, where torch.load(weights_only=False) would
+    # call os.system("id").
+    evil = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+    add("forbidden_global.pt",
+        tl._finish_zip(None, "archive", tl.build_zip_records(evil, []), True, "miniz"),
+        "forbidden", None, module="os", global_name="system", offset=2)
+    return files
+
+
+def main():
+    files = benign()
+    files.update(hostile())
+    with open(os.path.join(HERE, "manifest.json"), "w") as f:
+        json.dump(files, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+//! The `torch` target: any bytes as a checkpoint through [`crate::torch::open`],
+//! validation and [`crate::torch::convert_to_safetensors`]. Bytes that start like a
+//! pickle (`\x80`) are also wrapped as the `data.pkl` of a ZIP checkpoint with four
+//! 64-byte storages `data/0`..`data/3`, so the fuzzer reaches tensor validation
+//! without having to build a ZIP archive first.
+//!
+//! Invariants: no panic; every storage and tensor byte range lies within the input;
+//! a tensor's gathered bytes are exactly `numel × element size` long; a successful
+//! conversion reads back with the `safetensors` crate holding at most as many
+//! tensors as were listed.
+
+// A fuzz body's job is to panic when an invariant breaks.
+#![allow(
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+use crate::container::zip::crc32;
+use crate::torch::{convert_to_safetensors, open};
+
+use super::on_small_stack;
+
+/// Runs the body on a small stack.
+pub fn run_torch(data: &[u8]) {
+    on_small_stack(|| {
+        torch(data);
+        if data.first() == Some(&0x80) {
+            torch(&checkpoint_around(data));
+        }
+    });
+}
+
+/// Body of the `torch` target; see the module docs.
+pub fn torch(data: &[u8]) {
+    let len = data.len() as u64;
+    let Ok(checkpoint) = open(data) else {
+        return;
+    };
+    for s in &checkpoint.storages {
+        assert!(
+            s.range.start <= s.range.end && s.range.end <= len,
+            "storage {s:?}"
+        );
+        assert_eq!(s.range.end - s.range.start, s.numel * s.dtype.size());
+    }
+    for t in &checkpoint.tensors {
+        assert!(
+            t.storage_range.start <= t.storage_range.end && t.storage_range.end <= len,
+            "tensor {t:?}"
+        );
+        let storage = t.storage_bytes(data).unwrap();
+        assert_eq!(
+            storage.len() as u64,
+            t.storage_range.end - t.storage_range.start
+        );
+        if let Ok(bytes) = t.bytes(data) {
+            assert_eq!(bytes.len() as u64, t.nbytes(), "tensor {}", t.name);
+        }
+    }
+    if let Ok(out) = convert_to_safetensors(data, None) {
+        let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+        assert!(st.len() <= checkpoint.tensors.len());
+    }
+}
+
+/// A stored ZIP `archive/data.pkl` = `pickle`, `archive/data/0..3` = 64 bytes each.
+pub fn checkpoint_around(pickle: &[u8]) -> Vec<u8> {
+    let storage: Vec<u8> = (0u8..64).collect();
+    let mut records: Vec<(String, &[u8])> = vec![("archive/data.pkl".to_owned(), pickle)];
+    for key in 0..4 {
+        records.push((format!("archive/data/{key}"), &storage));
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in &records {
+        let offset = out.len() as u32;
+        let crc = crc32(data);
+        let size = data.len() as u32;
+        let header = |sig: u32, buf: &mut Vec<u8>, central: bool| {
+            buf.extend_from_slice(&sig.to_le_bytes());
+            if central {
+                buf.extend_from_slice(&20u16.to_le_bytes());
+            }
+            buf.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            buf.extend_from_slice(&[0; 6]); // flags, method, time
+            buf.extend_from_slice(&0u16.to_le_bytes()); // date
+            buf.extend_from_slice(&crc.to_le_bytes());
+            buf.extend_from_slice(&size.to_le_bytes());
+            buf.extend_from_slice(&size.to_le_bytes());
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes()); // extra
+            if central {
+                buf.extend_from_slice(&[0; 10]); // comment, disk, attributes
+                buf.extend_from_slice(&offset.to_le_bytes());
+            }
+            buf.extend_from_slice(name.as_bytes());
+        };
+        header(0x0403_4b50, &mut out, false);
+        out.extend_from_slice(data);
+        header(0x0201_4b50, &mut central, true);
+    }
+    let dir_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    let n = records.len() as u16;
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&dir_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke_every_checkpoint_of_the_corpus() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/torch");
+        for sub in [dir.clone(), dir.join("hostile")] {
+            for entry in std::fs::read_dir(sub).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "pt") {
+                    run_torch(&std::fs::read(path).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bare_pickle_becomes_a_checkpoint_with_four_storages() {
+        // {'w': _rebuild_tensor_v2(('storage', torch.FloatStorage, '0', 'cpu', 16), 2,
+        //   (3,), (1,), False, OrderedDict())}
+        let pickle = b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x10tQK\x02K\x03\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs.";
+        let file = checkpoint_around(pickle);
+        let ckpt = open(&file).unwrap();
+        let t = &ckpt.tensors[0];
+        assert_eq!(
+            (t.name.as_str(), t.shape.as_slice(), t.storage_offset),
+            ("w", &[3u64][..], 2)
+        );
+        assert_eq!(
+            t.bytes(&file).unwrap().as_ref(),
+            &(8u8..20).collect::<Vec<u8>>()[..]
+        );
+        run_torch(pickle);
+    }
+}

@@ -1,0 +1,516 @@
+//! Opening a checkpoint: finding its pickle and storage records in either layout,
+//! decoding the pickle, and finding the tensors in the graph.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use crate::container::sniff::sniff;
+use crate::container::zip::{ZipArchive, ZipEntry, ZipLimits};
+use crate::container::{torch as legacy, Format};
+use crate::decode::Decoder;
+use crate::graph::{Graph, Node, NodeId, Object};
+use crate::policy::Policy;
+use crate::torch::validate::{self, Num, RawStorage, RawTensor};
+use crate::torch::{Checkpoint, Layout, TorchError};
+
+/// Tensors one checkpoint may hold (a name each; a million is far past any model).
+const MAX_TENSORS: usize = 1 << 20;
+/// Bytes of tensor names in all: a graph that reaches one tensor by many long paths
+/// would otherwise turn a small pickle into a large list.
+const MAX_NAME_BYTES: u64 = 64 << 20;
+
+/// Opens a checkpoint from its bytes: either layout, the pickle decoded under
+/// [`Policy::pytorch`] with default limits, every tensor validated
+/// ([`validate`](crate::torch::validate)). Storage bytes are not read, only located.
+pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
+    match sniff(file) {
+        Format::Zip => open_zip(file),
+        Format::TorchLegacy => open_legacy(file),
+        _ => Err(TorchError::NotACheckpoint(
+            "neither a ZIP nor a legacy torch.save file",
+        )),
+    }
+}
+
+fn decoder() -> Decoder {
+    Decoder::new().policy(Policy::pytorch())
+}
+
+fn open_zip(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
+    let archive = ZipArchive::open(file, ZipLimits::default()).map_err(TorchError::Pickle)?;
+    let entries = archive.entries();
+    // torch's PyTorchStreamReader takes the archive's root directory from its first
+    // record and reads every record under it.
+    let root = entries
+        .first()
+        .and_then(|e| e.name.split_once('/'))
+        .map(|(root, _)| root.to_owned())
+        .ok_or(TorchError::NotACheckpoint("no root directory in the ZIP"))?;
+    let choice = archive.pytorch_choice();
+    let find = |name: &str| -> Vec<usize> {
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.name == name)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    // The entry torch loads for a name (the one miniz locates, when names repeat).
+    let chosen = |name: &str| -> Option<&ZipEntry> {
+        let first = *find(name).first()?;
+        entries.get(choice.get(first).copied().unwrap_or(first))
+    };
+    let pkl = chosen(&format!("{root}/data.pkl")).ok_or(TorchError::NotACheckpoint(
+        "no data.pkl under the root directory",
+    ))?;
+    let big_endian = match chosen(&format!("{root}/byteorder")) {
+        None => false,
+        Some(e) => match archive.read(e).map_err(TorchError::Pickle)?.as_slice() {
+            b"little" => false,
+            b"big" => true,
+            _ => {
+                return Err(TorchError::NotACheckpoint(
+                    "byteorder is neither little nor big",
+                ))
+            }
+        },
+    };
+    let decoded = if pkl.method == 0 {
+        let (_, bytes) = archive.raw(pkl).map_err(TorchError::Pickle)?;
+        decoder().decode(bytes)
+    } else {
+        let bytes = archive.read(pkl).map_err(TorchError::Pickle)?;
+        decoder().decode_reader(bytes.as_slice())
+    }
+    .map_err(TorchError::from_decode)?;
+    let raw = find_tensors(&decoded.graph, decoded.root)?;
+    let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
+        let name = format!("{root}/data/{key}");
+        let found = find(&name);
+        let index = match found.as_slice() {
+            [] => {
+                return Err(TorchError::MissingStorage {
+                    tensor: tensor.to_owned(),
+                    key: key.to_owned(),
+                })
+            }
+            [one] => *one,
+            _ => {
+                return Err(TorchError::DuplicateStorage {
+                    tensor: tensor.to_owned(),
+                    key: key.to_owned(),
+                })
+            }
+        };
+        let entry = entries.get(index).ok_or(TorchError::MissingStorage {
+            tensor: tensor.to_owned(),
+            key: key.to_owned(),
+        })?;
+        if entry.method != 0 || entry.size != entry.compressed_size {
+            return Err(TorchError::CompressedStorage {
+                tensor: tensor.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        let (offset, bytes) = archive.raw(entry).map_err(TorchError::Pickle)?;
+        Ok(offset..offset.saturating_add(bytes.len() as u64))
+    };
+    let (tensors, storages) = validate::validate(&raw, big_endian, record)?;
+    Ok(Checkpoint {
+        layout: Layout::Zip { root },
+        big_endian,
+        graph: decoded.graph,
+        root: decoded.root,
+        tensors,
+        storages,
+    })
+}
+
+fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
+    let decoder = decoder();
+    let (found, _) = legacy::legacy_pickles(file, &decoder);
+    let piece = |i: usize| -> Option<&[u8]> {
+        let f = found.get(i)?;
+        file.get(f.start..f.end)
+    };
+    let (Some(sys_info), Some(main), Some(keys)) = (piece(2), piece(3), piece(4)) else {
+        // The walk stopped early: say why when a pickle of it does not decode.
+        for i in 0..found.len() {
+            if let Some(bytes) = piece(i) {
+                decoder.decode(bytes).map_err(TorchError::from_decode)?;
+            }
+        }
+        return Err(TorchError::NotACheckpoint("legacy checkpoint cut short"));
+    };
+    let sys_info = decoder.decode(sys_info).map_err(TorchError::from_decode)?;
+    let big_endian = dict_get(&sys_info.graph, sys_info.root, b"little_endian")
+        .is_some_and(|v| matches!(sys_info.graph.get(v), Some(Node::Bool(false))));
+    let decoded = decoder.decode(main).map_err(TorchError::from_decode)?;
+    let key_list = decoder.decode(keys).map_err(TorchError::from_decode)?;
+    let raw = find_tensors(&decoded.graph, decoded.root)?;
+    let keys: Vec<String> = match key_list.graph.get(key_list.root) {
+        Some(Node::List(items)) => items
+            .iter()
+            .filter_map(|i| match key_list.graph.get(*i) {
+                Some(Node::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => {
+            return Err(TorchError::NotACheckpoint(
+                "legacy storage keys are not a list",
+            ))
+        }
+    };
+    // Element sizes of the storages, from their persistent ids: what the walk over
+    // the records needs to step from one to the next.
+    let mut elsize: HashMap<&str, u64> = HashMap::new();
+    for t in &raw {
+        if let Some(d) = crate::torch::DType::from_storage_class(&t.storage.class) {
+            elsize.entry(t.storage.key.as_str()).or_insert(d.size());
+        }
+    }
+    // Each record: an 8-byte element count (native order), then the elements.
+    let mut records: HashMap<String, Result<Range<u64>, usize>> = HashMap::new();
+    let mut pos = found.get(4).map_or(file.len(), |f| f.end) as u64;
+    for (i, key) in keys.iter().enumerate() {
+        if records.contains_key(key) {
+            records.insert(key.clone(), Err(i));
+            continue;
+        }
+        let Some(&size) = elsize.get(key.as_str()) else {
+            // A key no tensor uses: its element size is unknown, so the records after
+            // it cannot be found.
+            break;
+        };
+        let count = pos
+            .checked_add(8)
+            .and_then(|end| crate::torch::range_of(file, &(pos..end)))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(|b| {
+                if big_endian {
+                    u64::from_be_bytes(b)
+                } else {
+                    u64::from_le_bytes(b)
+                }
+            });
+        let Some(count) = count else { break };
+        let start = pos.saturating_add(8);
+        let len = count.saturating_mul(size);
+        let end = start.saturating_add(len).min(file.len() as u64);
+        records.insert(key.clone(), Ok(start..end));
+        pos = end;
+    }
+    let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
+        match records.get(key) {
+            Some(Ok(range)) => Ok(range.clone()),
+            Some(Err(_)) => Err(TorchError::DuplicateStorage {
+                tensor: tensor.to_owned(),
+                key: key.to_owned(),
+            }),
+            None => Err(TorchError::MissingStorage {
+                tensor: tensor.to_owned(),
+                key: key.to_owned(),
+            }),
+        }
+    };
+    let (tensors, storages) = validate::validate(&raw, big_endian, record)?;
+    Ok(Checkpoint {
+        layout: Layout::Legacy,
+        big_endian,
+        graph: decoded.graph,
+        root: decoded.root,
+        tensors,
+        storages,
+    })
+}
+
+/// The value of a `str` key in a dict node.
+fn dict_get(graph: &Graph<'_>, dict: NodeId, key: &[u8]) -> Option<NodeId> {
+    let Some(Node::Dict(pairs)) = graph.get(dict) else {
+        return None;
+    };
+    pairs
+        .iter()
+        .find(|(k, _)| matches!(graph.get(*k), Some(Node::Str(s)) if s == key))
+        .map(|(_, v)| *v)
+}
+
+/// How a tensor is rebuilt (`torch/_utils.py`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// `_rebuild_tensor(storage, storage_offset, size, stride)`.
+    V1,
+    /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
+    /// backward_hooks[, metadata])`.
+    V2,
+    /// `_rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad,
+    /// backward_hooks, dtype[, metadata])`, for storages written untyped.
+    V3,
+    /// `_rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params,
+    /// requires_grad, backward_hooks)`.
+    Quantized,
+    /// `_rebuild_parameter(data, requires_grad, backward_hooks)` and
+    /// `_rebuild_parameter_with_state(..., state)`.
+    Parameter,
+    /// Any other `torch._utils._rebuild_*`.
+    Other,
+}
+
+fn rebuild_of(graph: &Graph<'_>, obj: &Object) -> Option<(Rebuild, String)> {
+    let Some(Node::Global(g)) = graph.get(obj.callable) else {
+        return None;
+    };
+    if g.module != "torch._utils" || !g.name.starts_with("_rebuild_") {
+        return None;
+    }
+    let kind = match g.name.as_str() {
+        "_rebuild_tensor" => Rebuild::V1,
+        "_rebuild_tensor_v2" => Rebuild::V2,
+        "_rebuild_tensor_v3" => Rebuild::V3,
+        "_rebuild_qtensor" => Rebuild::Quantized,
+        "_rebuild_parameter" | "_rebuild_parameter_with_state" => Rebuild::Parameter,
+        _ => Rebuild::Other,
+    };
+    Some((kind, format!("{}.{}", g.module, g.name)))
+}
+
+/// Every tensor reachable from `root`, depth first, children in order. Each container
+/// is entered once (a memo bomb costs its size, not its expansion); a tensor reached
+/// through two containers is listed under both names.
+pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTensor>, TorchError> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
+    let mut name_bytes: u64 = 0;
+    while let Some((id, path)) = stack.pop() {
+        let Some(node) = graph.get(id) else { continue };
+        if let Node::Object(obj) = node {
+            if let Some((kind, rebuild)) = rebuild_of(graph, obj) {
+                if out.len() >= MAX_TENSORS {
+                    return Err(TorchError::Limit {
+                        what: "tensors",
+                        limit: MAX_TENSORS as u64,
+                    });
+                }
+                name_bytes = name_bytes.saturating_add(path.len() as u64);
+                if name_bytes > MAX_NAME_BYTES {
+                    return Err(TorchError::Limit {
+                        what: "name bytes",
+                        limit: MAX_NAME_BYTES,
+                    });
+                }
+                out.push(tensor(graph, id, obj, kind, rebuild, path)?);
+                continue;
+            }
+        }
+        let children: Vec<(String, NodeId)> = match node {
+            Node::Dict(pairs) => pairs
+                .iter()
+                .map(|(k, v)| (segment(graph, *k), *v))
+                .collect(),
+            Node::List(items) | Node::Tuple(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), *v))
+                .collect(),
+            Node::Object(obj) => object_items(graph, obj),
+            _ => continue,
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        for (seg, child) in children.into_iter().rev() {
+            let name = if path.is_empty() {
+                seg
+            } else {
+                format!("{path}.{seg}")
+            };
+            stack.push((child, name));
+        }
+    }
+    Ok(out)
+}
+
+/// The items of an object that holds items: an `OrderedDict` (its constructor's list
+/// of pairs, then its SETITEMs) or anything with APPENDs/SETITEMs.
+fn object_items(graph: &Graph<'_>, obj: &Object) -> Vec<(String, NodeId)> {
+    let mut items = Vec::new();
+    let is_ordered_dict = matches!(graph.get(obj.callable),
+        Some(Node::Global(g)) if g.module == "collections" && g.name == "OrderedDict");
+    if is_ordered_dict {
+        if let Some(Node::Tuple([first, ..])) = graph.get(obj.args) {
+            if let Some(Node::List(pairs) | Node::Tuple(pairs)) = graph.get(*first) {
+                for p in pairs {
+                    if let Some(Node::List([k, v]) | Node::Tuple([k, v])) = graph.get(*p) {
+                        items.push((segment(graph, *k), *v));
+                    }
+                }
+            }
+        }
+    }
+    items.extend(
+        obj.listitems
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), *v)),
+    );
+    items.extend(obj.dictitems.iter().map(|(k, v)| (segment(graph, *k), *v)));
+    items
+}
+
+/// A dict key as a name segment: a str as itself, an int in decimal, anything else as
+/// its Python repr.
+fn segment(graph: &Graph<'_>, key: NodeId) -> String {
+    match graph.get(key) {
+        Some(Node::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+        Some(Node::Int(i)) => i.to_string(),
+        _ => crate::views::repr::repr(graph, key),
+    }
+}
+
+fn malformed(name: &str, what: &'static str) -> TorchError {
+    TorchError::Malformed {
+        tensor: name.to_owned(),
+        what,
+    }
+}
+
+fn tensor(
+    graph: &Graph<'_>,
+    id: NodeId,
+    obj: &Object,
+    kind: Rebuild,
+    rebuild: String,
+    name: String,
+) -> Result<RawTensor, TorchError> {
+    let Some(Node::Tuple(args)) = graph.get(obj.args) else {
+        return Err(malformed(&name, "rebuild arguments are not a tuple"));
+    };
+    let arg = |i: usize| args.get(i).copied();
+    match kind {
+        Rebuild::Other => Err(TorchError::UnsupportedTensor {
+            tensor: name,
+            rebuild,
+        }),
+        Rebuild::Parameter => {
+            let data = arg(0).ok_or_else(|| malformed(&name, "a Parameter without data"))?;
+            let requires_grad = match arg(1).and_then(|r| graph.get(r)) {
+                Some(Node::Bool(b)) => b,
+                _ => return Err(malformed(&name, "requires_grad is not a bool")),
+            };
+            let inner = match graph.get(data) {
+                Some(Node::Object(inner)) => match rebuild_of(graph, inner) {
+                    Some((Rebuild::Parameter, _)) | None => None,
+                    Some((k, r)) => Some((inner, k, r)),
+                },
+                _ => None,
+            };
+            let Some((inner, k, r)) = inner else {
+                return Err(malformed(&name, "a Parameter's data is not a tensor"));
+            };
+            let mut t = tensor(graph, data, inner, k, r, name)?;
+            t.node = id;
+            t.parameter = true;
+            t.requires_grad = requires_grad;
+            Ok(t)
+        }
+        Rebuild::V1 | Rebuild::V2 | Rebuild::V3 | Rebuild::Quantized => {
+            let storage = arg(0).and_then(|s| storage(graph, s)).ok_or_else(|| {
+                malformed(&name, "storage is not a ('storage', ...) persistent id")
+            })?;
+            let storage_offset = arg(1)
+                .and_then(|n| num(graph, n))
+                .ok_or_else(|| malformed(&name, "storage_offset is not an int"))?;
+            let shape = arg(2)
+                .and_then(|n| nums(graph, n))
+                .ok_or_else(|| malformed(&name, "size is not a tuple of ints"))?;
+            let stride = arg(3)
+                .and_then(|n| nums(graph, n))
+                .ok_or_else(|| malformed(&name, "stride is not a tuple of ints"))?;
+            let grad_at = match kind {
+                Rebuild::V1 => None,
+                Rebuild::Quantized => Some(5),
+                _ => Some(4),
+            };
+            let requires_grad = match grad_at.and_then(arg).map(|r| graph.get(r)) {
+                None => false,
+                Some(Some(Node::Bool(b))) => b,
+                Some(_) => return Err(malformed(&name, "requires_grad is not a bool")),
+            };
+            let dtype = if kind == Rebuild::V3 {
+                match arg(6).and_then(|d| graph.get(d)) {
+                    Some(Node::Global(g)) if g.module == "torch" => Some(g.name.clone()),
+                    _ => return Err(malformed(&name, "dtype is not a torch dtype")),
+                }
+            } else {
+                None
+            };
+            Ok(RawTensor {
+                name,
+                node: id,
+                parameter: false,
+                requires_grad,
+                storage,
+                dtype,
+                storage_offset,
+                shape,
+                stride,
+            })
+        }
+    }
+}
+
+/// `('storage', torch.<X>Storage, key, location, numel[, view_metadata])`, with no
+/// legacy storage view.
+fn storage(graph: &Graph<'_>, id: NodeId) -> Option<RawStorage> {
+    let Some(Node::PersId(pid)) = graph.get(id) else {
+        return None;
+    };
+    let Some(Node::Tuple(items)) = graph.get(pid) else {
+        return None;
+    };
+    let (tag, class, key, location, numel, view) = match items {
+        [a, b, c, d, e] => (*a, *b, *c, *d, *e, None),
+        [a, b, c, d, e, f] => (*a, *b, *c, *d, *e, Some(*f)),
+        _ => return None,
+    };
+    if !matches!(graph.get(tag), Some(Node::Str(b"storage"))) {
+        return None;
+    }
+    if view.is_some_and(|v| !matches!(graph.get(v), Some(Node::None))) {
+        return None;
+    }
+    let Some(Node::Global(class)) = graph.get(class) else {
+        return None;
+    };
+    let text = |id: NodeId| match graph.get(id) {
+        Some(Node::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+        _ => None,
+    };
+    Some(RawStorage {
+        class: if class.module == "torch" || class.module == "torch.cuda" {
+            class.name.clone()
+        } else {
+            format!("{}.{}", class.module, class.name)
+        },
+        key: text(key)?,
+        location: text(location)?,
+        numel: num(graph, numel)?,
+    })
+}
+
+fn num(graph: &Graph<'_>, id: NodeId) -> Option<Num> {
+    match graph.get(id)? {
+        Node::Int(i) => Some(Num::Int(i)),
+        Node::BigInt(_) => Some(Num::Big),
+        _ => None,
+    }
+}
+
+fn nums(graph: &Graph<'_>, id: NodeId) -> Option<Vec<Num>> {
+    match graph.get(id)? {
+        Node::Tuple(items) | Node::List(items) => items.iter().map(|i| num(graph, *i)).collect(),
+        _ => None,
+    }
+}

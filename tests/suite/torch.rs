@@ -1,0 +1,290 @@
+//! corpus/torch/: every generated checkpoint against its manifest (tensors, bytes, and
+//! the conversion read back), every hostile one refused with its exact error.
+
+use std::path::{Path, PathBuf};
+
+use pickleproof::torch::{self, TorchError};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/torch")
+}
+
+fn manifest() -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+    match serde_json::from_str(&text).unwrap() {
+        Value::Object(m) => m,
+        _ => panic!("manifest is not an object"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn u64s(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_benign_checkpoint_matches_its_manifest() {
+    let mut checked = 0;
+    for (file, want) in manifest() {
+        if want["kind"] != "benign" {
+            continue;
+        }
+        let bytes = std::fs::read(dir().join(&file)).unwrap();
+        let ckpt = torch::open(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(ckpt.layout.name(), want["layout"], "{file}");
+        let tensors = want["tensors"].as_array().unwrap();
+        let names: Vec<&str> = ckpt.tensors.iter().map(|t| t.name.as_str()).collect();
+        let want_names: Vec<&str> = tensors
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, want_names, "{file}");
+        for (t, w) in ckpt.tensors.iter().zip(tensors) {
+            let at = format!("{file}: {}", t.name);
+            assert_eq!(t.dtype.name(), w["dtype"], "{at}");
+            assert_eq!(t.shape, u64s(&w["shape"]), "{at}");
+            assert_eq!(t.stride, u64s(&w["stride"]), "{at}");
+            assert_eq!(t.storage_offset, w["offset"].as_u64().unwrap(), "{at}");
+            assert_eq!(t.storage_key, w["storage_key"], "{at}");
+            assert_eq!(t.requires_grad, w["requires_grad"], "{at}");
+            assert_eq!(t.parameter, w["parameter"], "{at}");
+            // Bit-exact elements, row-major little-endian, read by range.
+            assert_eq!(hex(&t.bytes(&bytes).unwrap()), w["hex"], "{at}");
+            let range = t.storage_range.start as usize..t.storage_range.end as usize;
+            assert!(range.end <= bytes.len(), "{at}");
+            assert_eq!(t.storage_bytes(&bytes).unwrap(), &bytes[range], "{at}");
+        }
+        let key = want["convert_key"].as_str();
+        match (&want["convert"], torch::convert_to_safetensors(&bytes, key)) {
+            (Value::String(ok), Ok(out)) if ok == "ok" => {
+                let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+                let (_, meta) = safetensors::SafeTensors::read_metadata(&out).unwrap();
+                let info = meta.metadata().as_ref().unwrap();
+                assert_eq!(info.get("format").map(String::as_str), Some("pt"));
+                let prefix = key.map(|k| format!("{k}.")).unwrap_or_default();
+                let mut written = 0;
+                for w in tensors {
+                    let Some(name) = w["name"].as_str().unwrap().strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    let view = st
+                        .tensor(name)
+                        .unwrap_or_else(|e| panic!("{file}: {name}: {e}"));
+                    assert_eq!(hex(view.data()), w["hex"], "{file}: {name}");
+                    let shape: Vec<u64> = view.shape().iter().map(|&d| d as u64).collect();
+                    assert_eq!(shape, u64s(&w["shape"]), "{file}: {name}");
+                    written += 1;
+                }
+                assert_eq!(st.len(), written, "{file}");
+            }
+            (Value::Object(e), Err(err)) => {
+                assert_eq!(err.name(), e["error"], "{file}: {err}");
+                match err {
+                    TorchError::Aliased { tensors, .. } => {
+                        let want: Vec<&str> = e["tensors"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_str().unwrap())
+                            .collect();
+                        assert_eq!(tensors, want, "{file}");
+                    }
+                    other => assert_eq!(other.tensor(), e["tensor"].as_str(), "{file}"),
+                }
+            }
+            (want, got) => panic!("{file}: want {want}, got {got:?}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+}
+
+fn open_hostile(name: &str) -> TorchError {
+    let bytes = std::fs::read(dir().join("hostile").join(name)).unwrap();
+    let err = torch::open(&bytes).unwrap_err();
+    // Listing and converting refuse with the same error.
+    assert_eq!(torch::list_tensors(&bytes).unwrap_err(), err);
+    assert_eq!(
+        torch::convert_to_safetensors(&bytes, None).unwrap_err(),
+        err
+    );
+    err
+}
+
+fn s(x: &str) -> String {
+    x.to_owned()
+}
+
+#[test]
+fn every_hostile_checkpoint_is_refused_with_its_exact_error() {
+    let cases = [
+        (
+            "storage_size_mismatch.pt",
+            TorchError::StorageSizeMismatch {
+                tensor: s("w"),
+                key: s("1"),
+                expected: 24,
+                actual: 20,
+            },
+        ),
+        (
+            "out_of_bounds_view.pt",
+            TorchError::OutOfBounds {
+                tensor: s("w"),
+                needed: 20,
+                available: 16,
+            },
+        ),
+        (
+            "negative_stride.pt",
+            TorchError::Negative {
+                tensor: s("w"),
+                field: "stride",
+                value: -1,
+            },
+        ),
+        (
+            "huge_shape.pt",
+            TorchError::TooLarge {
+                tensor: s("w"),
+                field: "numel",
+                limit: 1 << 40,
+            },
+        ),
+        (
+            "duplicate_storage_key.pt",
+            TorchError::DuplicateStorage {
+                tensor: s("w"),
+                key: s("0"),
+            },
+        ),
+        (
+            "storage_key_other_dtype.pt",
+            TorchError::StorageConflict {
+                tensor: s("b"),
+                key: s("0"),
+                first: s("a"),
+            },
+        ),
+        (
+            "missing_storage.pt",
+            TorchError::MissingStorage {
+                tensor: s("w"),
+                key: s("0"),
+            },
+        ),
+        (
+            "forbidden_global.pt",
+            TorchError::Forbidden {
+                module: s("os"),
+                name: s("system"),
+                offset: 2,
+            },
+        ),
+    ];
+    let manifest = manifest();
+    let listed = manifest.values().filter(|v| v["kind"] == "hostile").count();
+    assert_eq!(listed, cases.len());
+    for (name, want) in cases {
+        let got = open_hostile(name);
+        assert_eq!(got, want, "{name}");
+        let m = &manifest[&format!("hostile/{name}")];
+        assert_eq!(got.name(), m["error"], "{name}");
+        assert_eq!(got.tensor(), m["tensor"].as_str(), "{name}");
+    }
+}
+
+#[test]
+fn key_selects_a_sub_dict_and_names_are_relative_to_it() {
+    let bytes = std::fs::read(dir().join("training.pt")).unwrap();
+    let rows = torch::list_tensors(&bytes).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "state_dict.layer1.weight",
+            "state_dict.layer1.bias",
+            "optimizer.state.0.step",
+            "optimizer.state.0.exp_avg",
+            "optimizer.state.0.exp_avg_sq"
+        ]
+    );
+    assert_eq!(
+        torch::to_json(&rows[..1]),
+        r#"[{"name":"state_dict.layer1.weight","dtype":"float32","shape":[2,2],"bytes":16}]"#
+    );
+    assert_eq!(
+        torch::convert_to_safetensors(&bytes, Some("nope")).unwrap_err(),
+        TorchError::KeyNotFound { key: s("nope") }
+    );
+    // The non-tensor values stay graph values.
+    let ckpt = torch::open(&bytes).unwrap();
+    let repr = pickleproof::views::repr::repr(&ckpt.graph, ckpt.root);
+    assert!(repr.contains("'epoch': 7"), "{repr}");
+}
+
+#[test]
+fn non_overlapping_slices_of_one_storage_convert() {
+    let bytes = std::fs::read(dir().join("shared.pt")).unwrap();
+    let out = torch::convert_to_safetensors(&bytes, Some("buffers")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn convert_file_writes_what_convert_returns() {
+    let input = dir().join("views.pt");
+    let out = std::env::temp_dir().join(format!(
+        "pickleproof-views-{}.safetensors",
+        std::process::id()
+    ));
+    torch::convert_file(&input, &out, None).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let bytes = std::fs::read(&input).unwrap();
+    assert_eq!(
+        written,
+        torch::convert_to_safetensors(&bytes, None).unwrap()
+    );
+}
+
+#[test]
+fn python_reads_the_conversions_back_bit_for_bit() {
+    let python = ["/work/venv/bin/python", "python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import safetensors, numpy"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = python else {
+        println!("skipped: no python3 with safetensors and numpy");
+        return;
+    };
+    let outdir = std::env::temp_dir().join(format!("pickleproof-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&outdir).unwrap();
+    for (file, want) in manifest() {
+        if want["kind"] != "benign" || want["convert"] != "ok" {
+            continue;
+        }
+        let bytes = std::fs::read(dir().join(&file)).unwrap();
+        let out = torch::convert_to_safetensors(&bytes, want["convert_key"].as_str()).unwrap();
+        std::fs::write(outdir.join(format!("{file}.safetensors")), out).unwrap();
+    }
+    let status = std::process::Command::new(python)
+        .arg(dir().join("check_convert.py"))
+        .arg(&outdir)
+        .status()
+        .unwrap();
+    std::fs::remove_dir_all(&outdir).unwrap();
+    assert!(status.success());
+}
