@@ -418,17 +418,17 @@ def global_spelling():
         b"cOS\nsystem\n(S'echo pwned'\ntR.",
         C, "GLOBAL OS.system (uppercase module): not importable on a case-sensitive system, but a scanner that case-folds names "
         "and one that does not disagree; an allowlist must still refuse it",
-        PS_LIST + " (exact-match module names); CVE-2025-10157 (JFrog: blocklist name matching bypass)", "inconclusive", [],
+        PS_LIST + " (exact-match module names); CVE-2025-10157 (JFrog: blocklist name matching bypass)", "unsafe", [],
         names=["OS.system"])
     add("t_gs_carriage_return_in_names.pkl",
         b"cos\r\nsystem\r\n(S'echo pwned'\ntR.",
         C, "GLOBAL line 'os\\r' / 'system\\r': CPython strips only the '\\n', so it imports a module named 'os\\r' (fails); a scanner "
         "that splits lines on \\r\\n or strips whitespace sees os.system",
-        CPY + " load_global (readline()[:-1])", "inconclusive", [], names=["os\r.system\r"])
+        CPY + " load_global (readline()[:-1])", "unsafe", [], names=["os\r.system\r"])
     add("t_gs_whitespace_in_names.pkl",
         PROTO(4) + sglob("os ", " system") + sbu(CMD) + TUPLE1 + REDUCE + STOP,
         C, "STACK_GLOBAL 'os ' + ' system' (spaces kept by CPython, so the import fails); a scanner that trims names sees os.system",
-        CPY + " find_class (names used verbatim)", "inconclusive", [], names=["os . system"])
+        CPY + " find_class (names used verbatim)", "unsafe", [], names=["os . system"])
 
 
 # ===========================================================================

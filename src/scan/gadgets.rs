@@ -414,6 +414,19 @@ const MAX_COMPONENTS: usize = 16;
 /// module prefix; for a dotted name, then each attribute-chain reading of it (see
 /// the module docs), for its first 16 components (`MAX_COMPONENTS`).
 pub fn lookup(module: &str, name: &str) -> Option<&'static Gadget> {
+    lookup_exact(module, name).or_else(|| {
+        // A spelling of a listed name (`OS`, `os\r`, ` os`, `SYSTEM`): CPython's
+        // import is case-sensitive and keeps the whitespace, so such a name fails to
+        // load today; but it is only ever written to probe scanners that match
+        // exactly, and a loader that normalises names (a case-insensitive file system
+        // with PYTHONCASEOK, a hand-written unpickler) would run the gadget.
+        let module = module.trim().to_ascii_lowercase();
+        let name = name.trim().to_ascii_lowercase();
+        lookup_exact(&module, &name)
+    })
+}
+
+fn lookup_exact(module: &str, name: &str) -> Option<&'static Gadget> {
     let module = unalias(module);
     if let Some(found) = lookup_plain(module, name) {
         return Some(found);
