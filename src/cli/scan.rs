@@ -115,12 +115,9 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         }
         walk::collect(&args.paths)
     };
-    // A skipped path (a link leaving the root, an unreadable directory) is reported
-    // on stderr and counted as inconclusive: a loader following that link would read
-    // a file nobody scanned.
-    for s in &skipped {
-        eprintln!("pickleproof: skipped {}: {}", s.path.display(), s.why);
-    }
+    // A skipped path (a link leaving the root, an unreadable directory) is counted as
+    // inconclusive and said on stderr with the unreadable files below: a loader
+    // following that link would read a file nobody scanned.
 
     let bar = if args.progress && !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
@@ -226,10 +223,7 @@ fn text_report(results: &[Scanned], policy: &str, quiet: bool, seconds: f64) -> 
                 out.push_str(&render::text::text(report, &r.path));
             }
             Ok(_) => {}
-            Err(e) => out.push_str(&format!(
-                "{:<12}  {}\n    cannot read: {e}\n",
-                "inconclusive", r.path
-            )),
+            Err(e) => out.push_str(&format!("{}: verdict inconclusive (exit 2): {e}\n", r.path)),
         }
     }
     out.push_str(&format!(
