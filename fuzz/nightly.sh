@@ -107,7 +107,8 @@ fuzz_one() {
     local end=$(( $(date +%s) + secs )) tries=0
     local args=("fuzz/corpus/$t")
     if [ "$t" = zip ]; then
-        args+=(corpus/archives corpus/fuzz-zip)
+        args+=(corpus/archives)
+        [ -d corpus/fuzz-zip ] && args+=(corpus/fuzz-zip)
     elif [ "$t" = container ]; then
         args+=(corpus/containers corpus/archives)
     elif [ "$t" = torch ]; then

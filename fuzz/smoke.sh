@@ -39,7 +39,8 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
     args=("$WORK/$t")
     if [[ $t == zip ]]; then
-        args+=(corpus/archives corpus/fuzz-zip)
+        args+=(corpus/archives)
+        [[ -d corpus/fuzz-zip ]] && args+=(corpus/fuzz-zip)
     elif [[ $t == container ]]; then
         args+=(corpus/containers corpus/archives)
     elif [[ $t == torch ]]; then
