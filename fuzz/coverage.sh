@@ -5,7 +5,8 @@
 # Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
 # (decode, stream, roundtrip_bytes, limits, views, and cpython when a shared libpython
 # is found: fuzz/libpython.sh) and corpus/fuzz-{ops,roundtrip}
-# through the structured targets with `cargo fuzz coverage`, merges
+# through the structured targets, and corpus/archives and corpus/fuzz-zip through zip,
+# with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
 # llvm-tools-preview (installed when missing) and cargo-fuzz.
 set -euo pipefail

@@ -55,6 +55,8 @@
 //! - `cli`: the `pickleproof` command-line tool (`dump`, `scan`, `disasm`); implies `zip`.
 //! - `zip`: [`container::zip`], the pickles inside ZIP archives such as PyTorch checkpoints.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
+//! - `cpython`: also the differential fuzz body against CPython's own unpickler
+//!   (`pickleproof::harness::cpython`; pyo3, links a shared libpython).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
