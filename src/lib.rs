@@ -70,6 +70,8 @@
 //!   expansion of shared references budgeted. Adds the `serde` dependency; the core
 //!   decoder has none.
 //! - `harness`: fuzz-target bodies and their invariant checks (`pickleproof::harness`).
+//! - `cpython`: also the differential fuzz body against CPython's own unpickler
+//!   (`pickleproof::harness::cpython`; pyo3, links a shared libpython).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

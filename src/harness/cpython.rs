@@ -111,6 +111,15 @@ pub const ACCEPTED: &[Difference] = &[
                   accepts",
     },
     Difference {
+        id: "buffer-exporter-unknown",
+        what: "a READONLY_BUFFER view of an out-of-band buffer that was not supplied, \
+               used as a dict key or set item: CPython hashes the real buffer's \
+               exporter (a view of a bytearray is unhashable, of bytes hashes by content)",
+        why: "the buffer is not there, so neither is its exporter; pickleproof hashes a \
+              buffer placeholder by identity",
+        handled: "the placeholders wrap a writable exporter that hashes by identity",
+    },
+    Difference {
         id: "globals-resolve",
         what: "a global that cannot be imported, or a dotted name with no such \
                attribute: CPython's `find_class` fails",
