@@ -12,6 +12,7 @@ order on every run). It owns these paths and deletes them before writing:
                       each with its expected `pickle-canon/1` JSON (manifest.json)
     corpus/bombs/     hand-built hostile streams aimed at one limit each (manifest.json)
     corpus/hostile/   hand-built streams that import/call forbidden globals (manifest.json)
+    corpus/compat/    harmless Python 2 names fix_imports maps (manifest.json, same form)
     corpus/examples/config.pkl, config.json   the README's first example
 
 Hand-written files (e.g. corpus/regressions/) are never touched.
@@ -49,6 +50,7 @@ CORPUS = Path(__file__).resolve().parent
 SEED = CORPUS / "seed"
 BOMBS = CORPUS / "bombs"
 HOSTILE = CORPUS / "hostile"
+COMPAT = CORPUS / "compat"
 EXAMPLES = CORPUS / "examples"
 
 PROTOCOLS = range(0, 6)
@@ -840,6 +842,23 @@ def hostile_cases():
         PROTO2 + b"c__builtin__\nset\n" + EMPTY_LIST + TUPLE1 + REDUCE
         + b"cos\nsystem\n" + bu("echo pwned") + TUPLE1 + REDUCE + STOP,
         "an allowed builtins.set call first, then os.system", "os", "system")
+    add("p0_py2_name_mapping_reduce_exec",
+        b"c__builtin__\nreduce\n(c__builtin__\nexec\n((dlS'import os; os.system(\"echo pwned\")'\ntR.",
+        "__builtin__.reduce: NAME_MAPPING maps it to functools.reduce, which calls "
+        "exec('import os; ...', {}) (reduce(f, [x], init) is f(init, x))",
+        "functools", "reduce")
+    return c
+
+
+def compat_cases():
+    """Python 2 names that `fix_imports` maps to harmless Python 3 ones: no attack, here
+    to check that the mapping is applied before any allowlist (corpus/compat/). Under
+    the strict policy the mapped name is the first refused global, as for hostile files."""
+    c = []
+
+    def add(name, data, desc, mod, nm):
+        c.append((name, data, desc, (mod, nm)))
+
     add("p0_py2_name_mapping_userdict", b"(cUserDict\nUserDict\no.",
         "UserDict.UserDict: a NAME_MAPPING entry, mapped to collections.UserDict",
         "collections", "UserDict")
@@ -857,6 +876,19 @@ def write_hostile():
         manifest.append({"file": f"{name}.pkl", "description": desc,
                          "expect": {"kind": "forbidden", "module": mod, "name": nm}})
     write_json(HOSTILE / "manifest.json", manifest, pretty=True)
+    return cases
+
+
+def write_compat():
+    if COMPAT.exists():
+        shutil.rmtree(COMPAT)
+    manifest = []
+    cases = compat_cases()
+    for name, data, desc, (mod, nm) in cases:
+        write_bytes(COMPAT / f"{name}.pkl", data)
+        manifest.append({"file": f"{name}.pkl", "description": desc,
+                         "expect": {"kind": "forbidden", "module": mod, "name": nm}})
+    write_json(COMPAT / "manifest.json", manifest, pretty=True)
     return cases
 
 
@@ -1184,10 +1216,11 @@ def main():
     seeds = write_seeds()
     bombs = write_bombs()
     hostile = write_hostile()
+    compat = write_compat()
     example = write_examples()
-    print(f"wrote {len(seeds)} seeds, {len(bombs)} bombs, {len(hostile)} hostile, 1 example")
+    print(f"wrote {len(seeds)} seeds, {len(bombs)} bombs, {len(hostile)} hostile, {len(compat)} compat, 1 example")
     if "--no-check" not in sys.argv[1:]:
-        problems = self_check(seeds, bombs, hostile, example)
+        problems = self_check(seeds, bombs, hostile + compat, example)
         for p in problems:
             print("CHECK FAILED:", p, file=sys.stderr)
         if problems:

@@ -31,7 +31,7 @@ IGNORE='(\.cargo/|/rustc/|/fuzz/|/library/|src/main\.rs)'
 # One flat input folder: cargo fuzz coverage takes one corpus directory per run.
 INPUTS=$(mktemp -d)
 trap 'rm -rf "$INPUTS"' EXIT
-for d in seed bombs hostile regressions examples fuzz; do
+for d in seed bombs hostile compat regressions examples fuzz; do
     find "corpus/$d" -name '*.pkl' -exec cp {} "$INPUTS/" \;
 done
 PROFILES=()
@@ -54,8 +54,13 @@ obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
 OBJECTS+=(-object "$obj")
 # The container target replays the committed containers and archives.
 CONTAINERS=$(mktemp -d)
-cp corpus/containers/* corpus/archives/* "$CONTAINERS/"
-rm -f "$CONTAINERS"/*.py "$CONTAINERS"/*.json
+# Named after their folder: both hold a generate.py and a manifest.json (skipped).
+for f in corpus/containers/* corpus/archives/*; do
+    case "$f" in
+        *.py | *.json) ;;
+        *) cp "$f" "$CONTAINERS/$(basename "$(dirname "$f")")-$(basename "$f")" ;;
+    esac
+done
 cargo +nightly fuzz coverage container "$CONTAINERS" >"$OUT/container.log" 2>&1
 rm -rf "$CONTAINERS"
 PROFILES+=("fuzz/coverage/container/coverage.profdata")

@@ -1337,8 +1337,7 @@ EXISTING = {
     "p0_copyreg_reconstructor.pkl": ("indirection", "copy_reg._reconstructor(subprocess.Popen, object, None): copy_reg mapped to copyreg, first in the stream", CPY_COMPAT + "; " + CPY + " copyreg._reconstructor", "unsafe", ["copyreg._reconstructor", "subprocess.Popen"]),
     "p0_getattr_import_chain.pkl": ("indirection", "getattr(__import__('os'), 'system')('echo pwned') built with REDUCE; getattr is the first global", FK + " GHSA-h4rm-mm56-xf63", "unsafe", ["builtins.getattr", "builtins.__import__", "os.system"]),
     "p2_allowed_then_forbidden.pkl": ("global-spelling", "an allowed builtins.set call first, then os.system (a scanner that judges only the first global misses it)", PS + " malicious6.pkl (benign first)", "unsafe", ["os.system"]),
-    "p0_py2_name_mapping_userdict.pkl": ("global-spelling", "UserDict.UserDict: a NAME_MAPPING entry mapped to collections.UserDict (not dangerous itself; tests that the mapping is applied before the allowlist)", CPY_COMPAT, "inconclusive", []),
-    "p0_py2_name_mapping_exceptions.pkl": ("global-spelling", "exceptions.StandardError: NAME_MAPPING maps it to builtins.Exception (not dangerous itself; tests the mapping)", CPY_COMPAT, "inconclusive", []),
+    "p0_py2_name_mapping_reduce_exec.pkl": ("global-spelling", "__builtin__.reduce: NAME_MAPPING maps it to functools.reduce, which calls exec('import os; ...', {}) (reduce(f, [x], init) is f(init, x)); a scanner that matches only Python 3 names misses both", CPY_COMPAT, "unsafe", ["functools.reduce", "builtins.exec"]),
 }
 
 

@@ -4,12 +4,11 @@
 //!   and the standard library write, in every container and compression, plus the
 //!   corpus's own scripts and notes, which are no pickles) is clean under the `ml`
 //!   preset, except the short [`BORDERLINE`] list, each with its verdict and why.
-//! - Every file of `corpus/hostile/` is unsafe or inconclusive under the same preset,
-//!   and never merely suspicious except the [`HOSTILE_SUSPICIOUS`] names that no Python
-//!   can import. Each gets `techniques.json`'s `expect` unless [`HOSTILE_DIFFERENCES`]
-//!   says why not. Never clean under strict; under `ml`, never clean but for one file
-//!   that holds no attack ([`HARMLESS_UNDER_ML`]), whose every site is checked.
-//!   `--nocapture` prints a table per technique class.
+//! - Every file of `corpus/hostile/` is unsafe or inconclusive under the same preset
+//!   (and under strict), never suspicious or clean. Each gets `techniques.json`'s
+//!   `expect` unless [`HOSTILE_DIFFERENCES`] says why not. `--nocapture` prints a table
+//!   per technique class.
+//! - `corpus/compat/` (harmless Python 2 names) gets [`COMPAT_UNDER_ML`]'s verdicts.
 //!
 //! The permissive preset is the point: it is the policy a user picks to stop false
 //! alarms, so it must not let an attack through.
@@ -130,15 +129,8 @@ fn benign_files_are_clean_under_ml_except_the_borderline_ones() {
     );
 }
 
-/// Hostile files that are only suspicious under `ml`: a harmless name `ml` does not
-/// list, known to no gadget list (spellings of gadgets such as `OS` are unsafe). The corpus calls the outcome inconclusive. (file, why).
-const HOSTILE_SUSPICIOUS: &[(&str, &str)] = &[(
-    "p0_py2_name_mapping_exceptions.pkl",
-    "a Python 2 name mapped to one that is not dangerous",
-)];
-
-/// Hostile files whose verdict under `ml` is not `techniques.json`'s, besides
-/// [`HOSTILE_SUSPICIOUS`]: (file, verdict, why). The same as under strict (see
+/// Hostile files whose verdict under `ml` is not `techniques.json`'s: (file, verdict,
+/// why). The same as under strict (see
 /// `scan::KNOWN_DIFFERENCES`): the scan is stricter than the corpus's expectation.
 const HOSTILE_DIFFERENCES: &[(&str, &str, &str)] = &[
     (
@@ -168,18 +160,72 @@ const HOSTILE_DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Hostile-corpus files that hold no attack, clean under `ml` by design: (file, the
-/// one global its sites may name: module, name, and the names as written).
+/// The files of `corpus/compat/`: Python 2 names that CPython's `fix_imports`
+/// (protocol < 3) maps to harmless Python 3 ones. No attack; what they test is that the
+/// mapping comes before the allowlist. (file, verdict under `ml`, the one global its
+/// sites may name when clean: module, name, and the names as written).
 ///
-/// `UserDict.UserDict` is what Python 2 called `collections.UserDict`; CPython's
-/// `fix_imports` (protocol < 3) maps it so, and `OBJ` makes an empty one. The corpus
-/// calls it "not dangerous itself; tests that the mapping is applied before the
-/// allowlist": under `ml` (whose `stdlib-data` lists `collections:UserDict`) it is,
-/// and the file is clean. Under strict it is suspicious (see `scan::KNOWN_DIFFERENCES`).
-const HARMLESS_UNDER_ML: &[(&str, [&str; 4])] = &[(
-    "p0_py2_name_mapping_userdict.pkl",
-    ["collections", "UserDict", "UserDict", "UserDict"],
-)];
+/// `UserDict.UserDict` is what Python 2 called `collections.UserDict`, and `OBJ` makes
+/// an empty one: `ml` (whose `stdlib-data` lists `collections:UserDict`) allows it, so
+/// the file is clean. `exceptions.StandardError` maps to `builtins.Exception`, which
+/// no preset lists and no gadget list knows: suspicious.
+const COMPAT_UNDER_ML: &[(&str, FileVerdict, [&str; 4])] = &[
+    (
+        "p0_py2_name_mapping_userdict.pkl",
+        FileVerdict::Clean,
+        ["collections", "UserDict", "UserDict", "UserDict"],
+    ),
+    (
+        "p0_py2_name_mapping_exceptions.pkl",
+        FileVerdict::Suspicious,
+        ["builtins", "Exception", "exceptions", "StandardError"],
+    ),
+];
+
+#[test]
+fn compat_names_are_mapped_before_the_allowlist() {
+    let root = corpus_dir().join("compat");
+    let listed: Vec<String> = crate::support::manifest("compat")
+        .iter()
+        .map(|e| e["file"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed.len(), COMPAT_UNDER_ML.len(), "{listed:?}");
+    for (file, verdict, want) in COMPAT_UNDER_ML {
+        assert!(
+            listed.iter().any(|f| f == file),
+            "{file} not in the manifest"
+        );
+        let data = std::fs::read(root.join(file)).unwrap();
+        let report = scan_file(&data, &ml());
+        if *verdict == FileVerdict::Clean {
+            check_harmless(file, &report, *want).unwrap();
+        } else {
+            assert_eq!(report.verdict(), *verdict, "{file}: {}", rules(&report));
+            let [module, name, written_module, written_name] = *want;
+            let imports: Vec<_> = report
+                .pickles
+                .iter()
+                .flat_map(|p| &p.sites)
+                .filter_map(|s| match &s.finding {
+                    Finding::Import {
+                        module: m,
+                        name: n,
+                        written: Some((wm, wn)),
+                    } => Some([m.as_str(), n, wm, wn]),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                imports,
+                [[module, name, written_module, written_name]],
+                "{file}"
+            );
+        }
+        // Strict lists none of them.
+        let strict = scan_file(&data, &ScanOptions::default());
+        assert_ne!(strict.verdict(), FileVerdict::Clean, "{file}");
+    }
+}
 
 /// A harmless file's report: clean, and every site allowed, naming exactly the mapped
 /// global (an import with its written name, then calls of it).
@@ -259,12 +305,6 @@ fn hostile_files_are_unsafe_or_inconclusive_under_ml() {
             &ScanOptions::default(),
         );
         assert_ne!(strict.verdict(), FileVerdict::Clean, "{file} ({class})");
-        if let Some((_, want)) = HARMLESS_UNDER_ML.iter().find(|(f, _)| *f == file) {
-            if let Err(e) = check_harmless(file, &report, *want) {
-                wrong.push(e);
-            }
-            continue;
-        }
         // Never clean under ml either.
         assert_ne!(
             verdict,
@@ -273,14 +313,9 @@ fn hostile_files_are_unsafe_or_inconclusive_under_ml() {
             rules(&report)
         );
         let got = verdict.name();
-        let suspicious_ok = HOSTILE_SUSPICIOUS.iter().any(|(f, _)| *f == file);
-        let want = if suspicious_ok {
-            "suspicious"
-        } else {
-            match HOSTILE_DIFFERENCES.iter().find(|(f, _, _)| *f == file) {
-                Some((_, verdict, _)) => verdict,
-                None => expect,
-            }
+        let want = match HOSTILE_DIFFERENCES.iter().find(|(f, _, _)| *f == file) {
+            Some((_, verdict, _)) => verdict,
+            None => expect,
         };
         if got != want {
             wrong.push(format!(
@@ -309,8 +344,8 @@ fn hostile_files_are_unsafe_or_inconclusive_under_ml() {
     }
     line("total", &total);
     assert_eq!(total[0], techniques.len());
-    assert_eq!(total[3], HOSTILE_SUSPICIOUS.len());
-    assert_eq!(total[4], HARMLESS_UNDER_ML.len());
+    // Unsafe or inconclusive, every one.
+    assert_eq!(total[3] + total[4], 0, "suspicious or clean hostile files");
     assert!(
         wrong.is_empty(),
         "{} file(s):\n{}",

@@ -879,7 +879,7 @@ fn hostile_files_are_never_clean_and_get_their_expected_verdict() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(techniques.len(), 244);
+    assert_eq!(techniques.len(), 243);
     let mut wrong = Vec::new();
     for t in &techniques {
         let file = t["file"].as_str().unwrap();
@@ -909,18 +909,6 @@ fn hostile_files_are_never_clean_and_get_their_expected_verdict() {
 
 /// Files whose verdict differs from `techniques.json`, and why.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    // Names CPython cannot import (its load fails there): not allowed, nothing known
-    // about them, so suspicious; the corpus calls the outcome inconclusive.
-    (
-        "p0_py2_name_mapping_exceptions.pkl",
-        "suspicious",
-        "a mapped name that is not dangerous",
-    ),
-    (
-        "p0_py2_name_mapping_userdict.pkl",
-        "suspicious",
-        "a mapped name that is not dangerous",
-    ),
     // A spelling of a gadget ('os\r', 'OS', 'os ') is dangerous (gadgets::lookup
     // normalises case and whitespace): unsafe where the corpus says inconclusive.
     (
