@@ -2,11 +2,13 @@
 # Line coverage of src/ (without src/main.rs) from the COMMITTED corpus:
 # fuzz/coverage.sh [OUT_DIR]
 #
-# Replays corpus/{seed,bombs,hostile,regressions,examples,fuzz} through every byte target
-# (decode, stream, roundtrip_bytes, limits, views, scan, serde, and cpython when a shared
-# libpython is found: fuzz/libpython.sh), corpus/archives through zip,
-# corpus/{containers,archives} through container, and corpus/fuzz-{ops,roundtrip}
-# through the structured targets with `cargo fuzz coverage`, merges
+# Replays the committed pickles (corpus/{seed,bombs,hostile,compat,regressions,examples,
+# fuzz}) through every byte target (decode, stream, roundtrip_bytes, limits, views, scan,
+# serde, and cpython when a shared libpython is found: fuzz/libpython.sh), every model
+# file, container and checkpoint (corpus/{benign,containers,archives,torch,fuzz-zip})
+# through scan and container, archives through zip, checkpoints through torch, policy
+# files (corpus/fuzz-policy, policies/) through policy, and corpus/fuzz-{ops,roundtrip}
+# through the structured targets, with `cargo fuzz coverage`, merges
 # the profiles and prints llvm-cov's per-file report plus the total. Needs nightly with
 # llvm-tools-preview (installed when missing) and cargo-fuzz.
 set -euo pipefail
@@ -28,65 +30,48 @@ rustup component add llvm-tools-preview --toolchain nightly >/dev/null 2>&1 || t
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
 LLVM_BIN=$(rustc +nightly --print sysroot)/lib/rustlib/$TRIPLE/bin
 IGNORE='(\.cargo/|/rustc/|/fuzz/|/library/|src/main\.rs)'
-# One flat input folder: cargo fuzz coverage takes one corpus directory per run.
-INPUTS=$(mktemp -d)
-trap 'rm -rf "$INPUTS"' EXIT
-for d in seed bombs hostile compat regressions examples fuzz; do
-    find "corpus/$d" -name '*.pkl' -exec cp {} "$INPUTS/" \;
-done
 PROFILES=()
 OBJECTS=()
-for t in "${BYTE_TARGETS[@]}"; do
-    cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "$INPUTS" >"$OUT/$t.log" 2>&1
+# cover TARGET GLOB...: replays the files the globs name (flattened into one folder,
+# each named after its folder so equal names do not clash) through TARGET.
+cover() {
+    local t=$1 inputs f
+    shift
+    inputs=$(mktemp -d)
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        cp "$f" "$inputs/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+    cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "$inputs" >"$OUT/$t.log" 2>&1
+    rm -rf "$inputs"
     PROFILES+=("fuzz/coverage/$t/coverage.profdata")
-    obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
+    local obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
     [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
     OBJECTS+=(-object "$obj")
+}
+shopt -s nullglob
+PICKLES=(corpus/{seed,bombs,hostile,compat,regressions,examples,fuzz}/*.pkl)
+# Every committed file that is not a script or a manifest: model files, containers,
+# checkpoints, archives (the scan and container targets read any file).
+FILES=()
+for f in corpus/{benign,containers,archives,torch,torch/hostile,compat,fuzz-zip}/*; do
+    case "$f" in *.py | *.json | *.md) ;; *) FILES+=("$f") ;; esac
 done
-# The archive target replays the committed archives and the archives its fuzzing found.
-ZIPS=$(mktemp -d)
-cp corpus/archives/*.pt corpus/fuzz-zip/* corpus/regressions/*.zip "$ZIPS/" 2>/dev/null || true
-cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" zip "$ZIPS" >"$OUT/zip.log" 2>&1
-rm -rf "$ZIPS"
-PROFILES+=("fuzz/coverage/zip/coverage.profdata")
-obj=target/$TRIPLE/coverage/$TRIPLE/release/zip
-[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/zip
-OBJECTS+=(-object "$obj")
-# The container target replays the committed containers and archives.
-CONTAINERS=$(mktemp -d)
-# Named after their folder: both hold a generate.py and a manifest.json (skipped).
-for f in corpus/containers/* corpus/archives/*; do
-    case "$f" in
-        *.py | *.json) ;;
-        *) cp "$f" "$CONTAINERS/$(basename "$(dirname "$f")")-$(basename "$f")" ;;
+for t in "${BYTE_TARGETS[@]}"; do
+    case "$t" in
+        scan) cover scan "${PICKLES[@]}" "${FILES[@]}" ;;
+        *) cover "$t" "${PICKLES[@]}" ;;
     esac
 done
-cargo +nightly fuzz coverage container "$CONTAINERS" >"$OUT/container.log" 2>&1
-rm -rf "$CONTAINERS"
-PROFILES+=("fuzz/coverage/container/coverage.profdata")
-obj=target/$TRIPLE/coverage/$TRIPLE/release/container
-[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/container
-OBJECTS+=(-object "$obj")
-# The torch target replays the generated checkpoints, hostile ones included.
-TORCHES=$(mktemp -d)
-cp corpus/torch/*.pt corpus/torch/hostile/*.pt "$TORCHES/"
-cargo +nightly fuzz coverage torch "$TORCHES" >"$OUT/torch.log" 2>&1
-rm -rf "$TORCHES"
-PROFILES+=("fuzz/coverage/torch/coverage.profdata")
-obj=target/$TRIPLE/coverage/$TRIPLE/release/torch
-[ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/torch
-OBJECTS+=(-object "$obj")
+# Archives through zip; any file through container; checkpoints through torch.
+cover zip corpus/archives/*.pt corpus/fuzz-zip/* corpus/regressions/*.zip
+cover container "${FILES[@]}" corpus/regressions/container-*.bin
+cover torch corpus/torch/*.pt corpus/torch/hostile/*.pt corpus/archives/*.pt corpus/regressions/torch-*.pt
+# Policy files, the presets and the policy target's finds.
+cover policy corpus/fuzz-policy/* policies/*.txt corpus/regressions/*.policy
 # The structured targets replay their own committed corpora (arbitrary's raw bytes).
 for t in ops roundtrip; do
-    STRUCT=$(mktemp -d)
-    cp corpus/fuzz-$t/*.bin "$STRUCT/" 2>/dev/null || true
-    cp corpus/regressions/$t-*.bin "$STRUCT/" 2>/dev/null || true
-    cargo +nightly fuzz coverage "${CPYTHON_FEATURES[@]}" "$t" "$STRUCT" >"$OUT/$t.log" 2>&1
-    rm -rf "$STRUCT"
-    PROFILES+=("fuzz/coverage/$t/coverage.profdata")
-    obj=target/$TRIPLE/coverage/$TRIPLE/release/$t
-    [ -f "$obj" ] || obj=fuzz/target/$TRIPLE/coverage/$TRIPLE/release/$t
-    OBJECTS+=(-object "$obj")
+    cover "$t" corpus/fuzz-$t/*.bin corpus/regressions/$t-*.bin
 done
 "$LLVM_BIN/llvm-profdata" merge -sparse "${PROFILES[@]}" -o "$OUT/all.profdata"
 "$LLVM_BIN/llvm-cov" report -instr-profile="$OUT/all.profdata" "${OBJECTS[@]:1}" \

@@ -29,7 +29,7 @@ BUDGET=${1:?usage: fuzz/nightly.sh BUDGET_SECONDS}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container torch)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container torch policy)
 STRUCTURED=" ops roundtrip "          # inputs go through `arbitrary`, not pickle bytes
 SEED_DIRS=(corpus/seed corpus/hostile corpus/bombs corpus/examples corpus/regressions)
 source fuzz/libpython.sh
@@ -116,6 +116,8 @@ fuzz_one() {
         args+=(corpus/containers corpus/archives)
     elif [ "$t" = torch ]; then
         args+=(corpus/torch corpus/torch/hostile corpus/archives corpus/seed -dict=fuzz/pickle.dict)
+    elif [ "$t" = policy ]; then
+        args+=(corpus/fuzz-policy policies)
     elif ! is_structured "$t"; then
         for d in "${SEED_DIRS[@]}"; do [ -d "$d" ] && args+=("$d"); done
         args+=(-dict=fuzz/pickle.dict)
@@ -195,6 +197,7 @@ for t in "${TARGETS[@]}"; do
         [ "$t" = zip ] && ext=zip   # replayed through the zip body by cargo test
         [ "$t" = container ] && ext=bin   # replayed through the container body
         [ "$t" = torch ] && ext=pt   # replayed through the torch body
+        [ "$t" = policy ] && ext=policy   # replayed through the policy body
         dest=corpus/regressions/$t-$hash.$ext
         cp "$min" "$dest"
         why=$("$BIN/$t" "$dest" -timeout=10 -rss_limit_mb=2048 2>&1 |

@@ -20,7 +20,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container torch)
+TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan container torch policy)
 STRUCTURED=" ops roundtrip "
 source fuzz/libpython.sh
 if [ -n "$CPYTHON_MISSING" ]; then
@@ -45,6 +45,8 @@ for t in "${TARGETS[@]}"; do
         args+=(corpus/containers corpus/archives)
     elif [[ $t == torch ]]; then
         args+=(corpus/torch corpus/torch/hostile corpus/archives corpus/seed -dict=fuzz/pickle.dict)
+    elif [[ $t == policy ]]; then
+        args+=(corpus/fuzz-policy policies)
     elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi

@@ -46,6 +46,7 @@
     clippy::expect_used
 )]
 
+pub mod policy;
 pub mod scan;
 #[cfg(feature = "serde")]
 pub mod serde;

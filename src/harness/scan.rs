@@ -26,13 +26,18 @@ pub fn run_scan(data: &[u8]) {
     on_small_stack(|| scan(data));
 }
 
-/// The options every check here uses.
+/// The options every check here uses, under PyTorch's allowlist.
 pub fn fuzz_scan_options() -> ScanOptions {
+    fuzz_scan_options_with(Policy::pytorch())
+}
+
+/// [`fuzz_scan_options`] under another policy.
+pub fn fuzz_scan_options_with(policy: Policy) -> ScanOptions {
     let mut limits = fuzz_limits();
     limits.max_memory_bytes = u64::MAX;
     limits.max_depth = 256;
     ScanOptions {
-        policy: Policy::pytorch(),
+        policy,
         limits,
         thresholds: Thresholds {
             memo_index: 1 << 10,
@@ -45,11 +50,15 @@ pub fn fuzz_scan_options() -> ScanOptions {
 
 /// Body of the `scan` target; see the module docs.
 pub fn scan(data: &[u8]) {
-    let options = fuzz_scan_options();
-    let report = scan_file(data, &options);
-    check_report(data, &report);
-    check_first_refusal(data, &options, &report);
-    check_reencoding(data, &options, &report);
+    // PyTorch's list (persistent ids, rebuild calls), then `ml`, whose argument rules
+    // (reconstructors, RNG constructors, getattr pairs) judge calls by their arguments.
+    for policy in [Policy::pytorch(), Policy::ml()] {
+        let options = fuzz_scan_options_with(policy);
+        let report = scan_file(data, &options);
+        check_report(data, &report);
+        check_first_refusal(data, &options, &report);
+        check_reencoding(data, &options, &report);
+    }
 }
 
 /// Renders everything and checks the findings' offsets and the verdict.

@@ -106,6 +106,116 @@ pub enum Loose {
     Map(BTreeMap<String, Loose>),
 }
 
+/// Every shape serde's data model has, for the Rust → pickle → Rust round trip: the
+/// fields are made by `arbitrary` from the input. No `Option<()>` or nested
+/// `Option<Option<_>>`: `Some(())` and `Some(None)` write as `None`, like serde_json's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+pub struct Kitchen {
+    /// A bool.
+    pub flag: bool,
+    /// Every int width.
+    pub ints: (i8, i16, i32, i64, i128),
+    /// Every unsigned width.
+    pub uints: (u8, u16, u32, u64, u128),
+    /// Both float widths (an f32 NaN is made quiet first: a signalling one does not
+    /// survive widening).
+    pub floats: (f32, f64),
+    /// A char (a one-character str).
+    pub letter: char,
+    /// A str.
+    pub text: String,
+    /// Bytes.
+    pub blob: Blob,
+    /// An optional int.
+    pub maybe: Option<i32>,
+    /// Unit, a unit struct, a newtype struct and a tuple struct.
+    pub shapes: ((), UnitStruct, Newtype, TupleStruct),
+    /// Enum variants of every kind.
+    pub variants: Vec<Variant>,
+    /// A dict with str keys.
+    pub by_name: BTreeMap<String, Variant>,
+    /// A dict with int keys.
+    pub by_number: BTreeMap<i64, char>,
+    /// A dict with tuple keys.
+    pub by_pair: BTreeMap<(u8, bool), Option<String>>,
+}
+
+/// A unit struct (`None`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+pub struct UnitStruct;
+
+/// A newtype struct (its field).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+pub struct Newtype(pub u16);
+
+/// A tuple struct (a tuple).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+pub struct TupleStruct(pub i8, pub String);
+
+/// An externally tagged enum with every variant kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+pub enum Variant {
+    /// `'Unit'`.
+    Unit,
+    /// `{'Newtype': 5}`.
+    Newtype(i64),
+    /// `{'Tuple': (1, True)}`.
+    Tuple(u8, bool),
+    /// `{'Struct': {'name': ..., 'bytes': ...}}`.
+    Struct {
+        /// A str.
+        name: String,
+        /// Optional bytes.
+        bytes: Option<Blob>,
+    },
+}
+
+impl<'a> arbitrary::Arbitrary<'a> for Blob {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Blob> {
+        Ok(Blob(Vec::arbitrary(u)?))
+    }
+}
+
+/// A Rust value made from the input round-trips through `to_vec` and `from_slice` (and
+/// `from_reader`) at every protocol: the same value written again gives the same
+/// bytes. Errors of the readers are displayed, to check they render.
+fn check_kitchen(data: &[u8]) {
+    use arbitrary::Arbitrary;
+    let Ok(mut value) = Kitchen::arbitrary(&mut arbitrary::Unstructured::new(data)) else {
+        return;
+    };
+    if value.floats.0.is_nan() {
+        value.floats.0 = f32::NAN;
+    }
+    for protocol in 0..=crate::HIGHEST_PROTOCOL {
+        let bytes = match pps::to_vec(&value, protocol) {
+            Ok(bytes) => bytes,
+            Err(e) if protocol == 0 && matches!(e.kind(), ErrorKind::Encode(_)) => continue,
+            Err(e) => panic!("{value:?} does not write at protocol {protocol}: {e}"),
+        };
+        let decoder = crate::Decoder::new().limits(crate::Limits::unbounded());
+        let roomy = Options {
+            max_values: u64::MAX,
+            max_bytes: u64::MAX,
+            ..Options::default()
+        };
+        let back: Kitchen = pps::from_slice_with(&decoder, &roomy, &bytes)
+            .unwrap_or_else(|e| panic!("{value:?} at protocol {protocol} reads back as {e}"));
+        let again = pps::to_vec(&back, protocol).unwrap_or_default();
+        assert_eq!(again, bytes, "{value:?} vs {back:?} at protocol {protocol}");
+        let streamed: Kitchen = pps::from_reader_with(&decoder, &roomy, bytes.as_slice())
+            .unwrap_or_else(|e| panic!("from_reader at protocol {protocol}: {e}"));
+        assert_eq!(pps::to_vec(&streamed, protocol).unwrap_or_default(), bytes);
+        // The same bytes as the wrong types: typed errors with a path, which render.
+        if let Err(e) = pps::from_slice_with::<Vec<String>>(&decoder, &roomy, &bytes) {
+            assert!(!e.to_string().is_empty());
+        }
+        if let Err(e) = pps::from_slice_with::<(u8, char)>(&decoder, &roomy, &bytes) {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
 /// The `serde` target on a small stack.
 pub fn run_serde(data: &[u8]) {
     super::on_small_stack(|| serde(data));
@@ -115,6 +225,7 @@ pub fn run_serde(data: &[u8]) {
 /// budget, the one before it the object mode, the OrderedDict option and the
 /// protocol of the round trip.
 pub fn serde(data: &[u8]) {
+    check_kitchen(data);
     let [mode, budget] = super::tail::<2>(data);
     let Ok(decoded) = super::inert_decoder(super::fuzz_limits()).decode(data) else {
         return;
@@ -132,6 +243,10 @@ pub fn serde(data: &[u8]) {
     };
     let protocol = (mode >> 2) % 6;
     let (graph, root) = (&decoded.graph, decoded.root);
+    // Errors render (their Display walks the path).
+    if let Err(e) = Deserializer::new(graph, root, &options).value::<Kitchen>() {
+        assert!(!e.to_string().is_empty());
+    }
     check::<Doc>(graph, root, &options, protocol, Same::Value);
     check::<Vec<Vec<i64>>>(graph, root, &options, protocol, Same::Value);
     check::<Tagged>(graph, root, &options, protocol, Same::Value);

@@ -449,3 +449,83 @@ impl harness::HeapGuard for PanicGuard {
         panic!("guard panics on purpose");
     }
 }
+
+/// The policy files the `policy` target starts from (`corpus/fuzz-policy/`, the presets
+/// in `policies/`) and every `policy` crash saved as `corpus/regressions/*.policy`,
+/// through its body. The hand-written ones hold every kind of error the readers report.
+#[test]
+fn replay_policy_files() {
+    let root = corpus_dir();
+    let repo = root.parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    for dir in [root.join("fuzz-policy"), repo.join("policies")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    files.extend(corpus_files("policy"));
+    files.sort();
+    assert!(files.len() >= 20, "{} policy files", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::policy::run_policy(&data)))
+        {
+            failures.push(format!(
+                "{}: {}",
+                path.display(),
+                panic_message(payload.as_ref())
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What the policy readers say of the hand-written broken files: each error where it is.
+#[test]
+fn broken_policy_files_fail_on_their_line() {
+    let dir = corpus_dir().join("fuzz-policy");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let cases: &[(&str, usize, &str)] = &[
+        ("errors-unknown.txt", 1, "unknown preset `no-such-preset`"),
+        ("errors-feature.txt", 1, "unknown feature `teleportation`"),
+        (
+            "errors-rule-on-prefix.txt",
+            1,
+            "a rule needs an exact global",
+        ),
+        ("errors-trailing.txt", 1, "unexpected `extra words`"),
+        ("errors-not-a-global.txt", 1, "`justaname` is not a global"),
+        (
+            "errors-bad-getattr.txt",
+            1,
+            "getattr's rule is getattr(module:qualname,attr)",
+        ),
+        (
+            "errors-include-arity.txt",
+            1,
+            "include needs one preset name",
+        ),
+        ("errors-unknown-rule.txt", 1, "trust-me"),
+    ];
+    for (file, line, message) in cases {
+        let err = pickleproof::Policy::from_text(&read(file)).unwrap_err();
+        assert_eq!(err.line, *line, "{file}: {err}");
+        assert!(err.message.contains(message), "{file}: {err}");
+    }
+    let err = pickleproof::Policy::from_text_with(&read("include-self-cycle.txt"), &|name| {
+        (name == "self").then(|| read("include-self-cycle.txt"))
+    })
+    .unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(err.message.contains("include cycle"), "{err}");
+    #[cfg(feature = "policy-toml")]
+    {
+        let err = pickleproof::Policy::from_toml(&read("errors-toml-key.toml")).unwrap_err();
+        assert_eq!(err.line, 1, "{err}");
+        let ok = pickleproof::Policy::from_toml(&read("policy.toml")).unwrap();
+        assert!(ok.allows_global("collections", "OrderedDict"));
+        assert!(ok.allows_global("mypkg.sub", "Thing"));
+        assert!(!ok.allows_global("mypkg2", "Thing"));
+    }
+}
