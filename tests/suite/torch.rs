@@ -304,6 +304,52 @@ fn every_checkpoint() -> Vec<PathBuf> {
     out
 }
 
+/// The file writer (lazy input, tensors copied file to file) against the in-memory
+/// one: the same bytes, whole files compared, or the same error, for every checkpoint
+/// (with the manifest's key for those converted under one, without, and with each
+/// tensor's name as the key).
+#[test]
+fn convert_file_is_byte_identical_to_convert_to_safetensors() {
+    let manifest = manifest();
+    let out = std::env::temp_dir().join(format!(
+        "pickleproof-identical-{}.safetensors",
+        std::process::id()
+    ));
+    let mut compared = 0;
+    for path in every_checkpoint() {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let manifest_key = manifest
+            .get(&name)
+            .and_then(|m| m["convert_key"].as_str())
+            .map(str::to_owned);
+        let bytes = std::fs::read(&path).unwrap();
+        // Each tensor alone too: the gathered (strided) and byte-swapped (big-endian)
+        // ones of a checkpoint that refuses a whole conversion (aliases) included.
+        let mut keys = vec![None, manifest_key];
+        for row in torch::list_tensors(&bytes).unwrap_or_default() {
+            keys.push(Some(row.name));
+        }
+        for key in keys {
+            let _ = std::fs::remove_file(&out);
+            let want = torch::convert_to_safetensors(&bytes, key.as_deref());
+            let got = torch::convert_file(&path, &out, key.as_deref());
+            match (want, got) {
+                (Ok(want), Ok(())) => {
+                    assert!(std::fs::read(&out).unwrap() == want, "{name} {key:?}");
+                    compared += 1;
+                }
+                (Err(want), Err(got)) => assert_eq!(want, got, "{name} {key:?}"),
+                (want, got) => panic!(
+                    "{name} {key:?}: in memory {:?}, file {got:?}",
+                    want.map(|b| b.len())
+                ),
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&out);
+    assert!(compared >= 8, "only {compared} conversions compared");
+}
+
 /// Listing and opening from a file read lazily give what the whole bytes give, for
 /// every checkpoint of the corpus.
 #[test]
@@ -361,5 +407,21 @@ fn listing_reads_the_directory_and_the_pickle_not_the_storages() {
         torch::convert_to_safetensors(&file, None).unwrap()
     );
     std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Converting a file onto itself reads it whole first (the file writer would truncate
+/// what it still has to copy).
+#[test]
+fn converting_a_file_onto_itself_does_not_lose_it() {
+    let src = dir().join("params.pt");
+    let path = std::env::temp_dir().join(format!("pickleproof-self-{}.pt", std::process::id()));
+    std::fs::copy(&src, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    torch::convert_file(&path, &path, None).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        torch::convert_to_safetensors(&bytes, None).unwrap()
+    );
     std::fs::remove_file(&path).unwrap();
 }
