@@ -63,8 +63,10 @@
 //! - `compression`: decompression for [`container`] (gzip, zlib, deflate, bzip2, xz,
 //!   lzma, LZ4), through pure-Rust crates.
 //! - `policy-toml`: [`Policy::from_toml`], policies written in TOML (the `toml` crate).
-//! - `torch`: `torch`, PyTorch checkpoints as validated tensor descriptors and their
-//!   export to safetensors (the `safetensors` crate); implies `zip`.
+//! - `torch`: `torch`, PyTorch checkpoints as validated tensor descriptors (a file is
+//!   read lazily: the storages only when converted) and their export to safetensors
+//!   (the `safetensors` crate, and `serde_json`, its dependency, for its header);
+//!   implies `zip`.
 //! - `serde`: [`serde`](crate::serde), typed values from the graph (`from_slice`,
 //!   `from_reader`, `from_graph`) and pickles from typed values (`to_vec`), with the
 //!   expansion of shared references budgeted. Adds the `serde` dependency; the core

@@ -226,7 +226,8 @@ pub fn main() -> ExitCode {
 /// `tensors FILE [--json]`.
 fn tensors(file: &std::path::Path, json: bool) -> ExitCode {
     use pickleproof::torch;
-    let listed = torch::read_file(file).and_then(|data| torch::list_tensors(&data));
+    // Read lazily: a checkpoint's storages are never read to list them.
+    let listed = torch::list_tensors_file(file);
     match listed {
         Ok(rows) => {
             let mut text = if json {

@@ -29,6 +29,7 @@
 //! itself for the outermost one).
 
 mod compress;
+pub mod image;
 pub mod joblib;
 pub mod npy;
 pub mod sniff;

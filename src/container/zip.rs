@@ -119,15 +119,58 @@ pub fn looks_like_zip(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04")
 }
 
-/// An open archive over the file's bytes.
-#[derive(Clone, Debug)]
-pub struct ZipArchive<'a> {
-    data: &'a [u8],
+/// The bytes an archive is read from: the whole file as a slice, or a sparse image of
+/// it (`container::image::SparseImage`) holding only the records a caller needs, so a
+/// checkpoint of many gigabytes is opened without reading its tensor data.
+///
+/// Every read of the archive goes through [`ZipBytes::at`], with the offset and the
+/// length the records claim; the reader checks both against [`ZipBytes::file_len`]
+/// and its [`ZipLimits`] first, so an implementation is asked only for ranges within
+/// the file and within the limits.
+pub trait ZipBytes {
+    /// The file's length in bytes.
+    fn file_len(&self) -> u64;
+    /// The `n` bytes at `offset`, or `None` when they do not lie within the file (or
+    /// are not held: a sparse image notes the miss so its loader can fetch them).
+    fn at(&self, offset: u64, n: u64) -> Option<&[u8]>;
+}
+
+impl ZipBytes for [u8] {
+    fn file_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn at(&self, offset: u64, n: u64) -> Option<&[u8]> {
+        let end = offset.checked_add(n)?;
+        let start = usize::try_from(offset).ok()?;
+        let end = usize::try_from(end).ok()?;
+        self.get(start..end)
+    }
+}
+
+/// An open archive over the file's bytes (by default a slice of the whole file).
+#[derive(Debug)]
+pub struct ZipArchive<'a, B: ?Sized = [u8]> {
+    data: &'a B,
     entries: Vec<ZipEntry>,
     limits: ZipLimits,
     prefix: u64,
     directory: (u64, u64),
     end: u64,
+}
+
+// By hand: a derived `Clone` would ask `B: Clone`, which `[u8]` is not.
+impl<B: ?Sized> Clone for ZipArchive<'_, B> {
+    fn clone(&self) -> Self {
+        ZipArchive {
+            data: self.data,
+            entries: self.entries.clone(),
+            limits: self.limits,
+            prefix: self.prefix,
+            directory: self.directory,
+            end: self.end,
+        }
+    }
 }
 
 const EOCD_SIGNATURE: u32 = 0x0605_4b50;
@@ -185,38 +228,126 @@ impl Fields<'_> {
 
 /// `n` bytes at `offset` of `data`, after checking they lie within it. `claimed_at` is
 /// where the offset and size were read: errors point there.
-fn slice_at(data: &[u8], offset: u64, n: u64, claimed_at: u64) -> Result<&[u8], Error> {
-    let past = || broken("ZIP record points past the end of the file", claimed_at);
-    let end = offset.checked_add(n).ok_or_else(past)?;
-    let start = usize::try_from(offset).map_err(|_| past())?;
-    let end = usize::try_from(end).map_err(|_| past())?;
-    data.get(start..end).ok_or_else(past)
+fn slice_at<B: ZipBytes + ?Sized>(
+    data: &B,
+    offset: u64,
+    n: u64,
+    claimed_at: u64,
+) -> Result<&[u8], Error> {
+    data.at(offset, n)
+        .ok_or_else(|| broken("ZIP record points past the end of the file", claimed_at))
 }
 
-fn signature_at(data: &[u8], offset: u64, signature: u32) -> bool {
+fn signature_at<B: ZipBytes + ?Sized>(data: &B, offset: u64, signature: u32) -> bool {
     slice_at(data, offset, 4, 0).ok() == Some(&signature.to_le_bytes()[..])
 }
 
+/// The local header of `entry` in `data` (see [`ZipArchive::local`]). A free function
+/// so that a loader can fetch the header's bytes without the archive.
+pub fn local_header<B: ZipBytes + ?Sized>(
+    data: &B,
+    entry: &ZipEntry,
+) -> Result<LocalHeader, Error> {
+    let at = entry.header_offset;
+    let header = Fields {
+        bytes: slice_at(data, at, 30, entry.directory_offset)?,
+        at,
+    };
+    if header.u32(0)? != LOCAL_SIGNATURE {
+        return Err(broken("bad ZIP local header", at));
+    }
+    let name_len = u64::from(header.u16(26)?);
+    let extra_len = u64::from(header.u16(28)?);
+    let name = slice_at(data, at.saturating_add(30), name_len, at)?.to_vec();
+    Ok(LocalHeader {
+        name,
+        flags: header.u16(6)?,
+        method: header.u16(8)?,
+        data_offset: at
+            .saturating_add(30)
+            .saturating_add(name_len)
+            .saturating_add(extra_len),
+    })
+}
+
+/// Where the stored bytes of `entry` lie in `data` (see [`ZipArchive::data_range`]):
+/// its size checked against `limits`, its local header read, the range checked to
+/// lie within the file. The data itself is not touched.
+pub fn entry_range<B: ZipBytes + ?Sized>(
+    data: &B,
+    limits: &ZipLimits,
+    entry: &ZipEntry,
+) -> Result<std::ops::Range<u64>, Error> {
+    if entry.compressed_size > limits.max_entry_bytes {
+        return Err(Error::limit(
+            Resource::InputBytes,
+            limits.max_entry_bytes,
+            entry.compressed_size,
+            entry.directory_offset,
+        ));
+    }
+    let local = local_header(data, entry)?;
+    let past = || {
+        broken(
+            "ZIP record points past the end of the file",
+            entry.header_offset,
+        )
+    };
+    let end = local
+        .data_offset
+        .checked_add(entry.compressed_size)
+        .ok_or_else(past)?;
+    if end > data.file_len() {
+        return Err(past());
+    }
+    Ok(local.data_offset..end)
+}
+
 impl<'a> ZipArchive<'a> {
-    /// Reads the directory of the archive in `data`.
+    /// Reads the directory of the archive in `data`, the whole file.
     pub fn open(data: &'a [u8], limits: ZipLimits) -> Result<ZipArchive<'a>, Error> {
-        let len = data.len() as u64;
+        ZipArchive::open_in(data, limits)
+    }
+}
+
+impl<'a, B: ZipBytes + ?Sized> ZipArchive<'a, B> {
+    /// Reads the directory of the archive in `data`, any [`ZipBytes`]: the reads are
+    /// the same as [`ZipArchive::open`]'s, range by range.
+    pub fn open_in(data: &'a B, limits: ZipLimits) -> Result<ZipArchive<'a, B>, Error> {
+        let len = data.file_len();
         // The end record sits in the last 22 + 65,535 bytes (a comment may follow it);
-        // like miniz and zipfile, take the last signature found.
-        let tail_len = len.min(EOCD_LEN.saturating_add(MAX_COMMENT));
-        let tail_start = len.saturating_sub(tail_len);
-        let tail = slice_at(data, tail_start, tail_len, tail_start)?;
-        let last_start = tail
-            .len()
-            .checked_sub(EOCD_LEN as usize)
-            .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
-        let eocd_pos = (0..=last_start)
-            .rev()
-            .find(|&i| tail.get(i..i.saturating_add(4)) == Some(&EOCD_SIGNATURE.to_le_bytes()[..]))
-            .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
-        let eocd_offset = tail_start.saturating_add(eocd_pos as u64);
+        // like miniz and zipfile, take the last signature found. The last one can only
+        // be in the final 22 bytes when they start with it (no comment, as every
+        // writer of checkpoints leaves it): look there first, so a reader that fetches
+        // ranges reads 22 bytes, not 64 KiB of the last tensor.
+        let last_22 = len
+            .checked_sub(EOCD_LEN)
+            .and_then(|at| Some((at, data.at(at, EOCD_LEN)?)))
+            .filter(|(_, b)| b.starts_with(&EOCD_SIGNATURE.to_le_bytes()));
+        let (eocd_offset, eocd_bytes) = match last_22 {
+            Some(found) => found,
+            None => {
+                let tail_len = len.min(EOCD_LEN.saturating_add(MAX_COMMENT));
+                let tail_start = len.saturating_sub(tail_len);
+                let tail = slice_at(data, tail_start, tail_len, tail_start)?;
+                let last_start = tail
+                    .len()
+                    .checked_sub(EOCD_LEN as usize)
+                    .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
+                let eocd_pos = (0..=last_start)
+                    .rev()
+                    .find(|&i| {
+                        tail.get(i..i.saturating_add(4)) == Some(&EOCD_SIGNATURE.to_le_bytes()[..])
+                    })
+                    .ok_or_else(|| broken("no ZIP end-of-directory record", len))?;
+                (
+                    tail_start.saturating_add(eocd_pos as u64),
+                    tail.get(eocd_pos..).unwrap_or(&[]),
+                )
+            }
+        };
         let eocd = Fields {
-            bytes: tail.get(eocd_pos..).unwrap_or(&[]),
+            bytes: eocd_bytes,
             at: eocd_offset,
         };
         let mut count = u64::from(eocd.u16(10)?);
@@ -311,7 +442,7 @@ impl<'a> ZipArchive<'a> {
     /// Where to point at `entry`: its local header when that lies within the file,
     /// else its directory record (the offset there may be anything).
     pub fn entry_offset(&self, entry: &ZipEntry) -> u64 {
-        if entry.header_offset < self.data.len() as u64 {
+        if entry.header_offset < self.data.file_len() {
             entry.header_offset
         } else {
             entry.directory_offset
@@ -351,47 +482,30 @@ impl<'a> ZipArchive<'a> {
 
     /// The local header of `entry`.
     pub fn local(&self, entry: &ZipEntry) -> Result<LocalHeader, Error> {
-        let at = entry.header_offset;
-        let header = Fields {
-            bytes: slice_at(self.data, at, 30, entry.directory_offset)?,
-            at,
-        };
-        if header.u32(0)? != LOCAL_SIGNATURE {
-            return Err(broken("bad ZIP local header", at));
-        }
-        let name_len = u64::from(header.u16(26)?);
-        let extra_len = u64::from(header.u16(28)?);
-        let name = slice_at(self.data, at.saturating_add(30), name_len, at)?.to_vec();
-        Ok(LocalHeader {
-            name,
-            flags: header.u16(6)?,
-            method: header.u16(8)?,
-            data_offset: at
-                .saturating_add(30)
-                .saturating_add(name_len)
-                .saturating_add(extra_len),
-        })
+        local_header(self.data, entry)
     }
 
     /// The bytes of `entry` as stored (compressed or not), within
     /// [`ZipLimits::max_entry_bytes`], and their offset in the file.
     pub fn raw(&self, entry: &ZipEntry) -> Result<(u64, &'a [u8]), Error> {
-        if entry.compressed_size > self.limits.max_entry_bytes {
-            return Err(Error::limit(
-                Resource::InputBytes,
-                self.limits.max_entry_bytes,
-                entry.compressed_size,
-                entry.directory_offset,
-            ));
-        }
-        let local = self.local(entry)?;
+        let range = self.data_range(entry)?;
         let bytes = slice_at(
             self.data,
-            local.data_offset,
+            range.start,
             entry.compressed_size,
             entry.header_offset,
         )?;
-        Ok((local.data_offset, bytes))
+        Ok((range.start, bytes))
+    }
+
+    /// Where the bytes of `entry` as stored lie in the file, checked as [`raw`] checks
+    /// them (size within [`ZipLimits::max_entry_bytes`], local header readable, the
+    /// range within the file) but without reading them: a PyTorch storage record is
+    /// located this way and read by range only when its tensor is wanted.
+    ///
+    /// [`raw`]: ZipArchive::raw
+    pub fn data_range(&self, entry: &ZipEntry) -> Result<std::ops::Range<u64>, Error> {
+        entry_range(self.data, &self.limits, entry)
     }
 
     /// The bytes of a stored entry (or, with the `compression` feature, a deflated
@@ -461,7 +575,7 @@ impl<'a> ZipArchive<'a> {
                 detail,
             })
         };
-        let len = self.data.len() as u64;
+        let len = self.data.file_len();
         // Every byte range a record claims: local header + data, the directory, the
         // end records.
         let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
@@ -634,7 +748,7 @@ impl<'a> ZipArchive<'a> {
 /// (after the signature, if any). Bit 3 without a descriptor is 0: the record ends with
 /// its data, and whatever follows is judged as the next record (an unchecked length
 /// would claim the next record's first bytes and call that an overlap).
-fn descriptor_len(data: &[u8], entry: &ZipEntry, data_end: u64) -> u64 {
+fn descriptor_len<B: ZipBytes + ?Sized>(data: &B, entry: &ZipEntry, data_end: u64) -> u64 {
     if entry.flags & 0x0008 == 0 {
         return 0;
     }
@@ -1077,6 +1191,48 @@ pub(crate) mod tests {
                 ),
                 "cut at {cut}: {result:?}"
             );
+        }
+    }
+
+    /// The reader over a sparse image, filled by its misses, answers as over the
+    /// whole slice: entries, every entry's local header and data range, or the same
+    /// error, for the archive and every truncation of it (with a prefix glued on).
+    #[test]
+    fn a_sparse_image_reads_what_the_slice_reads() {
+        use crate::container::image::SparseImage;
+        let mut b = Builder::new()
+            .entry("a/data.pkl", b"N.")
+            .entry("a/data/0", &[7; 300]);
+        b.prefix = b"junk".to_vec();
+        let zip = b.build();
+        for cut in 0..=zip.len() {
+            let data = &zip[..cut];
+            let whole = ZipArchive::open(data, ZipLimits::default()).map(|a| {
+                let e = a.entries().to_vec();
+                let ranges: Vec<_> = e.iter().map(|e| a.data_range(e)).collect();
+                (e, ranges)
+            });
+            let mut image = SparseImage::new(data).unwrap();
+            let sparse = image
+                .fill(|i| {
+                    ZipArchive::open_in(i, ZipLimits::default()).map(|a| {
+                        let e = a.entries().to_vec();
+                        let ranges: Vec<_> = e.iter().map(|e| a.data_range(e)).collect();
+                        (e, ranges)
+                    })
+                })
+                .unwrap();
+            assert_eq!(whole, sparse, "cut at {cut}");
+            if cut == zip.len() {
+                // The storage's 300 bytes were located, not read.
+                assert!(image.bytes_read() < zip.len() as u64 - 300, "{image:?}");
+                let archive = ZipArchive::open(data, ZipLimits::default()).unwrap();
+                let stored = &archive.entries()[1];
+                assert_eq!(
+                    archive.data_range(stored).unwrap(),
+                    archive.raw(stored).unwrap().0..archive.raw(stored).unwrap().0 + 300
+                );
+            }
         }
     }
 

@@ -4,10 +4,14 @@
 //! 64-byte storages `data/0`..`data/3`, so the fuzzer reaches tensor validation
 //! without having to build a ZIP archive first.
 //!
-//! Invariants: no panic; every storage and tensor byte range lies within the input;
-//! a tensor's gathered bytes are exactly `numel × element size` long; a successful
-//! conversion reads back with the `safetensors` crate holding at most as many
-//! tensors as were listed.
+//! Invariants: no panic; the lazy loader ([`crate::torch::load`] over the input as a
+//! positioned-read source, then [`crate::torch::open_image`]) finds the same
+//! checkpoint (layout, byte order, tensors, storages) or the same error as
+//! [`crate::torch::open`] over the whole input, reading at most three times its
+//! length; every storage and tensor byte range lies within the input; a tensor's
+//! gathered bytes are exactly `numel × element size` long; a successful conversion
+//! reads back with the `safetensors` crate holding at most as many tensors as were
+//! listed.
 
 // A fuzz body's job is to panic when an invariant breaks.
 #![allow(
@@ -19,7 +23,7 @@
 )]
 
 use crate::container::zip::crc32;
-use crate::torch::{convert_to_safetensors, open};
+use crate::torch::{convert_to_safetensors, load, open, open_image};
 
 use super::on_small_stack;
 
@@ -36,7 +40,24 @@ pub fn run_torch(data: &[u8]) {
 /// Body of the `torch` target; see the module docs.
 pub fn torch(data: &[u8]) {
     let len = data.len() as u64;
-    let Ok(checkpoint) = open(data) else {
+    let opened = open(data);
+    let image = load(data).expect("reading from memory cannot fail");
+    assert!(image.bytes_read() <= len.saturating_mul(3), "{image:?}");
+    match (&opened, open_image(&image)) {
+        (Ok(whole), Ok(lazy)) => {
+            assert_eq!(whole.layout, lazy.layout);
+            assert_eq!(whole.big_endian, lazy.big_endian);
+            assert_eq!(whole.tensors, lazy.tensors);
+            assert_eq!(whole.storages, lazy.storages);
+        }
+        (Err(whole), Err(lazy)) => assert_eq!(whole, &lazy),
+        (whole, lazy) => panic!(
+            "whole file: {:?}, lazy: {:?}",
+            whole.as_ref().map(|c| &c.tensors),
+            lazy.map(|c| c.tensors)
+        ),
+    }
+    let Ok(checkpoint) = opened else {
         return;
     };
     for s in &checkpoint.storages {
@@ -69,9 +90,15 @@ pub fn torch(data: &[u8]) {
 /// A stored ZIP `archive/data.pkl` = `pickle`, `archive/data/0..3` = 64 bytes each.
 pub fn checkpoint_around(pickle: &[u8]) -> Vec<u8> {
     let storage: Vec<u8> = (0u8..64).collect();
+    checkpoint_with(pickle, &[&storage, &storage, &storage, &storage])
+}
+
+/// A stored ZIP `archive/data.pkl` = `pickle`, `archive/data/<i>` = `storages[i]`
+/// (each under 4 GiB: no ZIP64 records).
+pub fn checkpoint_with(pickle: &[u8], storages: &[&[u8]]) -> Vec<u8> {
     let mut records: Vec<(String, &[u8])> = vec![("archive/data.pkl".to_owned(), pickle)];
-    for key in 0..4 {
-        records.push((format!("archive/data/{key}"), &storage));
+    for (key, storage) in storages.iter().enumerate() {
+        records.push((format!("archive/data/{key}"), storage));
     }
     let mut out = Vec::new();
     let mut central = Vec::new();

@@ -4,10 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use crate::container::image::{ReadAt, SparseImage};
 use crate::container::sniff::sniff;
-use crate::container::zip::{ZipArchive, ZipEntry, ZipLimits};
+use crate::container::zip::{self, ZipArchive, ZipBytes, ZipEntry, ZipLimits};
 use crate::container::{torch as legacy, Format};
 use crate::decode::Decoder;
+use crate::error::{Error, ErrorKind};
 use crate::graph::{Graph, Node, NodeId, Object};
 use crate::policy::Policy;
 use crate::torch::validate::{self, Num, RawStorage, RawTensor};
@@ -32,13 +34,117 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
     }
 }
 
+/// Reads what [`open_image`] needs of a checkpoint from `source`, by position: for a
+/// ZIP checkpoint its end records, central directory, the local headers of its
+/// storage records and the data of `data.pkl` and `byteorder`, never the storages'
+/// bytes; any other file (a legacy checkpoint, whose storages follow its pickles
+/// without an index) whole.
+///
+/// Every range is one the ZIP reader itself asks for, within [`ZipLimits`]'s default
+/// bounds (see [`SparseImage`]), so a hostile directory or entry size is refused
+/// before it is read. A broken archive is not an error here: [`open_image`] reports it
+/// exactly as [`open`] would.
+pub fn load<S: ReadAt>(source: S) -> Result<SparseImage<S>, std::io::Error> {
+    let mut image = SparseImage::new(source)?;
+    let len = image.file_len();
+    let is_zip = image
+        .fill(|i| i.at(0, len.min(4)).map(sniff))?
+        .is_some_and(|f| f == Format::Zip);
+    if !is_zip {
+        image.load(0, len)?;
+        return Ok(image);
+    }
+    let limits = ZipLimits::default();
+    let opened = image.fill(|i| {
+        ZipArchive::open_in(i, limits)
+            .ok()
+            .map(|a| (a.entries().to_vec(), a.pytorch_choice()))
+    })?;
+    let Some((entries, choice)) = opened else {
+        return Ok(image);
+    };
+    let Ok(found) = locate(&entries, &choice) else {
+        return Ok(image);
+    };
+    // The records whose data open_zip reads.
+    for index in [Some(found.pkl), found.byteorder].into_iter().flatten() {
+        let Some(entry) = entries.get(index) else {
+            continue;
+        };
+        image.fill(|i| {
+            if let Ok(range) = zip::entry_range(i, &limits, entry) {
+                i.at(range.start, range.end.saturating_sub(range.start));
+            }
+        })?;
+    }
+    // The storage records: only their local headers (where the data starts), each
+    // read with its name in one go when the local name is as long as the central one.
+    let storages = format!("{}/data/", found.root);
+    for entry in entries.iter().filter(|e| e.name.starts_with(&storages)) {
+        let guess = 30u64.saturating_add(entry.raw_name.len() as u64);
+        image.load(entry.header_offset, guess)?;
+        image.fill(|i| zip::local_header(i, entry).is_ok())?;
+    }
+    Ok(image)
+}
+
+/// Opens a checkpoint from the image [`load`] made of it: the same checkpoint, or the
+/// same error, as [`open`] over the whole file's bytes (the fuzz target checks it).
+pub fn open_image<S>(image: &SparseImage<S>) -> Result<Checkpoint<'_>, TorchError> {
+    image.take_miss();
+    let head = image.at(0, image.file_len().min(4));
+    let opened = if head.map(sniff) == Some(Format::Zip) {
+        open_zip(image)
+    } else {
+        match image.whole() {
+            Some(file) => open(file),
+            None => Err(not_loaded(0)),
+        }
+    };
+    // A read the loader did not foresee would have been answered "past the end":
+    // refuse rather than give an answer the whole file would not.
+    match image.take_miss() {
+        Some((offset, _)) => Err(not_loaded(offset)),
+        None => opened,
+    }
+}
+
+#[cold]
+fn not_loaded(offset: u64) -> TorchError {
+    TorchError::Pickle(Error::new(
+        ErrorKind::Malformed("a record the lazy loader did not read (a pickleproof bug)"),
+        offset,
+        None,
+    ))
+}
+
 fn decoder() -> Decoder {
     Decoder::new().policy(Policy::pytorch())
 }
 
-fn open_zip(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
-    let archive = ZipArchive::open(file, ZipLimits::default()).map_err(TorchError::Pickle)?;
-    let entries = archive.entries();
+/// Where a ZIP checkpoint's records are, as torch finds them.
+struct Located {
+    /// The root directory.
+    root: String,
+    /// The index of the `data.pkl` torch loads.
+    pkl: usize,
+    /// The index of its `byteorder` record, if any.
+    byteorder: Option<usize>,
+}
+
+/// The entries with exactly this name, in directory order.
+fn find(entries: &[ZipEntry], name: &str) -> Vec<usize> {
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.name == name)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Finds the root directory, `data.pkl` and `byteorder` (shared by [`load`], which
+/// reads their data, and `open_zip`, which uses it).
+fn locate(entries: &[ZipEntry], choice: &[usize]) -> Result<Located, TorchError> {
     // torch's PyTorchStreamReader takes the archive's root directory from its first
     // record and reads every record under it.
     let root = entries
@@ -46,24 +152,35 @@ fn open_zip(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
         .and_then(|e| e.name.split_once('/'))
         .map(|(root, _)| root.to_owned())
         .ok_or(TorchError::NotACheckpoint("no root directory in the ZIP"))?;
-    let choice = archive.pytorch_choice();
-    let find = |name: &str| -> Vec<usize> {
-        entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.name == name)
-            .map(|(i, _)| i)
-            .collect()
-    };
     // The entry torch loads for a name (the one miniz locates, when names repeat).
-    let chosen = |name: &str| -> Option<&ZipEntry> {
-        let first = *find(name).first()?;
-        entries.get(choice.get(first).copied().unwrap_or(first))
+    let chosen = |name: &str| -> Option<usize> {
+        let first = *find(entries, name).first()?;
+        Some(choice.get(first).copied().unwrap_or(first)).filter(|&i| i < entries.len())
     };
     let pkl = chosen(&format!("{root}/data.pkl")).ok_or(TorchError::NotACheckpoint(
         "no data.pkl under the root directory",
     ))?;
-    let big_endian = match chosen(&format!("{root}/byteorder")) {
+    let byteorder = chosen(&format!("{root}/byteorder"));
+    Ok(Located {
+        root,
+        pkl,
+        byteorder,
+    })
+}
+
+fn open_zip<B: ZipBytes + ?Sized>(file: &B) -> Result<Checkpoint<'_>, TorchError> {
+    let archive = ZipArchive::open_in(file, ZipLimits::default()).map_err(TorchError::Pickle)?;
+    let entries = archive.entries();
+    let choice = archive.pytorch_choice();
+    let Located {
+        root,
+        pkl,
+        byteorder,
+    } = locate(entries, &choice)?;
+    let pkl = entries.get(pkl).ok_or(TorchError::NotACheckpoint(
+        "no data.pkl under the root directory",
+    ))?;
+    let big_endian = match byteorder.and_then(|i| entries.get(i)) {
         None => false,
         Some(e) => match archive.read(e).map_err(TorchError::Pickle)?.as_slice() {
             b"little" => false,
@@ -86,7 +203,7 @@ fn open_zip(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
     let raw = find_tensors(&decoded.graph, decoded.root)?;
     let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
         let name = format!("{root}/data/{key}");
-        let found = find(&name);
+        let found = find(entries, &name);
         let index = match found.as_slice() {
             [] => {
                 return Err(TorchError::MissingStorage {
@@ -112,8 +229,7 @@ fn open_zip(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
                 key: key.to_owned(),
             });
         }
-        let (offset, bytes) = archive.raw(entry).map_err(TorchError::Pickle)?;
-        Ok(offset..offset.saturating_add(bytes.len() as u64))
+        archive.data_range(entry).map_err(TorchError::Pickle)
     };
     let (tensors, storages) = validate::validate(&raw, big_endian, record)?;
     Ok(Checkpoint {

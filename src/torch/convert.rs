@@ -10,14 +10,30 @@
 //! ([`TorchError::Aliased`]) leaves that choice to the person converting (pick a
 //! sub-dict with `key`, or untie before saving). Views of one storage whose bytes do
 //! not overlap (slices of a flat buffer) share nothing and are written each on its own.
+//!
+//! **Two writers, one output.** [`convert_to_safetensors`] works on bytes in memory
+//! and lets the `safetensors` crate lay out the file. [`convert_file`] reads the input
+//! lazily ([`load`](crate::torch::load)), builds the same header with the crate's own
+//! types ([`Metadata`], [`TensorInfo`], serialized as the crate serializes them) and
+//! copies each contiguous little-endian tensor's byte range from the input file to
+//! the output file with [`std::io::copy`], which on Linux is `copy_file_range`: the
+//! bytes never enter this process, as with `cp`. A tensor that must be gathered (a
+//! strided view) or byte-swapped (a big-endian checkpoint) has its storage read and
+//! converted in memory, one at a time. The two outputs are byte-identical (tested on
+//! every checkpoint of the corpus).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, View};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo, View};
 
-use crate::torch::{checkpoint::open, read_file, DType, Tensor, TorchError};
+use crate::container::image::ReadAt;
+use crate::torch::checkpoint::{open, open_image};
+use crate::torch::{io_error, load_file, read_file, Checkpoint, DType, Tensor, TorchError};
 
 /// A view may gather at most this many bytes more than its storage holds (a stride-0
 /// broadcast repeats elements; a hostile one would repeat them 2^40 times).
@@ -27,23 +43,182 @@ const GATHER_SLACK: u64 = 1 << 20;
 /// with `key` those under that entry (`state_dict`, or a dotted path), named relative
 /// to it. Names are the checkpoint's keys joined with `.`.
 pub fn convert_to_safetensors(file: &[u8], key: Option<&str>) -> Result<Vec<u8>, TorchError> {
-    let views = prepare(file, key)?;
-    safetensors::tensor::serialize(views, Some(metadata()))
+    let checkpoint = open(file)?;
+    let views = plan(&checkpoint, key, |t| t.bytes(file))?;
+    let mut out = BTreeMap::new();
+    for (name, Planned { dtype, shape, data }) in views {
+        out.insert(name, Out { dtype, shape, data });
+    }
+    safetensors::tensor::serialize(out, Some(metadata()))
         .map_err(|e| TorchError::Safetensors(e.to_string()))
 }
 
-/// [`convert_to_safetensors`] from one path to another, writing tensors straight to
-/// the output file (contiguous ones are never copied in memory).
+/// [`convert_to_safetensors`] from one path to another, byte for byte the same output,
+/// reading the input lazily and copying contiguous tensors file to file (see the
+/// module docs). Memory holds the checkpoint's pickle and, at most, one storage that
+/// needs gathering or byte-swapping.
+///
+/// Every check that can refuse the checkpoint runs before the output is created; a
+/// failure while copying (a disk full, the input changed underneath) leaves the
+/// output partly written. An output that is the input itself is converted in memory.
 pub fn convert_file(input: &Path, output: &Path, key: Option<&str>) -> Result<(), TorchError> {
-    let file = read_file(input)?;
-    let views = prepare(&file, key)?;
-    safetensors::tensor::serialize_to_file(views, Some(metadata()), output).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(io) => TorchError::Io {
-            kind: io.kind(),
-            path: output.display().to_string(),
+    if same_file(input, output) {
+        let file = read_file(input)?;
+        let out = convert_to_safetensors(&file, key)?;
+        return std::fs::write(output, out).map_err(|e| io_error(&e, output));
+    }
+    let image = load_file(input)?;
+    let checkpoint = open_image(&image)?;
+    let file_len = image.source().size().map_err(|e| io_error(&e, input))?;
+    let planned = plan(&checkpoint, key, |t| {
+        if t.storage_range.start > t.storage_range.end || t.storage_range.end > file_len {
+            return Err(TorchError::OutOfBounds {
+                tensor: t.name.clone(),
+                needed: t.storage_range.end,
+                available: file_len,
+            });
+        }
+        Layout::of(t, t.storage_range.end.saturating_sub(t.storage_range.start))
+    })?;
+    // safetensors' order: by dtype, widest alignment first, then by name.
+    let mut order: Vec<(&String, &Planned<Layout>)> = planned.iter().collect();
+    order.sort_by(|(lname, l), (rname, r)| r.dtype.cmp(&l.dtype).then(lname.cmp(rname)));
+    let mut infos = Vec::new();
+    let mut offset = 0usize;
+    for (
+        name,
+        Planned {
+            dtype,
+            shape,
+            data: layout,
         },
-        other => TorchError::Safetensors(other.to_string()),
-    })
+    ) in &order
+    {
+        let n = usize::try_from(layout.len()).map_err(|_| TorchError::TooLarge {
+            tensor: (*name).clone(),
+            field: "bytes",
+            limit: usize::MAX as u64,
+        })?;
+        let end = offset
+            .checked_add(n)
+            .ok_or_else(|| TorchError::Safetensors("tensor data over usize::MAX".into()))?;
+        infos.push((
+            (*name).clone(),
+            TensorInfo {
+                dtype: *dtype,
+                shape: shape.clone(),
+                data_offsets: (offset, end),
+            },
+        ));
+        offset = end;
+    }
+    let header = header(infos)?;
+    let input_file = image.source();
+    let mut out = File::create(output).map_err(|e| io_error(&e, output))?;
+    out.write_all(&header).map_err(|e| io_error(&e, output))?;
+    for (_, Planned { data: layout, .. }) in order {
+        let t = layout.tensor();
+        match layout {
+            Layout::Slice {
+                range, swap: false, ..
+            } => {
+                let start = t.storage_range.start.saturating_add(range.start);
+                let len = range.end.saturating_sub(range.start);
+                copy_range(input_file, start, len, &mut out).map_err(|e| match e {
+                    Side::Read(e) => io_error(&e, input),
+                    Side::Write(e) => io_error(&e, output),
+                })?;
+            }
+            _ => {
+                let storage = read_range(input_file, t.storage_range.clone())
+                    .map_err(|e| io_error(&e, input))?;
+                let bytes = layout.bytes(t, &storage)?;
+                out.write_all(&bytes).map_err(|e| io_error(&e, output))?;
+            }
+        }
+    }
+    out.flush().map_err(|e| io_error(&e, output))
+}
+
+/// The 8-byte length and the JSON header, padded with spaces to a multiple of 8, as
+/// `safetensors::tensor::serialize` writes them (its `prepare`), from the crate's own
+/// [`Metadata`] (which also checks the offsets are contiguous and match the shapes).
+fn header(infos: Vec<(String, TensorInfo)>) -> Result<Vec<u8>, TorchError> {
+    let metadata = Metadata::new(Some(metadata()), infos)
+        .map_err(|e| TorchError::Safetensors(e.to_string()))?;
+    let mut json = serde_json::to_string(&metadata)
+        .map_err(|e| TorchError::Safetensors(e.to_string()))?
+        .into_bytes();
+    let padded = json
+        .len()
+        .checked_next_multiple_of(8)
+        .ok_or_else(|| TorchError::Safetensors("header over usize::MAX".into()))?;
+    json.resize(padded, b' ');
+    let mut out = (padded as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    Ok(out)
+}
+
+/// Whether `output` names the file `input` names (the same inode on unix, through a
+/// link or another path): writing it would truncate what is still to be read.
+fn same_file(input: &Path, output: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (std::fs::metadata(input), std::fs::metadata(output)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Which side of a copy failed.
+enum Side {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies `len` bytes at `start` of `input` to the end of `out`: `std::io::copy` from
+/// a [`std::io::Read::take`] of the file to the file, which std turns into
+/// `copy_file_range` on Linux (falling back to a buffered copy elsewhere).
+fn copy_range(input: &File, start: u64, len: u64, out: &mut File) -> Result<(), Side> {
+    use std::io::Read;
+    let mut reader = input;
+    reader.seek(SeekFrom::Start(start)).map_err(Side::Read)?;
+    let mut limited = reader.take(len);
+    let copied = std::io::copy(&mut limited, out).map_err(|e| {
+        // io::copy does not say which side failed: a short read is the input's.
+        if limited.limit() > 0 && e.kind() != std::io::ErrorKind::WriteZero {
+            Side::Read(e)
+        } else {
+            Side::Write(e)
+        }
+    })?;
+    if copied != len {
+        return Err(Side::Read(std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(())
+}
+
+/// The file's bytes in `range` (a storage, validated to lie within the file),
+/// reserved fallibly.
+fn read_range(input: &File, range: Range<u64>) -> std::io::Result<Vec<u8>> {
+    let n = usize::try_from(range.end.saturating_sub(range.start))
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(n)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    buf.resize(n, 0);
+    input.fill_at(range.start, &mut buf)?;
+    Ok(buf)
 }
 
 fn metadata() -> HashMap<String, String> {
@@ -94,9 +269,23 @@ fn safetensors_dtype(d: DType) -> Option<Dtype> {
     })
 }
 
-/// The tensors to write, by name (sorted: safetensors orders them itself).
-fn prepare<'f>(file: &'f [u8], key: Option<&str>) -> Result<BTreeMap<String, Out<'f>>, TorchError> {
-    let checkpoint = open(file)?;
+/// A tensor to write: its safetensors dtype and shape, and its data (bytes, or where
+/// to find them).
+struct Planned<D> {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: D,
+}
+
+/// The tensors to write, by name (a later tensor of the same name replaces an earlier
+/// one, as inserting into the map does), each with its safetensors dtype, its shape
+/// and what `data` makes of it. Every check runs in the checkpoint's order, `data`
+/// last for each tensor, so both writers refuse a checkpoint with the same error.
+fn plan<'c, D>(
+    checkpoint: &'c Checkpoint<'_>,
+    key: Option<&str>,
+    mut data: impl FnMut(&'c Tensor) -> Result<D, TorchError>,
+) -> Result<BTreeMap<String, Planned<D>>, TorchError> {
     let selected: Vec<(String, &Tensor)> = match key {
         None => checkpoint
             .tensors
@@ -140,8 +329,15 @@ fn prepare<'f>(file: &'f [u8], key: Option<&str>) -> Result<BTreeMap<String, Out
                 field: "shape",
                 limit: usize::MAX as u64,
             })?;
-        let data = t.bytes(file)?;
-        out.insert(name, Out { dtype, shape, data });
+        let d = data(t)?;
+        out.insert(
+            name,
+            Planned {
+                dtype,
+                shape,
+                data: d,
+            },
+        );
     }
     Ok(out)
 }
@@ -202,49 +398,124 @@ fn extent(t: &Tensor) -> Option<(u64, u64)> {
     ))
 }
 
+/// How a tensor's elements come out of its storage: worked out, and checked, from the
+/// storage's length alone, so a file writer can check every tensor before it reads
+/// (or writes) a byte.
+enum Layout<'t> {
+    /// Its elements are `range` of the storage, as they are (`swap`: big-endian,
+    /// reversed per number).
+    Slice {
+        tensor: &'t Tensor,
+        range: Range<u64>,
+        swap: bool,
+    },
+    /// Its elements are gathered by stride: `cap` bytes.
+    Gather { tensor: &'t Tensor, cap: usize },
+}
+
+impl<'t> Layout<'t> {
+    /// Checks `t` against a storage of `storage_len` bytes.
+    fn of(t: &'t Tensor, storage_len: u64) -> Result<Layout<'t>, TorchError> {
+        let out_of_bounds = |needed: u64| TorchError::OutOfBounds {
+            tensor: t.name.clone(),
+            needed,
+            available: storage_len,
+        };
+        let size = t.dtype.size();
+        let nbytes = t
+            .numel()
+            .checked_mul(size)
+            .ok_or_else(|| out_of_bounds(u64::MAX))?;
+        if nbytes == 0 {
+            return Ok(Layout::Slice {
+                tensor: t,
+                range: 0..0,
+                swap: false,
+            });
+        }
+        let unit = t.dtype.swap_unit();
+        let swap = t.big_endian && unit > 1;
+        if t.is_contiguous() {
+            let start = t
+                .storage_offset
+                .checked_mul(size)
+                .ok_or_else(|| out_of_bounds(u64::MAX))?;
+            let end = start
+                .checked_add(nbytes)
+                .ok_or_else(|| out_of_bounds(u64::MAX))?;
+            if end > storage_len {
+                return Err(out_of_bounds(end));
+            }
+            return Ok(Layout::Slice {
+                tensor: t,
+                range: start..end,
+                swap,
+            });
+        }
+        let limit = storage_len.saturating_add(GATHER_SLACK);
+        if nbytes > limit {
+            return Err(TorchError::TooLarge {
+                tensor: t.name.clone(),
+                field: "gathered bytes",
+                limit,
+            });
+        }
+        let cap = usize::try_from(nbytes).map_err(|_| out_of_bounds(nbytes))?;
+        Ok(Layout::Gather { tensor: t, cap })
+    }
+
+    fn tensor(&self) -> &'t Tensor {
+        match self {
+            Layout::Slice { tensor, .. } | Layout::Gather { tensor, .. } => tensor,
+        }
+    }
+
+    /// Bytes of the elements.
+    fn len(&self) -> u64 {
+        match self {
+            Layout::Slice { range, .. } => range.end.saturating_sub(range.start),
+            Layout::Gather { cap, .. } => *cap as u64,
+        }
+    }
+
+    /// The elements, from the storage's bytes (of the length checked).
+    fn bytes<'f>(&self, t: &Tensor, storage: &'f [u8]) -> Result<Cow<'f, [u8]>, TorchError> {
+        match self {
+            Layout::Slice { range, swap, .. } => {
+                let bytes = crate::torch::range_of(storage, range).ok_or_else(|| {
+                    TorchError::OutOfBounds {
+                        tensor: t.name.clone(),
+                        needed: range.end,
+                        available: storage.len() as u64,
+                    }
+                })?;
+                if !swap {
+                    return Ok(Cow::Borrowed(bytes));
+                }
+                let mut owned = bytes.to_vec();
+                swap_units(&mut owned, t.dtype.swap_unit());
+                Ok(Cow::Owned(owned))
+            }
+            Layout::Gather { cap, .. } => gather(t, storage, *cap).map(Cow::Owned),
+        }
+    }
+}
+
 /// A tensor's elements in row-major order, little-endian, from its storage's bytes.
 pub(crate) fn contiguous<'f>(t: &Tensor, storage: &'f [u8]) -> Result<Cow<'f, [u8]>, TorchError> {
+    Layout::of(t, storage.len() as u64)?.bytes(t, storage)
+}
+
+/// The elements of a strided view, `cap` bytes (checked by [`Layout::of`]).
+fn gather(t: &Tensor, storage: &[u8], cap: usize) -> Result<Vec<u8>, TorchError> {
     let out_of_bounds = |needed: u64| TorchError::OutOfBounds {
         tensor: t.name.clone(),
         needed,
         available: storage.len() as u64,
     };
     let size = t.dtype.size();
-    let nbytes = t
-        .numel()
-        .checked_mul(size)
-        .ok_or_else(|| out_of_bounds(u64::MAX))?;
-    if nbytes == 0 {
-        return Ok(Cow::Borrowed(&[]));
-    }
     let unit = t.dtype.swap_unit();
     let swap = t.big_endian && unit > 1;
-    if t.is_contiguous() {
-        let start = t
-            .storage_offset
-            .checked_mul(size)
-            .ok_or_else(|| out_of_bounds(u64::MAX))?;
-        let end = start
-            .checked_add(nbytes)
-            .ok_or_else(|| out_of_bounds(u64::MAX))?;
-        let bytes =
-            crate::torch::range_of(storage, &(start..end)).ok_or_else(|| out_of_bounds(end))?;
-        if !swap {
-            return Ok(Cow::Borrowed(bytes));
-        }
-        let mut owned = bytes.to_vec();
-        swap_units(&mut owned, unit);
-        return Ok(Cow::Owned(owned));
-    }
-    let limit = (storage.len() as u64).saturating_add(GATHER_SLACK);
-    if nbytes > limit {
-        return Err(TorchError::TooLarge {
-            tensor: t.name.clone(),
-            field: "gathered bytes",
-            limit,
-        });
-    }
-    let cap = usize::try_from(nbytes).map_err(|_| out_of_bounds(nbytes))?;
     let mut out = Vec::with_capacity(cap);
     // Rows along the last dimension; an odometer over the others.
     let rank = t.shape.len();
@@ -296,7 +567,7 @@ pub(crate) fn contiguous<'f>(t: &Tensor, storage: &'f [u8]) -> Result<Cow<'f, [u
                 if swap {
                     swap_units(&mut out, unit);
                 }
-                return Ok(Cow::Owned(out));
+                return Ok(out);
             };
             dim = d;
             let (Some(i), Some(&n)) = (index.get_mut(d), outer.get(d)) else {

@@ -11,16 +11,38 @@
 //! arithmetic against the storage records actually in the file before any byte is
 //! read ([`validate`] lists the checks). A tensor is a [`Tensor`] descriptor: its name
 //! path, dtype, shape, strides, offset and the byte range of its storage in the file.
-//! Bytes are read by range from the caller's buffer only when asked for, so listing a
-//! checkpoint of any size copies nothing.
+//!
+//! # Reading lazily
+//!
+//! A checkpoint on disk is opened without reading its tensors: [`load_file`] reads,
+//! by position, only the records opening needs (the ZIP's end records and directory,
+//! the storages' local headers, `data.pkl`), so listing a 10 GB checkpoint reads a
+//! few kilobytes ([`SparseImage::bytes_read`] says how many); [`open_image`] then
+//! gives the same [`Checkpoint`], or the same error, as [`open`] over the whole file.
+//! [`convert_file`] copies each tensor's byte range from the input file to the output
+//! file (in the kernel, on Linux). A legacy checkpoint (`torch.save` before 1.6, or
+//! with `_use_new_zipfile_serialization=False`) keeps its storages behind its pickles
+//! with no index, so it is still read whole.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), pickleproof::torch::TorchError> {
-//! let bytes = pickleproof::torch::read_file("model.pt".as_ref())?;
-//! let checkpoint = pickleproof::torch::open(&bytes)?;
+//! let image = pickleproof::torch::load_file("model.pt".as_ref())?;
+//! let checkpoint = pickleproof::torch::open_image(&image)?;
 //! for t in &checkpoint.tensors {
 //!     println!("{} {} {:?}", t.name, t.dtype, t.shape);
 //! }
+//! pickleproof::torch::convert_file(
+//!     "model.pt".as_ref(),
+//!     "model.safetensors".as_ref(),
+//!     Some("state_dict"),
+//! )?;
+//! // Bytes already in memory: open them, and read tensors by range from them.
+//! let bytes = std::fs::read("model.pt").map_err(|e| pickleproof::torch::TorchError::Io {
+//!     kind: e.kind(),
+//!     path: "model.pt".into(),
+//! })?;
+//! let checkpoint = pickleproof::torch::open(&bytes)?;
+//! let first = checkpoint.tensors.first().map(|t| t.bytes(&bytes)).transpose()?;
 //! let safetensors = pickleproof::torch::convert_to_safetensors(&bytes, Some("state_dict"))?;
 //! # Ok(()) }
 //! ```
@@ -38,7 +60,8 @@ use std::path::Path;
 use crate::error::{Error, ErrorKind};
 use crate::graph::{Graph, NodeId};
 
-pub use checkpoint::open;
+pub use crate::container::image::{ReadAt, SparseImage};
+pub use checkpoint::{load, open, open_image};
 pub use convert::{convert_file, convert_to_safetensors};
 pub use dtype::DType;
 
@@ -197,10 +220,20 @@ pub struct TensorRow {
 }
 
 /// Opens and validates a checkpoint and lists its tensors, in name-path order of
-/// discovery (what `pickleproof tensors FILE` prints).
+/// discovery.
 pub fn list_tensors(file: &[u8]) -> Result<Vec<TensorRow>, TorchError> {
-    let checkpoint = open(file)?;
-    Ok(checkpoint
+    Ok(rows(&open(file)?))
+}
+
+/// [`list_tensors`] of a file, read lazily (see [`load_file`]): what `pickleproof
+/// tensors FILE` prints.
+pub fn list_tensors_file(path: &Path) -> Result<Vec<TensorRow>, TorchError> {
+    let image = load_file(path)?;
+    Ok(rows(&open_image(&image)?))
+}
+
+fn rows(checkpoint: &Checkpoint<'_>) -> Vec<TensorRow> {
+    checkpoint
         .tensors
         .iter()
         .map(|t| TensorRow {
@@ -209,7 +242,7 @@ pub fn list_tensors(file: &[u8]) -> Result<Vec<TensorRow>, TorchError> {
             shape: t.shape.clone(),
             bytes: t.nbytes(),
         })
-        .collect())
+        .collect()
 }
 
 /// The rows as a JSON array of `{"name", "dtype", "shape", "bytes"}` objects
@@ -269,13 +302,25 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Reads a whole file (the path helper for [`open`], [`list_tensors`] and
-/// [`convert_to_safetensors`], which all work on the file's bytes).
+/// Reads a whole file (for [`open`], [`list_tensors`] and [`convert_to_safetensors`],
+/// which work on bytes in memory; [`load_file`] reads only what opening needs).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, TorchError> {
-    std::fs::read(path).map_err(|e| TorchError::Io {
+    std::fs::read(path).map_err(|e| io_error(&e, path))
+}
+
+/// Opens the file at `path` and reads what opening the checkpoint needs, by range
+/// ([`load`]): pass the image to [`open_image`].
+pub fn load_file(path: &Path) -> Result<SparseImage<std::fs::File>, TorchError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(&e, path))?;
+    load(file).map_err(|e| io_error(&e, path))
+}
+
+#[cold]
+fn io_error(e: &std::io::Error, path: &Path) -> TorchError {
+    TorchError::Io {
         kind: e.kind(),
         path: path.display().to_string(),
-    })
+    }
 }
 
 /// Why a checkpoint was refused. Every variant about a tensor names it.

@@ -288,3 +288,140 @@ fn python_reads_the_conversions_back_bit_for_bit() {
     std::fs::remove_dir_all(&outdir).unwrap();
     assert!(status.success());
 }
+
+/// Every checkpoint of the corpus, benign or hostile, by path.
+fn every_checkpoint() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in [dir(), dir().join("hostile")] {
+        for entry in std::fs::read_dir(sub).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "pt") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The file writer (lazy input, tensors copied file to file) against the in-memory
+/// one: the same bytes, whole files compared, or the same error, for every checkpoint
+/// (with the manifest's key for those converted under one, without, and with each
+/// tensor's name as the key).
+#[test]
+fn convert_file_is_byte_identical_to_convert_to_safetensors() {
+    let manifest = manifest();
+    let out = std::env::temp_dir().join(format!(
+        "pickleproof-identical-{}.safetensors",
+        std::process::id()
+    ));
+    let mut compared = 0;
+    for path in every_checkpoint() {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let manifest_key = manifest
+            .get(&name)
+            .and_then(|m| m["convert_key"].as_str())
+            .map(str::to_owned);
+        let bytes = std::fs::read(&path).unwrap();
+        // Each tensor alone too: the gathered (strided) and byte-swapped (big-endian)
+        // ones of a checkpoint that refuses a whole conversion (aliases) included.
+        let mut keys = vec![None, manifest_key];
+        for row in torch::list_tensors(&bytes).unwrap_or_default() {
+            keys.push(Some(row.name));
+        }
+        for key in keys {
+            let _ = std::fs::remove_file(&out);
+            let want = torch::convert_to_safetensors(&bytes, key.as_deref());
+            let got = torch::convert_file(&path, &out, key.as_deref());
+            match (want, got) {
+                (Ok(want), Ok(())) => {
+                    assert!(std::fs::read(&out).unwrap() == want, "{name} {key:?}");
+                    compared += 1;
+                }
+                (Err(want), Err(got)) => assert_eq!(want, got, "{name} {key:?}"),
+                (want, got) => panic!(
+                    "{name} {key:?}: in memory {:?}, file {got:?}",
+                    want.map(|b| b.len())
+                ),
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&out);
+    assert!(compared >= 8, "only {compared} conversions compared");
+}
+
+/// Listing and opening from a file read lazily give what the whole bytes give, for
+/// every checkpoint of the corpus.
+#[test]
+fn the_lazy_loader_opens_every_checkpoint_as_the_whole_file_does() {
+    for path in every_checkpoint() {
+        let bytes = std::fs::read(&path).unwrap();
+        let image = torch::load_file(&path).unwrap();
+        match (torch::open(&bytes), torch::open_image(&image)) {
+            (Ok(whole), Ok(lazy)) => {
+                assert_eq!(whole.tensors, lazy.tensors, "{path:?}");
+                assert_eq!(whole.storages, lazy.storages, "{path:?}");
+            }
+            (Err(whole), Err(lazy)) => assert_eq!(whole, lazy, "{path:?}"),
+            (whole, lazy) => panic!("{path:?}: {:?} / {:?}", whole.err(), lazy.err()),
+        }
+        assert_eq!(
+            torch::list_tensors(&bytes).ok(),
+            torch::list_tensors_file(&path).ok(),
+            "{path:?}"
+        );
+    }
+}
+
+/// Laziness without timing: a checkpoint with an 8 MiB storage is listed, converted
+/// and opened after reading a few kilobytes of it (the loader counts what it reads).
+#[test]
+fn listing_reads_the_directory_and_the_pickle_not_the_storages() {
+    // {'w': _rebuild_tensor_v2(('storage', torch.FloatStorage, '0', 'cpu', 2**21), 2,
+    //   (3,), (1,), False, OrderedDict())}
+    let pickle = b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ\x00\x00\x20\x00tQK\x02K\x03\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs.";
+    let storage: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let file = pickleproof::harness::torch::checkpoint_with(pickle, &[&storage]);
+    let path = std::env::temp_dir().join(format!("pickleproof-lazy-{}.pt", std::process::id()));
+    std::fs::write(&path, &file).unwrap();
+    let image = torch::load_file(&path).unwrap();
+    let read = image.bytes_read();
+    assert!(read < 4096, "read {read} bytes of {}", file.len());
+    let lazy = torch::open_image(&image).unwrap();
+    assert_eq!(lazy.tensors, torch::open(&file).unwrap().tensors);
+    assert_eq!(
+        lazy.tensors[0].storage_range.end - lazy.tensors[0].storage_range.start,
+        8 << 20
+    );
+    // Opening read nothing more.
+    assert_eq!(image.bytes_read(), read);
+    let rows = torch::list_tensors_file(&path).unwrap();
+    assert_eq!((rows[0].name.as_str(), rows[0].bytes), ("w", 12));
+    // The same image through memory: the loader is the same code over any source.
+    let in_memory = torch::load(file.as_slice()).unwrap();
+    assert_eq!(in_memory.bytes_read(), read);
+    let out = path.with_extension("safetensors");
+    torch::convert_file(&path, &out, None).unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        torch::convert_to_safetensors(&file, None).unwrap()
+    );
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Converting a file onto itself reads it whole first (the file writer would truncate
+/// what it still has to copy).
+#[test]
+fn converting_a_file_onto_itself_does_not_lose_it() {
+    let src = dir().join("params.pt");
+    let path = std::env::temp_dir().join(format!("pickleproof-self-{}.pt", std::process::id()));
+    std::fs::copy(&src, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    torch::convert_file(&path, &path, None).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        torch::convert_to_safetensors(&bytes, None).unwrap()
+    );
+    std::fs::remove_file(&path).unwrap();
+}
