@@ -23,7 +23,9 @@
 )]
 
 use crate::container::zip::crc32;
-use crate::torch::{convert_to_safetensors, load, open, open_image};
+use crate::torch::{
+    convert_to_safetensors, list_tensors, load, open, open_image, to_json, to_text, DType,
+};
 
 use super::on_small_stack;
 
@@ -57,9 +59,14 @@ pub fn torch(data: &[u8]) {
             lazy.map(|c| c.tensors)
         ),
     }
-    let Ok(checkpoint) = opened else {
-        return;
+    let checkpoint = match opened {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => {
+            check_error(&e);
+            return;
+        }
     };
+    check_rows(data, &checkpoint);
     for s in &checkpoint.storages {
         assert!(
             s.range.start <= s.range.end && s.range.end <= len,
@@ -81,10 +88,58 @@ pub fn torch(data: &[u8]) {
             assert_eq!(bytes.len() as u64, t.nbytes(), "tensor {}", t.name);
         }
     }
-    if let Ok(out) = convert_to_safetensors(data, None) {
-        let st = safetensors::SafeTensors::deserialize(&out).unwrap();
-        assert!(st.len() <= checkpoint.tensors.len());
+    match convert_to_safetensors(data, None) {
+        Ok(out) => {
+            let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+            assert!(st.len() <= checkpoint.tensors.len());
+        }
+        Err(e) => check_error(&e),
     }
+    // Under the first tensor's top-level key: names relative to it, or a typed error.
+    if let Some(first) = checkpoint.tensors.first() {
+        let key = first.name.split('.').next().unwrap_or_default();
+        match convert_to_safetensors(data, Some(key)) {
+            Ok(out) => {
+                let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+                assert!(st.len() <= checkpoint.tensors.len());
+            }
+            Err(e) => check_error(&e),
+        }
+    }
+    if let Err(e) = convert_to_safetensors(data, Some("\u{0}no such key")) {
+        check_error(&e);
+    }
+}
+
+/// A refusal renders, has a stable name, and names its tensor when it is about one
+/// (the "each failure a typed error naming the tensor").
+fn check_error(e: &crate::torch::TorchError) {
+    let text = e.to_string();
+    assert!(!text.is_empty() && !e.name().is_empty());
+    if let Some(tensor) = e.tensor() {
+        assert!(text.contains(tensor), "{text} does not name {tensor}");
+    }
+}
+
+/// The listing (`pickleproof tensors`) is the checkpoint's tensors, one row each, and
+/// its text and JSON renderings hold every row.
+fn check_rows(data: &[u8], checkpoint: &crate::torch::Checkpoint<'_>) {
+    let rows = list_tensors(data).unwrap();
+    assert_eq!(rows.len(), checkpoint.tensors.len());
+    for (row, t) in rows.iter().zip(&checkpoint.tensors) {
+        assert_eq!(
+            (row.name.as_str(), row.dtype, &row.shape, row.bytes),
+            (t.name.as_str(), t.dtype.name(), &t.shape, t.nbytes())
+        );
+        assert_eq!(DType::from_name(t.dtype.name()), Some(t.dtype));
+        assert!(t.dtype.swap_unit() <= t.dtype.size().max(1));
+        let _ = t.is_contiguous();
+    }
+    let text = to_text(&rows);
+    assert!(text.lines().count() >= rows.len());
+    let json = to_json(&rows);
+    super::check_json_balanced(&json);
+    assert_eq!(json.matches("\"dtype\":").count(), rows.len());
 }
 
 /// A stored ZIP `archive/data.pkl` = `pickle`, `archive/data/0..3` = 64 bytes each.
