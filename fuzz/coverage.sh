@@ -5,7 +5,8 @@
 # Replays the committed pickles (corpus/{seed,bombs,hostile,compat,regressions,examples,
 # fuzz}) through every byte target (decode, stream, roundtrip_bytes, limits, views, scan,
 # serde, and cpython when a shared libpython is found: fuzz/libpython.sh), every model
-# file, container and checkpoint (corpus/{benign,containers,archives,torch,fuzz-zip})
+# file, container and checkpoint (corpus/{benign,containers,archives,torch,fuzz-zip,
+# fuzz-files})
 # through scan and container, archives through zip, checkpoints through torch, policy
 # files (corpus/fuzz-policy, policies/) through policy, and corpus/fuzz-{ops,roundtrip}
 # through the structured targets, with `cargo fuzz coverage`, merges
@@ -54,7 +55,7 @@ PICKLES=(corpus/{seed,bombs,hostile,compat,regressions,examples,fuzz}/*.pkl)
 # Every committed file that is not a script or a manifest: model files, containers,
 # checkpoints, archives (the scan and container targets read any file).
 FILES=()
-for f in corpus/{benign,containers,archives,torch,torch/hostile,compat,fuzz-zip}/*; do
+for f in corpus/{benign,containers,archives,torch,torch/hostile,torch/fuzz,compat,fuzz-zip,fuzz-files}/*; do
     case "$f" in *.py | *.json | *.md) ;; *) FILES+=("$f") ;; esac
 done
 for t in "${BYTE_TARGETS[@]}"; do
@@ -66,7 +67,8 @@ done
 # Archives through zip; any file through container; checkpoints through torch.
 cover zip corpus/archives/*.pt corpus/fuzz-zip/* corpus/regressions/*.zip
 cover container "${FILES[@]}" corpus/regressions/container-*.bin
-cover torch corpus/torch/*.pt corpus/torch/hostile/*.pt corpus/archives/*.pt corpus/regressions/torch-*.pt
+cover torch corpus/torch/*.pt corpus/torch/hostile/*.pt corpus/torch/fuzz/*.pt corpus/archives/*.pt \
+    corpus/regressions/torch-*.pt
 # Policy files, the presets and the policy target's finds.
 cover policy corpus/fuzz-policy/* policies/*.txt corpus/regressions/*.policy
 # The structured targets replay their own committed corpora (arbitrary's raw bytes).

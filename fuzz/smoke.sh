@@ -43,8 +43,10 @@ for t in "${TARGETS[@]}"; do
         [[ -d corpus/fuzz-zip ]] && args+=(corpus/fuzz-zip)
     elif [[ $t == container ]]; then
         args+=(corpus/containers corpus/archives)
+        [ -d corpus/fuzz-files ] && args+=(corpus/fuzz-files)
     elif [[ $t == torch ]]; then
         args+=(corpus/torch corpus/torch/hostile corpus/archives corpus/seed -dict=fuzz/pickle.dict)
+        [ -d corpus/torch/fuzz ] && args+=(corpus/torch/fuzz)
     elif [[ $t == policy ]]; then
         args+=(corpus/fuzz-policy policies)
     elif [[ $STRUCTURED != *" $t "* ]]; then

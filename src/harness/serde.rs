@@ -247,11 +247,63 @@ pub fn serde(data: &[u8]) {
     if let Err(e) = Deserializer::new(graph, root, &options).value::<Kitchen>() {
         assert!(!e.to_string().is_empty());
     }
+    check_entry_points(data, &options);
     check::<Doc>(graph, root, &options, protocol, Same::Value);
     check::<Vec<Vec<i64>>>(graph, root, &options, protocol, Same::Value);
     check::<Tagged>(graph, root, &options, protocol, Same::Value);
     check::<Loose>(graph, root, &options, protocol, Same::Bytes);
     check::<BTreeMap<String, (i64, f64)>>(graph, root, &options, protocol, Same::Bytes);
+}
+
+/// `from_slice_with`, `from_reader_with` and `from_graph_with` agree: the same value,
+/// or the same error; a stream the decoder refuses is that decode error (same kind and
+/// offset, its source), and a walk's error is not.
+fn check_entry_points(data: &[u8], options: &Options) {
+    let decoder = super::inert_decoder(super::fuzz_limits());
+    let decoded = decoder.decode(data);
+    let sliced = pps::from_slice_with::<Loose>(&decoder, options, data);
+    let streamed = pps::from_reader_with::<Loose, _>(&decoder, options, data);
+    match (&decoded, &sliced) {
+        (Err(d), Err(e)) => {
+            assert_eq!(e.decode_error(), Some(d), "{e}");
+            assert_eq!(e.resource(), d.resource());
+            assert_eq!(e.is_limit(), d.is_limit());
+            assert!(std::error::Error::source(e).is_some());
+        }
+        (Err(d), Ok(v)) => panic!("decode refused ({d}) but from_slice gave {v:?}"),
+        (Ok(ok), result) => {
+            if let Err(e) = result {
+                assert!(e.decode_error().is_none(), "{e}");
+                assert_eq!(
+                    e.is_limit(),
+                    matches!(e.kind(), ErrorKind::Limit { .. }),
+                    "{e:?}"
+                );
+            }
+            let walked = pps::from_graph_with::<Loose>(&ok.graph, ok.root, options);
+            assert_eq!(
+                walked
+                    .as_ref()
+                    .map(|v| pps::to_vec(v, 5).ok())
+                    .map_err(|e| e.to_string()),
+                result
+                    .as_ref()
+                    .map(|v| pps::to_vec(v, 5).ok())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+    // The stream reads the same pickle, whatever follows its STOP.
+    assert_eq!(
+        streamed
+            .as_ref()
+            .map(|v| pps::to_vec(v, 5).ok())
+            .map_err(|e| e.kind().to_string()),
+        sliced
+            .as_ref()
+            .map(|v| pps::to_vec(v, 5).ok())
+            .map_err(|e| e.kind().to_string()),
+    );
 }
 
 /// How a round trip is compared: by value, or (for types with floats) by the bytes of

@@ -130,6 +130,19 @@ fn replay_corpus_through_every_target() {
         .collect();
     containers.sort();
     assert!(containers.len() >= 40, "corpus/containers/ looks empty");
+    // Files the `container` and `scan` targets found (any bytes), through both.
+    let mut found: Vec<_> = std::fs::read_dir(corpus_dir().join("fuzz-files"))
+        .map(|dir| dir.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    found.sort();
+    for path in &found {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| harness::scan::run_scan(&data))) {
+            let message = panic_message(payload.as_ref());
+            failures.push(format!("{}: scan: {message}", relative(path)));
+        }
+    }
+    containers.extend(found);
     for path in corpus_files("bin")
         .into_iter()
         .filter(|p| {
