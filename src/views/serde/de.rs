@@ -399,9 +399,27 @@ fn big_text(b: &BigInt) -> String {
 }
 
 /// Deserializes one integer type: range-checked, with a typed error naming the value.
+/// The common case (an inline or stored int that fits) is inlined into the caller's
+/// loop; the rest (big ints, other nodes, errors) is one out-of-line call.
 macro_rules! int_method {
-    ($method:ident, $ty:ident, $visit:ident) => {
-        fn $method<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+    ($method:ident, $slow:ident, $ty:ident, $visit:ident) => {
+        #[inline(always)]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            if let Some(v) = self.st.graph.word_int(self.id) {
+                if let Some(x) = $ty::try_from(v).ok() {
+                    return visitor.$visit(x);
+                }
+            }
+            self.$slow(visitor)
+        }
+    };
+}
+
+/// The out-of-line part of [`int_method`]: every node, and the errors.
+macro_rules! int_slow {
+    ($slow:ident, $ty:ident, $visit:ident) => {
+        #[inline(never)]
+        fn $slow<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
             let node = self.node()?;
             match node {
                 Node::Int(v) => match $ty::try_from(v) {
@@ -486,6 +504,12 @@ impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
     fn any_node<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
         let node = self.node()?;
         self.any(node, visitor)
+    }
+
+    /// [`ValueDe::any_node`] out of line: the rare case behind an inlined fast path.
+    #[inline(never)]
+    fn any_slow<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.any_node(visitor)
     }
 
     /// The self-describing form of a node (what `deserialize_any` gives).
@@ -655,19 +679,30 @@ impl de::Expected for ReadItems {
     }
 }
 
-macro_rules! int_methods {
-    () => {
-        int_method!(deserialize_i8, i8, visit_i8);
-        int_method!(deserialize_i16, i16, visit_i16);
-        int_method!(deserialize_i32, i32, visit_i32);
-        int_method!(deserialize_i64, i64, visit_i64);
-        int_method!(deserialize_i128, i128, visit_i128);
-        int_method!(deserialize_u8, u8, visit_u8);
-        int_method!(deserialize_u16, u16, visit_u16);
-        int_method!(deserialize_u32, u32, visit_u32);
-        int_method!(deserialize_u64, u64, visit_u64);
-        int_method!(deserialize_u128, u128, visit_u128);
+/// Applies `$m` to each integer type: `(method, its slow part, type, visit method)`.
+macro_rules! for_each_int {
+    ($m:ident) => {
+        $m!(deserialize_i8, i8_slow, i8, visit_i8);
+        $m!(deserialize_i16, i16_slow, i16, visit_i16);
+        $m!(deserialize_i32, i32_slow, i32, visit_i32);
+        $m!(deserialize_i64, i64_slow, i64, visit_i64);
+        $m!(deserialize_i128, i128_slow, i128, visit_i128);
+        $m!(deserialize_u8, u8_slow, u8, visit_u8);
+        $m!(deserialize_u16, u16_slow, u16, visit_u16);
+        $m!(deserialize_u32, u32_slow, u32, visit_u32);
+        $m!(deserialize_u64, u64_slow, u64, visit_u64);
+        $m!(deserialize_u128, u128_slow, u128, visit_u128);
     };
+}
+
+macro_rules! slow_of {
+    ($method:ident, $slow:ident, $ty:ident, $visit:ident) => {
+        int_slow!($slow, $ty, $visit);
+    };
+}
+
+impl<'de> ValueDe<'_, '_, 'de> {
+    for_each_int!(slow_of);
 }
 
 /// The methods that only need the self-describing form.
@@ -683,11 +718,10 @@ macro_rules! via_any {
 impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
     type Error = Error;
 
-    int_methods!();
+    for_each_int!(int_method);
     via_any!(
         deserialize_any,
         deserialize_bool,
-        deserialize_f64,
         deserialize_char,
         deserialize_str,
         deserialize_string,
@@ -697,6 +731,16 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
         deserialize_map,
         deserialize_identifier
     );
+
+    /// A stored float (every float the decoder makes) is read inline in the caller's
+    /// loop; anything else goes the self-describing way.
+    #[inline(always)]
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if let Some(f) = self.st.graph.word_float(self.id) {
+            return visitor.visit_f64(f);
+        }
+        self.any_slow(visitor)
+    }
 
     fn deserialize_f32<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
         match self.node()? {
