@@ -2,11 +2,13 @@
 //! budgets, cycle detection and error paths described in the module docs.
 //!
 //! All walking state lives in one [`State`] that every nested deserializer borrows
-//! mutably: the counters, and a stack of the containers open right now (one
-//! [`Frame`] each, with the position being read). That one stack gives the depth,
-//! the cycle check (a container already on it is being expanded inside itself) and
-//! the error path (rendered from it when an error first passes an element, while
-//! every frame it needs is still open).
+//! mutably: the counters, and a stack of the containers open right now. That stack
+//! gives the depth and the cycle check (a container already on it is being expanded
+//! inside itself). The error path costs nothing until there is an error: as an
+//! error travels out of the walk, each container it leaves puts the position it was
+//! reading in front of it ([`State::within`]), and the root adds `$`
+//! ([`State::locate`]). Nothing is recorded per item, so a long list of numbers is
+//! read at the speed of its storage.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -31,25 +33,15 @@ pub struct Expansion {
     pub depth: u64,
 }
 
-/// Where, inside the innermost open container, the walk is.
+/// Where, inside a container, an error happened.
 #[derive(Clone, Copy, Debug)]
 enum Seg {
-    /// No item read yet.
-    Start,
     /// The item at this position of a sequence.
     Index(usize),
     /// The entry of a dict with this key.
     Key(NodeId),
     /// A named part of a described object.
     Name(&'static str),
-}
-
-/// One open container: its node (`None` for the parts of a described object that are
-/// not nodes: its list items, dict items...) and the position being read.
-#[derive(Clone, Copy, Debug)]
-struct Frame {
-    id: Option<NodeId>,
-    seg: Seg,
 }
 
 /// The walk: graph, budgets, counters and the open containers.
@@ -60,7 +52,9 @@ struct State<'l, 'de> {
     whole: Option<&'de Graph<'de>>,
     options: Options,
     used: Expansion,
-    frames: Vec<Frame>,
+    /// The containers open right now: their nodes (`None` for the parts of a
+    /// described object that are not nodes: its list items, dict items...).
+    frames: Vec<Option<NodeId>>,
 }
 
 /// A str or bytes payload: borrowed for `'de` when possible, else only for the walk.
@@ -109,13 +103,10 @@ impl<'l, 'de> State<'l, 'de> {
         if depth >= self.options.max_depth {
             return Err(Error::limit(Resource::Depth, self.options.max_depth));
         }
-        if id.is_some() && self.frames.iter().any(|f| f.id == id) {
+        if id.is_some() && self.frames.contains(&id) {
             return Err(Error::new(ErrorKind::Cycle));
         }
-        self.frames.push(Frame {
-            id,
-            seg: Seg::Start,
-        });
+        self.frames.push(id);
         self.used.depth = self.used.depth.max(depth.saturating_add(1));
         Ok(())
     }
@@ -124,38 +115,32 @@ impl<'l, 'de> State<'l, 'de> {
         self.frames.pop();
     }
 
-    /// Records the position being read in the innermost container.
-    #[inline]
-    fn at(&mut self, seg: Seg) {
-        if let Some(top) = self.frames.last_mut() {
-            top.seg = seg;
-        }
-    }
-
-    /// Gives `e` the current path, unless it has one (set deeper) or is a decode error.
+    /// Puts `seg`, where the error happened inside the container it is leaving, in
+    /// front of its path, unless the error has a whole path already or is a decode
+    /// error (which has none).
     #[cold]
-    fn locate(&self, mut e: Error) -> Error {
+    #[inline(never)]
+    fn within(&self, mut e: Error, seg: Seg) -> Error {
         if !e.has_path() && !matches!(e.kind(), ErrorKind::Decode(_)) {
-            e.set_path(self.path());
+            let text = match seg {
+                Seg::Index(i) => format!("[{i}]"),
+                Seg::Name(name) => format!(".{name}"),
+                Seg::Key(key) => self.key_text(key),
+            };
+            e.prepend_segment(&text);
         }
         e
     }
 
-    /// The path of the current position: `$`, then one part per open container.
-    fn path(&self) -> String {
-        let mut out = String::from("$");
-        for frame in &self.frames {
-            match frame.seg {
-                Seg::Start => {}
-                Seg::Index(i) => out.push_str(&format!("[{i}]")),
-                Seg::Name(name) => {
-                    out.push('.');
-                    out.push_str(name);
-                }
-                Seg::Key(key) => out.push_str(&self.key_text(key)),
-            }
+    /// Gives `e` its path at the root: `$` and what [`State::within`] gathered,
+    /// unless it has one (an error of another walk) or is a decode error.
+    #[cold]
+    #[inline(never)]
+    fn locate(&self, mut e: Error) -> Error {
+        if !e.has_path() && !matches!(e.kind(), ErrorKind::Decode(_)) {
+            e.finish_path();
         }
-        out
+        e
     }
 
     /// A dict key in a path: `.name` for an identifier-like str, else its short repr
@@ -633,11 +618,11 @@ fn visit_ids<'de, V: Visitor<'de>>(
     st.open(id)?;
     let mut access = SeqAccess {
         st: &mut *st,
-        ids,
-        pos: 0,
+        rest: ids,
+        len: ids.len(),
     };
     let result = visitor.visit_seq(&mut access);
-    let read = access.pos;
+    let read = ids.len().saturating_sub(access.rest.len());
     st.close();
     let value = result?;
     if read < ids.len() {
@@ -849,11 +834,11 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
         let st = self.st;
         st.count(if value.is_some() { 2 } else { 1 })?;
         st.open(Some(self.id))?;
-        st.at(seg_key);
         let access = Tagged {
             st: &mut *st,
             key,
             value,
+            seg_key,
             seg_value,
         };
         let result = visitor.visit_enum(access);
@@ -870,8 +855,10 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
 
 struct SeqAccess<'a, 'i, 'l, 'de> {
     st: &'a mut State<'l, 'de>,
-    ids: &'i [NodeId],
-    pos: usize,
+    /// The items not read yet.
+    rest: &'i [NodeId],
+    /// How many items the sequence has (for the position in an error path).
+    len: usize,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
@@ -882,23 +869,25 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        let Some(&id) = self.ids.get(self.pos) else {
+        let [id, rest @ ..] = self.rest else {
             return Ok(None);
         };
-        self.st.at(Seg::Index(self.pos));
-        self.pos = self.pos.saturating_add(1);
+        self.rest = rest;
         let de = ValueDe {
             st: &mut *self.st,
-            id,
+            id: *id,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => {
+                let at = self.len.saturating_sub(rest.len()).saturating_sub(1);
+                Err(self.st.within(e, Seg::Index(at)))
+            }
         }
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.ids.len().saturating_sub(self.pos))
+        Some(self.rest.len())
     }
 }
 
@@ -920,12 +909,12 @@ impl<'de> de::SeqAccess<'de> for ByteSeq<'_, '_, 'de> {
         let Some(&byte) = self.bytes.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Index(self.pos));
-        self.pos = self.pos.saturating_add(1);
+        let at = self.pos;
+        self.pos = at.saturating_add(1);
         let de = de::value::U8Deserializer::<Error>::new(byte);
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, Seg::Index(at))),
         }
     }
 
@@ -951,20 +940,19 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
         let Some(&(key, _)) = self.pairs.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Key(key));
         let de = ValueDe {
             st: &mut *self.st,
             id: key,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, Seg::Key(key))),
         }
     }
 
     #[inline]
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some(&(_, value)) = self.pairs.get(self.pos) else {
+        let Some(&(key, value)) = self.pairs.get(self.pos) else {
             return Err(de::Error::custom(
                 "value asked for past the last dict entry",
             ));
@@ -974,7 +962,8 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
             st: &mut *self.st,
             id: value,
         };
-        seed.deserialize(de).map_err(|e| self.st.locate(e))
+        seed.deserialize(de)
+            .map_err(|e| self.st.within(e, Seg::Key(key)))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -1009,15 +998,14 @@ impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
         let Some((name, _)) = self.parts.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Name(name));
         let de = de::value::BorrowedStrDeserializer::<Error>::new(name);
         seed.deserialize(de)
             .map(Some)
-            .map_err(|e| self.st.locate(e))
+            .map_err(|e| self.st.within(e, Seg::Name(name)))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some((_, part)) = self.parts.get(self.pos) else {
+        let Some((name, part)) = self.parts.get(self.pos) else {
             return Err(de::Error::custom("value asked for past the last part"));
         };
         self.pos = self.pos.saturating_add(1);
@@ -1025,7 +1013,8 @@ impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
             st: &mut *self.st,
             part,
         };
-        seed.deserialize(de).map_err(|e| self.st.locate(e))
+        seed.deserialize(de)
+            .map_err(|e| self.st.within(e, Seg::Name(name)))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -1135,16 +1124,17 @@ struct Tagged<'a, 'l, 'de> {
     st: &'a mut State<'l, 'de>,
     key: NodeId,
     value: Option<NodeId>,
+    /// Where the variant and the value are, for error paths.
+    seg_key: Seg,
     seg_value: Seg,
 }
 
 impl<'a, 'l, 'de> Tagged<'a, 'l, 'de> {
-    /// The value's deserializer, positioned for error paths; none for `(variant,)`.
+    /// The value's deserializer; none for `(variant,)`.
     fn value(&mut self, expected: &'static str) -> Result<ValueDe<'_, 'l, 'de>, Error> {
         let Some(id) = self.value else {
             return Err(de::Error::invalid_type(Unexpected::UnitVariant, &expected));
         };
-        self.st.at(self.seg_value);
         Ok(ValueDe {
             st: &mut *self.st,
             id,
@@ -1163,7 +1153,7 @@ impl<'a, 'l, 'de> de::EnumAccess<'de> for Tagged<'a, 'l, 'de> {
         };
         match seed.deserialize(de) {
             Ok(variant) => Ok((variant, self)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, self.seg_key)),
         }
     }
 }
@@ -1176,12 +1166,12 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
             return Ok(());
         }
         let result = <() as de::Deserialize>::deserialize(self.value("unit variant")?);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(mut self, seed: T) -> Result<T::Value, Error> {
         let result = seed.deserialize(self.value("newtype variant")?);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn tuple_variant<V: Visitor<'de>>(
@@ -1190,7 +1180,7 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = de::Deserializer::deserialize_seq(self.value("tuple variant")?, visitor);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -1199,6 +1189,6 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = de::Deserializer::deserialize_map(self.value("struct variant")?, visitor);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 }
