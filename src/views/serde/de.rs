@@ -55,7 +55,19 @@ struct State<'l, 'de> {
     /// The containers open right now: their nodes (`None` for the parts of a
     /// described object that are not nodes: its list items, dict items...).
     frames: Vec<Option<NodeId>>,
+    /// Strs of this walk already checked and turned into `&'de str`, by node:
+    /// direct-mapped, [`STR_SLOTS`] entries, allocated when the first str is met.
+    /// A str the pickle shares (a dict key memoized once and met in every record) is
+    /// then checked once, not on every visit. Budgets are charged on every visit
+    /// all the same.
+    strs: Vec<(NodeId, &'de str)>,
 }
+
+/// Entries of [`State::strs`]; a power of two.
+const STR_SLOTS: usize = 128;
+
+/// An id no str has (an inline int): the empty entries of [`State::strs`].
+const NO_STR: NodeId = NodeId(u32::MAX);
 
 /// A str or bytes payload: borrowed for `'de` when possible, else only for the walk.
 enum Payload<'de, 'l> {
@@ -166,6 +178,28 @@ impl<'l, 'de> State<'l, 'de> {
         format!("[{}]", repr::repr_with(self.graph, key, &opts))
     }
 
+    /// The `&'de str` of the str node `id`, whose payload `bytes` lives for `'de`:
+    /// from [`State::strs`] when this node was met before, else checked now. A
+    /// payload with lone surrogates (valid generalized UTF-8, not UTF-8) is
+    /// [`ErrorKind::Surrogates`].
+    #[inline]
+    fn borrowed_str(&mut self, id: NodeId, bytes: &'de [u8]) -> Result<&'de str, Error> {
+        let slot = id.index() & (STR_SLOTS - 1);
+        if let Some(&(cached, text)) = self.strs.get(slot) {
+            if cached == id {
+                return Ok(text);
+            }
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::Surrogates))?;
+        if self.strs.is_empty() {
+            self.strs.resize(STR_SLOTS, (NO_STR, ""));
+        }
+        if let Some(entry) = self.strs.get_mut(slot) {
+            *entry = (id, text);
+        }
+        Ok(text)
+    }
+
     /// The payload of a str, bytes or bytearray node, borrowed for `'de` when the
     /// graph allows it. `view` is the node's payload as [`Graph::get`] gave it.
     fn payload(&self, id: NodeId, view: &'l [u8]) -> Payload<'de, 'l> {
@@ -231,6 +265,7 @@ impl<'l, 'de> Deserializer<'l, 'de> {
                 options: options.clone(),
                 used: Expansion::default(),
                 frames: Vec::new(),
+                strs: Vec::new(),
             },
             root,
         }
@@ -526,14 +561,48 @@ impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
     }
 
     fn str_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
-        self.st.charge_bytes(bytes.len())?;
-        let surrogates = |_| Error::new(ErrorKind::Surrogates);
-        match self.st.payload(self.id, bytes) {
+        let payload = self.st.payload(self.id, bytes);
+        self.str_payload(payload, visitor)
+    }
+
+    /// Hands a str's payload to the visitor: charged, checked (see
+    /// [`State::borrowed_str`]), borrowed for `'de` when it can be.
+    #[inline]
+    fn str_payload<V: Visitor<'de>>(
+        self,
+        payload: Payload<'de, 'l>,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match payload {
             Payload::Borrowed(b) => {
-                visitor.visit_borrowed_str(std::str::from_utf8(b).map_err(surrogates)?)
+                self.st.charge_bytes(b.len())?;
+                visitor.visit_borrowed_str(self.st.borrowed_str(self.id, b)?)
             }
-            Payload::Transient(b) => visitor.visit_str(std::str::from_utf8(b).map_err(surrogates)?),
+            Payload::Transient(b) => {
+                self.st.charge_bytes(b.len())?;
+                let text = std::str::from_utf8(b).map_err(|_| Error::new(ErrorKind::Surrogates))?;
+                visitor.visit_str(text)
+            }
         }
+    }
+
+    /// `deserialize_str`, `_string` and `_identifier` (struct fields): a str node is
+    /// looked up once and handed out directly; anything else goes the
+    /// self-describing way.
+    #[inline]
+    fn str_fast<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let payload = match self.st.whole {
+            Some(whole) => match whole.data(self.id) {
+                Some(NodeData::Str(c)) => Payload::Borrowed(c.as_ref()),
+                _ => return self.any_slow(visitor),
+            },
+            None => match self.st.graph.data(self.id) {
+                Some(NodeData::Str(Cow::Borrowed(b))) => Payload::Borrowed(b),
+                Some(NodeData::Str(Cow::Owned(v))) => Payload::Transient(v),
+                _ => return self.any_slow(visitor),
+            },
+        };
+        self.str_payload(payload, visitor)
     }
 
     fn bytes_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
@@ -708,14 +777,23 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
         deserialize_any,
         deserialize_bool,
         deserialize_char,
-        deserialize_str,
-        deserialize_string,
         deserialize_bytes,
         deserialize_byte_buf,
         deserialize_unit,
-        deserialize_map,
-        deserialize_identifier
+        deserialize_map
     );
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
 
     /// A stored float (every float the decoder makes) is read inline in the caller's
     /// loop; anything else goes the self-describing way.
