@@ -1060,11 +1060,16 @@ fn shared_strs_are_checked_once_and_charged_per_copy() {
     assert_eq!(err.path(), Some("$[256]"));
     // A str with a lone surrogate fails on every visit, not only the first (one
     // deserializer, so one cache, for both).
-    let bad = g.add(NodeData::Str(b"\xed\xa0\x80".to_vec().into())).unwrap();
+    let bad = g
+        .add(NodeData::Str(b"\xed\xa0\x80".to_vec().into()))
+        .unwrap();
     let mut de = Deserializer::new(&g, bad, &Options::default());
     for _ in 0..2 {
         let err = de.value::<String>().unwrap_err();
-        assert_eq!((err.kind(), err.path()), (&ErrorKind::Surrogates, Some("$")));
+        assert_eq!(
+            (err.kind(), err.path()),
+            (&ErrorKind::Surrogates, Some("$"))
+        );
     }
 }
 

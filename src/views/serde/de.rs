@@ -418,6 +418,13 @@ fn big_text(b: &BigInt) -> String {
     }
 }
 
+/// `v` as a `T` when it fits (a function, so that the always-fitting `i64` and `i128`
+/// need no special case in [`int_method`]).
+#[inline(always)]
+fn fits<T: TryFrom<i64>>(v: i64) -> Option<T> {
+    T::try_from(v).ok()
+}
+
 /// Deserializes one integer type: range-checked, with a typed error naming the value.
 /// The common case (an inline or stored int that fits) is inlined into the caller's
 /// loop; the rest (big ints, other nodes, errors) is one out-of-line call.
@@ -426,7 +433,7 @@ macro_rules! int_method {
         #[inline(always)]
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             if let Some(v) = self.st.graph.word_int(self.id) {
-                if let Some(x) = $ty::try_from(v).ok() {
+                if let Some(x) = fits::<$ty>(v) {
                     return visitor.$visit(x);
                 }
             }
