@@ -7,14 +7,14 @@ use serde::Deserialize;
 use serde_bytes::ByteBuf;
 
 /// `json_doc.pkl`: a paginated API dump (see `gen_inputs.py`, `json_doc`).
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 pub struct Doc {
     meta: Meta,
     data: Vec<Record>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Meta {
     version: String,
@@ -23,7 +23,7 @@ struct Meta {
     source: Source,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Source {
     name: String,
@@ -32,7 +32,7 @@ struct Source {
     next: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Record {
     id: u64,
@@ -53,7 +53,7 @@ struct Record {
     flags: Flags,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Address {
     street: String,
@@ -62,21 +62,21 @@ struct Address {
     geo: Geo,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Geo {
     lat: f64,
     lng: f64,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Friend {
     id: u64,
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[allow(dead_code)]
 struct Flags {
     verified: bool,

@@ -1038,6 +1038,42 @@ fn shared_payloads_are_charged_per_copy() {
 }
 
 #[test]
+fn shared_strs_are_checked_once_and_charged_per_copy() {
+    // 300 distinct strs (more than the deserializer's str cache holds, so slots are
+    // reused by other nodes), each listed twice, and one shared str listed 300 times.
+    let mut g = Graph::new();
+    let texts: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    let ids: Vec<NodeId> = texts
+        .iter()
+        .map(|t| g.add(NodeData::Str(t.as_bytes().to_vec().into())).unwrap())
+        .collect();
+    let twice: Vec<NodeId> = ids.iter().chain(ids.iter()).copied().collect();
+    let root = g.add(NodeData::List(twice)).unwrap();
+    let got = from_graph::<Vec<String>>(&g, root).unwrap();
+    let want: Vec<String> = texts.iter().chain(texts.iter()).cloned().collect();
+    assert_eq!(got, want);
+    // A shared str is charged on every visit, cached or not.
+    let big = g.add(NodeData::Str(vec![b'x'; 1 << 20].into())).unwrap();
+    let many = g.add(NodeData::List(vec![big; 300])).unwrap();
+    let err = from_graph::<Vec<&str>>(&g, many).unwrap_err();
+    assert_eq!(err.kind(), &limit(Resource::ExpansionBytes, 256 << 20));
+    assert_eq!(err.path(), Some("$[256]"));
+    // A str with a lone surrogate fails on every visit, not only the first (one
+    // deserializer, so one cache, for both).
+    let bad = g
+        .add(NodeData::Str(b"\xed\xa0\x80".to_vec().into()))
+        .unwrap();
+    let mut de = Deserializer::new(&g, bad, &Options::default());
+    for _ in 0..2 {
+        let err = de.value::<String>().unwrap_err();
+        assert_eq!(
+            (err.kind(), err.path()),
+            (&ErrorKind::Surrogates, Some("$"))
+        );
+    }
+}
+
+#[test]
 fn cycles_are_errors_with_their_path() {
     // l = []; l.append(l); pickle.dumps({"a": l}, protocol=2)
     let data = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01]q\x02h\x02as.";

@@ -2,11 +2,13 @@
 //! budgets, cycle detection and error paths described in the module docs.
 //!
 //! All walking state lives in one [`State`] that every nested deserializer borrows
-//! mutably: the counters, and a stack of the containers open right now (one
-//! [`Frame`] each, with the position being read). That one stack gives the depth,
-//! the cycle check (a container already on it is being expanded inside itself) and
-//! the error path (rendered from it when an error first passes an element, while
-//! every frame it needs is still open).
+//! mutably: the counters, and a stack of the containers open right now. That stack
+//! gives the depth and the cycle check (a container already on it is being expanded
+//! inside itself). The error path costs nothing until there is an error: as an
+//! error travels out of the walk, each container it leaves puts the position it was
+//! reading in front of it ([`State::within`]), and the root adds `$`
+//! ([`State::locate`]). Nothing is recorded per item, so a long list of numbers is
+//! read at the speed of its storage.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -31,25 +33,15 @@ pub struct Expansion {
     pub depth: u64,
 }
 
-/// Where, inside the innermost open container, the walk is.
+/// Where, inside a container, an error happened.
 #[derive(Clone, Copy, Debug)]
 enum Seg {
-    /// No item read yet.
-    Start,
     /// The item at this position of a sequence.
     Index(usize),
     /// The entry of a dict with this key.
     Key(NodeId),
     /// A named part of a described object.
     Name(&'static str),
-}
-
-/// One open container: its node (`None` for the parts of a described object that are
-/// not nodes: its list items, dict items...) and the position being read.
-#[derive(Clone, Copy, Debug)]
-struct Frame {
-    id: Option<NodeId>,
-    seg: Seg,
 }
 
 /// The walk: graph, budgets, counters and the open containers.
@@ -60,8 +52,22 @@ struct State<'l, 'de> {
     whole: Option<&'de Graph<'de>>,
     options: Options,
     used: Expansion,
-    frames: Vec<Frame>,
+    /// The containers open right now: their nodes (`None` for the parts of a
+    /// described object that are not nodes: its list items, dict items...).
+    frames: Vec<Option<NodeId>>,
+    /// Strs of this walk already checked and turned into `&'de str`, by node:
+    /// direct-mapped, [`STR_SLOTS`] entries, allocated when the first str is met.
+    /// A str the pickle shares (a dict key memoized once and met in every record) is
+    /// then checked once, not on every visit. Budgets are charged on every visit
+    /// all the same.
+    strs: Vec<(NodeId, &'de str)>,
 }
+
+/// Entries of [`State::strs`]; a power of two.
+const STR_SLOTS: usize = 128;
+
+/// An id no str has (an inline int): the empty entries of [`State::strs`].
+const NO_STR: NodeId = NodeId(u32::MAX);
 
 /// A str or bytes payload: borrowed for `'de` when possible, else only for the walk.
 enum Payload<'de, 'l> {
@@ -109,13 +115,10 @@ impl<'l, 'de> State<'l, 'de> {
         if depth >= self.options.max_depth {
             return Err(Error::limit(Resource::Depth, self.options.max_depth));
         }
-        if id.is_some() && self.frames.iter().any(|f| f.id == id) {
+        if id.is_some() && self.frames.contains(&id) {
             return Err(Error::new(ErrorKind::Cycle));
         }
-        self.frames.push(Frame {
-            id,
-            seg: Seg::Start,
-        });
+        self.frames.push(id);
         self.used.depth = self.used.depth.max(depth.saturating_add(1));
         Ok(())
     }
@@ -124,38 +127,32 @@ impl<'l, 'de> State<'l, 'de> {
         self.frames.pop();
     }
 
-    /// Records the position being read in the innermost container.
-    #[inline]
-    fn at(&mut self, seg: Seg) {
-        if let Some(top) = self.frames.last_mut() {
-            top.seg = seg;
-        }
-    }
-
-    /// Gives `e` the current path, unless it has one (set deeper) or is a decode error.
+    /// Puts `seg`, where the error happened inside the container it is leaving, in
+    /// front of its path, unless the error has a whole path already or is a decode
+    /// error (which has none).
     #[cold]
-    fn locate(&self, mut e: Error) -> Error {
+    #[inline(never)]
+    fn within(&self, mut e: Error, seg: Seg) -> Error {
         if !e.has_path() && !matches!(e.kind(), ErrorKind::Decode(_)) {
-            e.set_path(self.path());
+            let text = match seg {
+                Seg::Index(i) => format!("[{i}]"),
+                Seg::Name(name) => format!(".{name}"),
+                Seg::Key(key) => self.key_text(key),
+            };
+            e.prepend_segment(&text);
         }
         e
     }
 
-    /// The path of the current position: `$`, then one part per open container.
-    fn path(&self) -> String {
-        let mut out = String::from("$");
-        for frame in &self.frames {
-            match frame.seg {
-                Seg::Start => {}
-                Seg::Index(i) => out.push_str(&format!("[{i}]")),
-                Seg::Name(name) => {
-                    out.push('.');
-                    out.push_str(name);
-                }
-                Seg::Key(key) => out.push_str(&self.key_text(key)),
-            }
+    /// Gives `e` its path at the root: `$` and what [`State::within`] gathered,
+    /// unless it has one (an error of another walk) or is a decode error.
+    #[cold]
+    #[inline(never)]
+    fn locate(&self, mut e: Error) -> Error {
+        if !e.has_path() && !matches!(e.kind(), ErrorKind::Decode(_)) {
+            e.finish_path();
         }
-        out
+        e
     }
 
     /// A dict key in a path: `.name` for an identifier-like str, else its short repr
@@ -179,6 +176,28 @@ impl<'l, 'de> State<'l, 'de> {
             max_depth: 3,
         };
         format!("[{}]", repr::repr_with(self.graph, key, &opts))
+    }
+
+    /// The `&'de str` of the str node `id`, whose payload `bytes` lives for `'de`:
+    /// from [`State::strs`] when this node was met before, else checked now. A
+    /// payload with lone surrogates (valid generalized UTF-8, not UTF-8) is
+    /// [`ErrorKind::Surrogates`].
+    #[inline]
+    fn borrowed_str(&mut self, id: NodeId, bytes: &'de [u8]) -> Result<&'de str, Error> {
+        let slot = id.index() & (STR_SLOTS - 1);
+        if let Some(&(cached, text)) = self.strs.get(slot) {
+            if cached == id {
+                return Ok(text);
+            }
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::Surrogates))?;
+        if self.strs.is_empty() {
+            self.strs.resize(STR_SLOTS, (NO_STR, ""));
+        }
+        if let Some(entry) = self.strs.get_mut(slot) {
+            *entry = (id, text);
+        }
+        Ok(text)
     }
 
     /// The payload of a str, bytes or bytearray node, borrowed for `'de` when the
@@ -246,6 +265,7 @@ impl<'l, 'de> Deserializer<'l, 'de> {
                 options: options.clone(),
                 used: Expansion::default(),
                 frames: Vec::new(),
+                strs: Vec::new(),
             },
             root,
         }
@@ -398,10 +418,35 @@ fn big_text(b: &BigInt) -> String {
     }
 }
 
+/// `v` as a `T` when it fits (a function, so that the always-fitting `i64` and `i128`
+/// need no special case in [`int_method`]).
+#[inline(always)]
+fn fits<T: TryFrom<i64>>(v: i64) -> Option<T> {
+    T::try_from(v).ok()
+}
+
 /// Deserializes one integer type: range-checked, with a typed error naming the value.
+/// The common case (an inline or stored int that fits) is inlined into the caller's
+/// loop; the rest (big ints, other nodes, errors) is one out-of-line call.
 macro_rules! int_method {
-    ($method:ident, $ty:ident, $visit:ident) => {
-        fn $method<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
+    ($method:ident, $slow:ident, $ty:ident, $visit:ident) => {
+        #[inline(always)]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            if let Some(v) = self.st.graph.word_int(self.id) {
+                if let Some(x) = fits::<$ty>(v) {
+                    return visitor.$visit(x);
+                }
+            }
+            self.$slow(visitor)
+        }
+    };
+}
+
+/// The out-of-line part of [`int_method`]: every node, and the errors.
+macro_rules! int_slow {
+    ($slow:ident, $ty:ident, $visit:ident) => {
+        #[inline(never)]
+        fn $slow<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
             let node = self.node()?;
             match node {
                 Node::Int(v) => match $ty::try_from(v) {
@@ -488,6 +533,12 @@ impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
         self.any(node, visitor)
     }
 
+    /// [`ValueDe::any_node`] out of line: the rare case behind an inlined fast path.
+    #[inline(never)]
+    fn any_slow<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.any_node(visitor)
+    }
+
     /// The self-describing form of a node (what `deserialize_any` gives).
     fn any<V: Visitor<'de>>(self, node: Node<'l>, visitor: V) -> Result<V::Value, Error> {
         match node {
@@ -517,14 +568,48 @@ impl<'s, 'l, 'de> ValueDe<'s, 'l, 'de> {
     }
 
     fn str_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
-        self.st.charge_bytes(bytes.len())?;
-        let surrogates = |_| Error::new(ErrorKind::Surrogates);
-        match self.st.payload(self.id, bytes) {
+        let payload = self.st.payload(self.id, bytes);
+        self.str_payload(payload, visitor)
+    }
+
+    /// Hands a str's payload to the visitor: charged, checked (see
+    /// [`State::borrowed_str`]), borrowed for `'de` when it can be.
+    #[inline]
+    fn str_payload<V: Visitor<'de>>(
+        self,
+        payload: Payload<'de, 'l>,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match payload {
             Payload::Borrowed(b) => {
-                visitor.visit_borrowed_str(std::str::from_utf8(b).map_err(surrogates)?)
+                self.st.charge_bytes(b.len())?;
+                visitor.visit_borrowed_str(self.st.borrowed_str(self.id, b)?)
             }
-            Payload::Transient(b) => visitor.visit_str(std::str::from_utf8(b).map_err(surrogates)?),
+            Payload::Transient(b) => {
+                self.st.charge_bytes(b.len())?;
+                let text = std::str::from_utf8(b).map_err(|_| Error::new(ErrorKind::Surrogates))?;
+                visitor.visit_str(text)
+            }
         }
+    }
+
+    /// `deserialize_str`, `_string` and `_identifier` (struct fields): a str node is
+    /// looked up once and handed out directly; anything else goes the
+    /// self-describing way.
+    #[inline]
+    fn str_fast<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let payload = match self.st.whole {
+            Some(whole) => match whole.data(self.id) {
+                Some(NodeData::Str(c)) => Payload::Borrowed(c.as_ref()),
+                _ => return self.any_slow(visitor),
+            },
+            None => match self.st.graph.data(self.id) {
+                Some(NodeData::Str(Cow::Borrowed(b))) => Payload::Borrowed(b),
+                Some(NodeData::Str(Cow::Owned(v))) => Payload::Transient(v),
+                _ => return self.any_slow(visitor),
+            },
+        };
+        self.str_payload(payload, visitor)
     }
 
     fn bytes_node<V: Visitor<'de>>(self, bytes: &'l [u8], visitor: V) -> Result<V::Value, Error> {
@@ -609,11 +694,11 @@ fn visit_ids<'de, V: Visitor<'de>>(
     st.open(id)?;
     let mut access = SeqAccess {
         st: &mut *st,
-        ids,
-        pos: 0,
+        rest: ids,
+        len: ids.len(),
     };
     let result = visitor.visit_seq(&mut access);
-    let read = access.pos;
+    let read = ids.len().saturating_sub(access.rest.len());
     st.close();
     let value = result?;
     if read < ids.len() {
@@ -655,19 +740,30 @@ impl de::Expected for ReadItems {
     }
 }
 
-macro_rules! int_methods {
-    () => {
-        int_method!(deserialize_i8, i8, visit_i8);
-        int_method!(deserialize_i16, i16, visit_i16);
-        int_method!(deserialize_i32, i32, visit_i32);
-        int_method!(deserialize_i64, i64, visit_i64);
-        int_method!(deserialize_i128, i128, visit_i128);
-        int_method!(deserialize_u8, u8, visit_u8);
-        int_method!(deserialize_u16, u16, visit_u16);
-        int_method!(deserialize_u32, u32, visit_u32);
-        int_method!(deserialize_u64, u64, visit_u64);
-        int_method!(deserialize_u128, u128, visit_u128);
+/// Applies `$m` to each integer type: `(method, its slow part, type, visit method)`.
+macro_rules! for_each_int {
+    ($m:ident) => {
+        $m!(deserialize_i8, i8_slow, i8, visit_i8);
+        $m!(deserialize_i16, i16_slow, i16, visit_i16);
+        $m!(deserialize_i32, i32_slow, i32, visit_i32);
+        $m!(deserialize_i64, i64_slow, i64, visit_i64);
+        $m!(deserialize_i128, i128_slow, i128, visit_i128);
+        $m!(deserialize_u8, u8_slow, u8, visit_u8);
+        $m!(deserialize_u16, u16_slow, u16, visit_u16);
+        $m!(deserialize_u32, u32_slow, u32, visit_u32);
+        $m!(deserialize_u64, u64_slow, u64, visit_u64);
+        $m!(deserialize_u128, u128_slow, u128, visit_u128);
     };
+}
+
+macro_rules! slow_of {
+    ($method:ident, $slow:ident, $ty:ident, $visit:ident) => {
+        int_slow!($slow, $ty, $visit);
+    };
+}
+
+impl<'de> ValueDe<'_, '_, 'de> {
+    for_each_int!(slow_of);
 }
 
 /// The methods that only need the self-describing form.
@@ -683,20 +779,38 @@ macro_rules! via_any {
 impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
     type Error = Error;
 
-    int_methods!();
+    for_each_int!(int_method);
     via_any!(
         deserialize_any,
         deserialize_bool,
-        deserialize_f64,
         deserialize_char,
-        deserialize_str,
-        deserialize_string,
         deserialize_bytes,
         deserialize_byte_buf,
         deserialize_unit,
-        deserialize_map,
-        deserialize_identifier
+        deserialize_map
     );
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.str_fast(visitor)
+    }
+
+    /// A stored float (every float the decoder makes) is read inline in the caller's
+    /// loop; anything else goes the self-describing way.
+    #[inline(always)]
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if let Some(f) = self.st.graph.word_float(self.id) {
+            return visitor.visit_f64(f);
+        }
+        self.any_slow(visitor)
+    }
 
     fn deserialize_f32<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error> {
         match self.node()? {
@@ -805,11 +919,11 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
         let st = self.st;
         st.count(if value.is_some() { 2 } else { 1 })?;
         st.open(Some(self.id))?;
-        st.at(seg_key);
         let access = Tagged {
             st: &mut *st,
             key,
             value,
+            seg_key,
             seg_value,
         };
         let result = visitor.visit_enum(access);
@@ -826,8 +940,10 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
 
 struct SeqAccess<'a, 'i, 'l, 'de> {
     st: &'a mut State<'l, 'de>,
-    ids: &'i [NodeId],
-    pos: usize,
+    /// The items not read yet.
+    rest: &'i [NodeId],
+    /// How many items the sequence has (for the position in an error path).
+    len: usize,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
@@ -838,23 +954,25 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_, '_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        let Some(&id) = self.ids.get(self.pos) else {
+        let [id, rest @ ..] = self.rest else {
             return Ok(None);
         };
-        self.st.at(Seg::Index(self.pos));
-        self.pos = self.pos.saturating_add(1);
+        self.rest = rest;
         let de = ValueDe {
             st: &mut *self.st,
-            id,
+            id: *id,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => {
+                let at = self.len.saturating_sub(rest.len()).saturating_sub(1);
+                Err(self.st.within(e, Seg::Index(at)))
+            }
         }
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.ids.len().saturating_sub(self.pos))
+        Some(self.rest.len())
     }
 }
 
@@ -876,12 +994,12 @@ impl<'de> de::SeqAccess<'de> for ByteSeq<'_, '_, 'de> {
         let Some(&byte) = self.bytes.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Index(self.pos));
-        self.pos = self.pos.saturating_add(1);
+        let at = self.pos;
+        self.pos = at.saturating_add(1);
         let de = de::value::U8Deserializer::<Error>::new(byte);
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, Seg::Index(at))),
         }
     }
 
@@ -907,20 +1025,19 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
         let Some(&(key, _)) = self.pairs.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Key(key));
         let de = ValueDe {
             st: &mut *self.st,
             id: key,
         };
         match seed.deserialize(de) {
             Ok(v) => Ok(Some(v)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, Seg::Key(key))),
         }
     }
 
     #[inline]
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some(&(_, value)) = self.pairs.get(self.pos) else {
+        let Some(&(key, value)) = self.pairs.get(self.pos) else {
             return Err(de::Error::custom(
                 "value asked for past the last dict entry",
             ));
@@ -930,7 +1047,8 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_, '_, 'de> {
             st: &mut *self.st,
             id: value,
         };
-        seed.deserialize(de).map_err(|e| self.st.locate(e))
+        seed.deserialize(de)
+            .map_err(|e| self.st.within(e, Seg::Key(key)))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -965,15 +1083,14 @@ impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
         let Some((name, _)) = self.parts.get(self.pos) else {
             return Ok(None);
         };
-        self.st.at(Seg::Name(name));
         let de = de::value::BorrowedStrDeserializer::<Error>::new(name);
         seed.deserialize(de)
             .map(Some)
-            .map_err(|e| self.st.locate(e))
+            .map_err(|e| self.st.within(e, Seg::Name(name)))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some((_, part)) = self.parts.get(self.pos) else {
+        let Some((name, part)) = self.parts.get(self.pos) else {
             return Err(de::Error::custom("value asked for past the last part"));
         };
         self.pos = self.pos.saturating_add(1);
@@ -981,7 +1098,8 @@ impl<'de> de::MapAccess<'de> for Described<'_, '_, '_, 'de> {
             st: &mut *self.st,
             part,
         };
-        seed.deserialize(de).map_err(|e| self.st.locate(e))
+        seed.deserialize(de)
+            .map_err(|e| self.st.within(e, Seg::Name(name)))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -1091,16 +1209,17 @@ struct Tagged<'a, 'l, 'de> {
     st: &'a mut State<'l, 'de>,
     key: NodeId,
     value: Option<NodeId>,
+    /// Where the variant and the value are, for error paths.
+    seg_key: Seg,
     seg_value: Seg,
 }
 
 impl<'a, 'l, 'de> Tagged<'a, 'l, 'de> {
-    /// The value's deserializer, positioned for error paths; none for `(variant,)`.
+    /// The value's deserializer; none for `(variant,)`.
     fn value(&mut self, expected: &'static str) -> Result<ValueDe<'_, 'l, 'de>, Error> {
         let Some(id) = self.value else {
             return Err(de::Error::invalid_type(Unexpected::UnitVariant, &expected));
         };
-        self.st.at(self.seg_value);
         Ok(ValueDe {
             st: &mut *self.st,
             id,
@@ -1119,7 +1238,7 @@ impl<'a, 'l, 'de> de::EnumAccess<'de> for Tagged<'a, 'l, 'de> {
         };
         match seed.deserialize(de) {
             Ok(variant) => Ok((variant, self)),
-            Err(e) => Err(self.st.locate(e)),
+            Err(e) => Err(self.st.within(e, self.seg_key)),
         }
     }
 }
@@ -1132,12 +1251,12 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
             return Ok(());
         }
         let result = <() as de::Deserialize>::deserialize(self.value("unit variant")?);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(mut self, seed: T) -> Result<T::Value, Error> {
         let result = seed.deserialize(self.value("newtype variant")?);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn tuple_variant<V: Visitor<'de>>(
@@ -1146,7 +1265,7 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = de::Deserializer::deserialize_seq(self.value("tuple variant")?, visitor);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -1155,6 +1274,6 @@ impl<'de> de::VariantAccess<'de> for Tagged<'_, '_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = de::Deserializer::deserialize_map(self.value("struct variant")?, visitor);
-        result.map_err(|e| self.st.locate(e))
+        result.map_err(|e| self.st.within(e, self.seg_value))
     }
 }

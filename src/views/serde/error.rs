@@ -92,6 +92,10 @@ impl fmt::Display for ErrorKind {
 struct Inner {
     kind: ErrorKind,
     path: Option<String>,
+    /// The path below the container the error is leaving, gathered while it travels
+    /// out of the walk (each container prepends the position it was reading), until
+    /// the root turns it into `path`. Empty once `path` is set.
+    trail: String,
 }
 
 /// An error of [`crate::serde`]: a kind, and the path inside the value where it
@@ -102,7 +106,11 @@ pub struct Error(Box<Inner>);
 impl Error {
     #[cold]
     pub(crate) fn new(kind: ErrorKind) -> Error {
-        Error(Box::new(Inner { kind, path: None }))
+        Error(Box::new(Inner {
+            kind,
+            path: None,
+            trail: String::new(),
+        }))
     }
 
     #[cold]
@@ -159,8 +167,15 @@ impl Error {
         self.0.path.is_some()
     }
 
-    pub(crate) fn set_path(&mut self, path: String) {
-        self.0.path = Some(path);
+    /// Puts `segment` (`[3]`, `.name`) in front of the path gathered so far.
+    pub(crate) fn prepend_segment(&mut self, segment: &str) {
+        self.0.trail.insert_str(0, segment);
+    }
+
+    /// Sets the path to the root (`$`) followed by the segments gathered so far.
+    pub(crate) fn finish_path(&mut self) {
+        let trail = std::mem::take(&mut self.0.trail);
+        self.0.path = Some(format!("${trail}"));
     }
 }
 
