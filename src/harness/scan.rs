@@ -8,7 +8,7 @@
 //! | the first refused site is where `decode` fails | for a plain pickle file: a decode under the scan's policy and limits fails with a refusal exactly at the first pickle's first refused site, naming the same global, or succeeds when nothing is refused |
 //! | a benign graph's verdict survives re-encoding | when that decode succeeds and the pickle is the whole file, `encode` at a protocol chosen by the last byte and scan again: the same verdict (memo-index hazards aside: the encoder numbers the memo densely), unless the new stream hits a budget |
 //!
-//! Limits are the harness's tight ones with unbounded memory (a scan charges its
+//! Limits are the harness's tight ones (the container target's for the readers) with unbounded memory (a scan charges its
 //! report to the memory budget, so a memory error could land elsewhere than in the
 //! decode it is compared with), and hazard thresholds small enough that short inputs
 //! reach each of them.
@@ -39,6 +39,10 @@ pub fn fuzz_scan_options_with(policy: Policy) -> ScanOptions {
     ScanOptions {
         policy,
         limits,
+        // The container target's tight budgets: with the defaults, one hostile file
+        // (corpus/hostile/t_res_bz2_512mib_bomb.pkl.bz2, a 512 MiB bz2 bomb the defaults
+        // let through to be scanned) took 12 s, a libFuzzer timeout.
+        container: super::container::container_limits(),
         thresholds: Thresholds {
             memo_index: 1 << 10,
             expansion: 1 << 16,
