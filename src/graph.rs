@@ -660,6 +660,7 @@ impl<'a> Graph<'a> {
     /// The int of an inline int or of a stored int, `None` for every other id: the
     /// few instructions a typed walk needs for an item of a numeric list, where
     /// [`Graph::get`]'s full dispatch would be most of the cost.
+    #[cfg(feature = "serde")]
     #[inline(always)]
     pub(crate) fn word_int(&self, id: NodeId) -> Option<i64> {
         if id.0 >= INLINE_BASE {
@@ -673,6 +674,7 @@ impl<'a> Graph<'a> {
 
     /// The float of a stored float, `None` for every other id (see
     /// [`Graph::word_int`]).
+    #[cfg(feature = "serde")]
     #[inline(always)]
     pub(crate) fn word_float(&self, id: NodeId) -> Option<f64> {
         if id.0 >= FLOAT_BASE && id.0 < INLINE_BASE {
