@@ -41,6 +41,7 @@ pub(crate) struct Recorder<'t> {
 
 impl Recorder<'_> {
     /// A recorder for a file scan.
+    #[cfg(feature = "zip")]
     pub(crate) fn for_file(thresholds: &Thresholds) -> Recorder<'_> {
         Recorder {
             file: Some(thresholds),
