@@ -18,6 +18,7 @@ pub fn run_policy(data: &[u8]) {
 
 /// Body of the `policy` target; see the module docs.
 pub fn policy(data: &[u8]) {
+    check_presets();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -39,6 +40,19 @@ pub fn policy(data: &[u8]) {
         Ok(policy) => check_policy(&policy),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
+}
+
+/// Every preset, once per process: it reads by name, writes and reads back to itself,
+/// and what `emit` writes for its plain globals reads back allowing each of them.
+fn check_presets() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for name in Policy::preset_names() {
+            let preset = Policy::preset(name).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+            check_policy(&preset);
+        }
+        assert!(Policy::preset("no-such-preset").is_err());
+    });
 }
 
 /// Writes the policy, reads it back, and checks that the text is what it allows.
@@ -93,6 +107,31 @@ fn check_policy(policy: &Policy) {
                 "{module}:{longer} after {line}"
             );
         }
+    }
+    // `emit` (what `scan --emit-policy` builds on) of the plain globals and features
+    // writes a policy allowing each of them.
+    let plain: Vec<(&str, &str)> = written
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("feature ") && !l.contains("rule="))
+        .filter_map(|l| l.split_whitespace().next()?.split_once(':'))
+        .collect();
+    let features: Vec<Feature> = Feature::ALL
+        .into_iter()
+        .filter(|f| policy.allows_feature(*f))
+        .collect();
+    let emitted = crate::policy::emit(plain.iter().copied(), features.iter().copied(), []);
+    let back = Policy::from_text(&emitted).unwrap_or_else(|e| panic!("emit: {e}\n{emitted}"));
+    for (module, name) in &plain {
+        assert!(
+            back.allows_global(module, name),
+            "emit lost {module}:{name}"
+        );
+    }
+    for feature in &features {
+        assert!(back.allows_feature(*feature), "emit lost {feature:?}");
+        assert!(Policy::strict()
+            .with_feature(*feature)
+            .allows_feature(*feature));
     }
     let joined = policy.clone().union(Policy::stdlib_data());
     for (module, name) in [("collections", "OrderedDict"), ("datetime", "datetime")] {

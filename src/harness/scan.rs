@@ -17,6 +17,7 @@ use crate::container::Format;
 use crate::harness::{fuzz_limits, on_small_stack};
 use crate::scan::file::{scan_file, FileReport, ScanOptions};
 use crate::scan::hazards::Thresholds;
+use crate::scan::issues::{category_rule, rule_by_id};
 use crate::scan::render::{json, sarif, text};
 use crate::scan::{emit_policy, FileVerdict, Finding};
 use crate::{Decoder, ErrorKind, Policy};
@@ -89,6 +90,26 @@ fn check_report(data: &[u8], report: &FileReport) {
         .max()
         .unwrap_or(FileVerdict::Clean);
     assert_eq!(report.verdict(), highest, "verdict");
+    // Rule ids are stable and unique: each issue's rule is the one its id names.
+    for issue in &issues {
+        assert_eq!(
+            rule_by_id(issue.rule.id),
+            Some(issue.rule),
+            "{}",
+            issue.rule.id
+        );
+    }
+    // A dangerous site's category has words and a rule of its own.
+    for site in report.pickles.iter().flat_map(|p| &p.sites) {
+        if let Some(category) = site.verdict.category() {
+            assert!(!category.description().is_empty());
+            assert_eq!(
+                category_rule(category).verdict,
+                FileVerdict::Unsafe,
+                "{category:?}"
+            );
+        }
+    }
     let _ = text::text(report, "fuzz");
     let _ = json::json(report, Some("fuzz"), "pytorch");
     let _ = sarif::sarif(report, "fuzz");

@@ -24,7 +24,8 @@
 
 use crate::container::zip::crc32;
 use crate::torch::{
-    convert_to_safetensors, list_tensors, load, open, open_image, to_json, to_text, DType,
+    convert_file, convert_to_safetensors, list_tensors, load, open, open_image, to_json, to_text,
+    DType,
 };
 
 use super::on_small_stack;
@@ -42,6 +43,7 @@ pub fn run_torch(data: &[u8]) {
 /// Body of the `torch` target; see the module docs.
 pub fn torch(data: &[u8]) {
     let len = data.len() as u64;
+    check_convert_file(data);
     let opened = open(data);
     let image = load(data).expect("reading from memory cannot fail");
     assert!(image.bytes_read() <= len.saturating_mul(3), "{image:?}");
@@ -109,6 +111,38 @@ pub fn torch(data: &[u8]) {
     if let Err(e) = convert_to_safetensors(data, Some("\u{0}no such key")) {
         check_error(&e);
     }
+}
+
+/// `convert_file` (lazy input, tensors copied file to file) writes exactly the bytes
+/// `convert_to_safetensors` returns, or fails with the same error. Files under the
+/// temporary directory, named after the process and a counter: neither parallel
+/// fuzzers nor test threads share them.
+fn check_convert_file(data: &[u8]) {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("{}-{call}", std::process::id());
+    let input = dir.join(format!("pickleproof-fuzz-{id}.pt"));
+    let output = dir.join(format!("pickleproof-fuzz-{id}.safetensors"));
+    if std::fs::write(&input, data).is_err() {
+        return;
+    }
+    let _ = std::fs::remove_file(&output);
+    let in_memory = convert_to_safetensors(data, None);
+    let to_file = convert_file(&input, &output, None);
+    match (in_memory, to_file) {
+        (Ok(bytes), Ok(())) => {
+            let written = std::fs::read(&output).unwrap();
+            assert!(
+                written == bytes,
+                "convert_file wrote other bytes than convert_to_safetensors"
+            );
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (a, b) => panic!("in memory: {:?}, to a file: {b:?}", a.map(|v| v.len())),
+    }
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_file(&output);
 }
 
 /// A refusal renders, has a stable name, and names its tensor when it is about one

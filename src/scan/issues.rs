@@ -18,9 +18,9 @@
 //! | PP040–PP042 | container evasions: name mismatch, duplicate names, overlapping entries | unsafe |
 //! | PP043 | a format that runs code by design (TorchScript) | suspicious |
 //! | PP044–PP046 | bytes not read or not readable: trailing bytes, extra bytes, an entry flagged as encrypted | inconclusive |
-//! | PP047–PP049 | a bad CRC, unusual flags, other oddities | clean (note) |
+//! | PP047–PP050 | a bad CRC, unusual flags, other oddities, a `.npy` size mismatch | clean (note) |
 
-use crate::container::{Anomaly, Format};
+use crate::container::{Anomaly, AnomalyKind, Format};
 use crate::error::Error;
 use crate::scan::file::{FileReport, PickleReport};
 use crate::scan::gadgets::Category;
@@ -120,6 +120,7 @@ pub const RULES: &[Rule] = &[
     rule("PP047", "bad-crc", "A ZIP entry whose CRC-32 does not match its data", Clean),
     rule("PP048", "unusual-flags", "A ZIP entry with unusual flag bits or method", Clean),
     rule("PP049", "other-anomaly", "Something a container reader had to work around", Clean),
+    rule("PP050", "size-mismatch", "A length that disagrees with what its header says (.npy data)", Clean),
 ];
 
 /// The rule with this id (`None` for an unknown id).
@@ -130,8 +131,17 @@ pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
 /// The rule with this name, falling back to `other-anomaly` (every name used below
 /// is in [`RULES`]; a unit test checks it).
 fn named(name: &str) -> &'static Rule {
-    const OTHER: Rule = rule("PP049", "other-anomaly", "", Clean);
-    RULES.iter().find(|r| r.name == name).unwrap_or(&OTHER)
+    const OTHER: Rule = rule(
+        "PP049",
+        "other-anomaly",
+        "Something a container reader had to work around",
+        Clean,
+    );
+    RULES
+        .iter()
+        .find(|r| r.name == name)
+        .or_else(|| RULES.iter().find(|r| r.name == OTHER.name))
+        .unwrap_or(&OTHER)
 }
 
 /// The rule of a site's verdict (`None` for an allowed site).
@@ -160,7 +170,10 @@ pub fn hazard_rule(hazard: &Hazard) -> &'static Rule {
 /// The rule of a container anomaly: by its kind's name, so a kind added later is an
 /// `other-anomaly` note until it gets a rule of its own.
 pub fn anomaly_rule(anomaly: &Anomaly) -> &'static Rule {
-    named(anomaly.kind.name())
+    match anomaly.kind {
+        AnomalyKind::Other => named("other-anomaly"),
+        kind => named(kind.name()),
+    }
 }
 
 /// True for a file that is no pickle at all: its own first pickle (no container
@@ -377,6 +390,7 @@ mod tests {
             BadCrc,
             UnusualFlags,
             Other,
+            SizeMismatch,
         ]
         .into_iter()
         .map(|kind| {
@@ -402,6 +416,7 @@ mod tests {
                 ("bad-crc", "PP047"),
                 ("unusual-flags", "PP048"),
                 ("other", "PP049"),
+                ("size-mismatch", "PP050"),
             ]
         );
         for name in [
