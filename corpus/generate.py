@@ -868,28 +868,25 @@ def compat_cases():
     return c
 
 
-def write_hostile():
+def write_cases(directory, cases):
+    """Writes each case's stream and a manifest naming the global strict refuses first."""
     manifest = []
-    cases = hostile_cases()
     for name, data, desc, (mod, nm) in cases:
-        write_bytes(HOSTILE / f"{name}.pkl", data)
+        write_bytes(directory / f"{name}.pkl", data)
         manifest.append({"file": f"{name}.pkl", "description": desc,
                          "expect": {"kind": "forbidden", "module": mod, "name": nm}})
-    write_json(HOSTILE / "manifest.json", manifest, pretty=True)
+    write_json(directory / "manifest.json", manifest, pretty=True)
     return cases
+
+
+def write_hostile():
+    return write_cases(HOSTILE, hostile_cases())
 
 
 def write_compat():
     if COMPAT.exists():
         shutil.rmtree(COMPAT)
-    manifest = []
-    cases = compat_cases()
-    for name, data, desc, (mod, nm) in cases:
-        write_bytes(COMPAT / f"{name}.pkl", data)
-        manifest.append({"file": f"{name}.pkl", "description": desc,
-                         "expect": {"kind": "forbidden", "module": mod, "name": nm}})
-    write_json(COMPAT / "manifest.json", manifest, pretty=True)
-    return cases
+    return write_cases(COMPAT, compat_cases())
 
 
 # ---------------------------------------------------------------------------
