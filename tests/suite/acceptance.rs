@@ -6,8 +6,9 @@
 //!   preset, except the short [`BORDERLINE`] list, each with its verdict and why.
 //! - Every file of `corpus/hostile/` is unsafe or inconclusive under the same preset
 //!   (and under strict), never suspicious or clean. Each gets `techniques.json`'s
-//!   `expect` unless [`HOSTILE_DIFFERENCES`] says why not. `--nocapture` prints a table
-//!   per technique class.
+//!   `expect` unless `scan::KNOWN_DIFFERENCES` says why not (the same files as under
+//!   strict: the scan is stricter than the corpus's expectation). `--nocapture`
+//!   prints a table per technique class.
 //! - `corpus/compat/` (harmless Python 2 names) gets [`COMPAT_UNDER_ML`]'s verdicts.
 //!
 //! The permissive preset is the point: it is the policy a user picks to stop false
@@ -128,37 +129,6 @@ fn benign_files_are_clean_under_ml_except_the_borderline_ones() {
         wrong.join("\n")
     );
 }
-
-/// Hostile files whose verdict under `ml` is not `techniques.json`'s: (file, verdict,
-/// why). The same as under strict (see
-/// `scan::KNOWN_DIFFERENCES`): the scan is stricter than the corpus's expectation.
-const HOSTILE_DIFFERENCES: &[(&str, &str, &str)] = &[
-    (
-        "t_ind_ext1_call.pkl",
-        "unsafe",
-        "calls what an extension code resolves to",
-    ),
-    (
-        "t_ind_ext2_ext4_calls.pkl",
-        "unsafe",
-        "calls what an extension code resolves to",
-    ),
-    (
-        "t_ind_persid_called.pkl",
-        "unsafe",
-        "calls what a persistent id resolves to",
-    ),
-    (
-        "t_res_long_binput_near_2p32.pkl",
-        "unsafe",
-        "memo index hazard",
-    ),
-    (
-        "t_res_frame_claim_then_payload.pkl",
-        "inconclusive",
-        "over-long FRAME",
-    ),
-];
 
 /// The files of `corpus/compat/`: Python 2 names that CPython's `fix_imports`
 /// (protocol < 3) maps to harmless Python 3 ones. No attack; what they test is that the
@@ -313,7 +283,10 @@ fn hostile_files_are_unsafe_or_inconclusive_under_ml() {
             rules(&report)
         );
         let got = verdict.name();
-        let want = match HOSTILE_DIFFERENCES.iter().find(|(f, _, _)| *f == file) {
+        let want = match crate::scan::KNOWN_DIFFERENCES
+            .iter()
+            .find(|(f, _, _)| *f == file)
+        {
             Some((_, verdict, _)) => verdict,
             None => expect,
         };
