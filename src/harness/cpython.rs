@@ -581,10 +581,7 @@ impl<'g, 'a> Digests<'g, 'a> {
 
     /// [`Digests::of`] refined with what it leaves out of an object: its callable's
     /// digest and its arguments' (a tuple made before the object, so still no cycle).
-    /// Only orders the items of a large group of tied digests, where pairing them
-    /// in an arbitrary order paired unequal items (a frozenset of nine objects that
-    /// differ only in their arguments, found by a 30-minute run): a difference the
-    /// coarse digest does not see can never split a group here.
+    /// Splits groups of set items tied on the coarse digest ([`split_finer`]).
     fn fine(&mut self, id: NodeId) -> u64 {
         use std::hash::{DefaultHasher, Hash, Hasher};
         if let Some(&d) = self.fine_memo.get(&id) {
@@ -679,6 +676,44 @@ fn kwargs<'g>(graph: &'g Graph<'_>, id: Option<NodeId>) -> Option<&'g [(NodeId, 
 /// Ties among set items larger than this are paired in digest order without trials.
 const MAX_TRIALS_GROUP: usize = 8;
 
+/// Splits a group of set items tied on [`Digests::of`] by [`Digests::fine`], which
+/// also sees objects' callables and arguments: the smaller groups need fewer trials,
+/// and a large group of items that differ only there is paired right (a frozenset of
+/// nine objects that differ only in their arguments, found by a 30-minute run).
+/// When the finer groups do not match up on the two sides (a difference `fine` sees
+/// that the comparison accepts), the group stays whole, in `fine` order.
+fn split_finer(
+    ours: &[NodeId],
+    theirs: &[NodeId],
+    pd: &mut Digests<'_, '_>,
+    cd: &mut Digests<'_, '_>,
+) -> Vec<(Vec<NodeId>, Vec<NodeId>)> {
+    let mut ours = ours.to_vec();
+    let mut theirs = theirs.to_vec();
+    if ours.len() == 1 {
+        return vec![(ours, theirs)];
+    }
+    ours.sort_by_cached_key(|u| pd.fine(*u));
+    theirs.sort_by_cached_key(|v| cd.fine(*v));
+    let mut split: Vec<(Vec<NodeId>, Vec<NodeId>)> = Vec::new();
+    let mut last = None;
+    for (u, v) in ours.iter().zip(&theirs) {
+        let (du, dv) = (pd.fine(*u), cd.fine(*v));
+        if du != dv {
+            return vec![(ours, theirs)];
+        }
+        match split.last_mut() {
+            Some((a, b)) if last == Some(du) => {
+                a.push(*u);
+                b.push(*v);
+            }
+            _ => split.push((vec![*u], vec![*v])),
+        }
+        last = Some(du);
+    }
+    split
+}
+
 /// The comparison's state: the correspondence of nodes with identity, the pairs still
 /// to compare, and the set pairs left for the end (when the rest of the graph has
 /// fixed the correspondence their ties need).
@@ -692,6 +727,8 @@ struct Matcher<'g, 'a, 'b> {
     done: HashSet<(NodeId, NodeId)>,
     todo: Vec<(NodeId, NodeId, String)>,
     sets: Vec<(NodeId, NodeId, String)>,
+    /// Set pairs whose ties were once left for later ([`Matcher::pair_set`]).
+    waited: HashSet<(NodeId, NodeId)>,
     met: Option<&'static str>,
 }
 
@@ -717,6 +754,7 @@ pub fn compare(
         done: HashSet::new(),
         todo: vec![(pr, cr, String::from("root"))],
         sets: Vec::new(),
+        waited: HashSet::new(),
         met: None,
     };
     let mut pd = Digests::new(p);
@@ -739,8 +777,14 @@ impl Matcher<'_, '_, '_> {
         }
     }
 
-    /// Pairs the items of two sets of equal length by digest; ties are decided by
-    /// trying each candidate against the correspondence found so far.
+    /// Pairs the items of two sets of equal length by digest. Items alone in their
+    /// digest group (and the large groups, in [`Digests::fine`] order) are paired and
+    /// compared first, so the correspondence they fix is known before any tie is
+    /// tried: a tie paired by trial before them could take a pairing they contradict
+    /// (a frozenset holding a tuple of an object next to two tied persistent ids, one
+    /// of which holds the same tuple, found by a 25-minute run). A tie that more than
+    /// one candidate passes is then left for after the other pending sets, once, as
+    /// they may fix it too; after that the first candidate that passes is taken.
     fn pair_set(
         &mut self,
         x: NodeId,
@@ -763,6 +807,7 @@ impl Matcher<'_, '_, '_> {
         }
         let mut keys: Vec<u64> = groups.keys().copied().collect();
         keys.sort_unstable();
+        let mut ties = Vec::new();
         for (g, key) in keys.iter().enumerate() {
             let (ours, theirs) = &groups[key];
             if ours.len() != theirs.len() {
@@ -772,25 +817,36 @@ impl Matcher<'_, '_, '_> {
                     theirs.len()
                 ));
             }
-            if ours.len() == 1 || ours.len() > MAX_TRIALS_GROUP {
-                let mut ours = ours.clone();
-                let mut theirs = theirs.clone();
-                ours.sort_by_cached_key(|u| pd.fine(*u));
-                theirs.sort_by_cached_key(|v| cd.fine(*v));
-                for (i, (u, v)) in ours.iter().zip(&theirs).enumerate() {
-                    self.todo.push((*u, *v, format!("{path}/item{g}.{i}")));
+            for (s, (ours, theirs)) in split_finer(ours, theirs, pd, cd).into_iter().enumerate() {
+                let label = format!("{g}.{s}");
+                if ours.len() == 1 || ours.len() > MAX_TRIALS_GROUP {
+                    for (i, (u, v)) in ours.iter().zip(&theirs).enumerate() {
+                        self.todo.push((*u, *v, format!("{path}/item{label}.{i}")));
+                    }
+                } else {
+                    ties.push((label, ours, theirs));
                 }
-                continue;
             }
-            let mut free: Vec<NodeId> = theirs.clone();
+        }
+        while let Some((u, v, item_path)) = self.todo.pop() {
+            self.step(u, v, item_path)?;
+        }
+        if ties.is_empty() {
+            return Ok(());
+        }
+        let may_wait = !self.sets.is_empty() && self.waited.insert((x, y));
+        if may_wait && self.ambiguous(&ties, path, pd, cd) {
+            self.sets.insert(0, (x, y, path.to_owned()));
+            return Ok(());
+        }
+        for (label, ours, theirs) in ties {
+            let mut free: Vec<NodeId> = theirs;
             for (i, u) in ours.iter().enumerate() {
-                let item_path = format!("{path}/item{g}.{i}");
+                let item_path = format!("{path}/item{label}.{i}");
                 let found = free.iter().position(|v| {
-                    let mut trial = self.clone();
-                    trial.todo = vec![(*u, *v, item_path.clone())];
-                    trial.sets = Vec::new();
-                    let ok = trial.run(pd, cd).is_ok();
-                    if ok {
+                    let trial = self.trial(*u, *v, &item_path, pd, cd);
+                    let ok = trial.is_some();
+                    if let Some(trial) = trial {
                         *self = Matcher {
                             todo: std::mem::take(&mut self.todo),
                             sets: std::mem::take(&mut self.sets),
@@ -808,6 +864,44 @@ impl Matcher<'_, '_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether some item of a tie passes against more than one candidate, given the
+    /// correspondence found so far (nothing is kept).
+    fn ambiguous(
+        &self,
+        ties: &[(String, Vec<NodeId>, Vec<NodeId>)],
+        path: &str,
+        pd: &mut Digests<'_, '_>,
+        cd: &mut Digests<'_, '_>,
+    ) -> bool {
+        ties.iter().any(|(label, ours, theirs)| {
+            ours.iter().enumerate().any(|(i, u)| {
+                let item_path = format!("{path}/item{label}.{i}");
+                theirs
+                    .iter()
+                    .filter(|v| self.trial(*u, **v, &item_path, pd, cd).is_some())
+                    .take(2)
+                    .count()
+                    > 1
+            })
+        })
+    }
+
+    /// The state after comparing `u` with `v` (and everything under them, their sets
+    /// included) on top of the correspondence found so far; `None` when they differ.
+    fn trial(
+        &self,
+        u: NodeId,
+        v: NodeId,
+        item_path: &str,
+        pd: &mut Digests<'_, '_>,
+        cd: &mut Digests<'_, '_>,
+    ) -> Option<Self> {
+        let mut trial = self.clone();
+        trial.todo = vec![(u, v, item_path.to_owned())];
+        trial.sets = Vec::new();
+        trial.run(pd, cd).is_ok().then_some(trial)
     }
 
     /// Compares one pair of nodes shallowly and queues their children.
