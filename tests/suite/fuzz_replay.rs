@@ -536,6 +536,46 @@ fn broken_policy_files_fail_on_their_line() {
     {
         let err = pickleproof::Policy::from_toml(&read("errors-toml-key.toml")).unwrap_err();
         assert_eq!(err.line, 1, "{err}");
+        let toml_cases: &[(&str, usize, &str)] = &[
+            (
+                "errors-toml-rule-not-array.toml",
+                1,
+                "`rule` must be an array of tables ([[rule]])",
+            ),
+            (
+                "errors-toml-rule-not-table.toml",
+                1,
+                "`rule` must be an array of tables ([[rule]])",
+            ),
+            (
+                "errors-toml-rule-unknown-key.toml",
+                4,
+                "unknown key `why` in [[rule]] (known: global, rule, reason)",
+            ),
+            (
+                "errors-toml-rule-not-string.toml",
+                2,
+                "`global` must be a string",
+            ),
+            (
+                "errors-toml-rule-missing.toml",
+                1,
+                "[[rule]] needs both `global` and `rule`",
+            ),
+            (
+                "errors-toml-allow-not-strings.toml",
+                1,
+                "`allow` must be an array of strings",
+            ),
+        ];
+        for (file, line, message) in toml_cases {
+            let err = pickleproof::Policy::from_toml(&read(file)).unwrap_err();
+            assert_eq!(
+                (err.line, err.message.as_str()),
+                (*line, *message),
+                "{file}"
+            );
+        }
         let ok = pickleproof::Policy::from_toml(&read("policy.toml")).unwrap();
         assert!(ok.allows_global("collections", "OrderedDict"));
         assert!(ok.allows_global("mypkg.sub", "Thing"));
