@@ -519,7 +519,7 @@ fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>
             .allow_buffer_placeholders(false)
             .allow_computed_calls(false),
     ];
-    for policy in policies {
+    for (at, policy) in policies.into_iter().enumerate() {
         let narrow = Decoder::new()
             .limits(*limits)
             .policy(policy.clone())
@@ -530,6 +530,9 @@ fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>
                     n.graph == i.graph && n.root == i.root,
                     "{policy:?}: graph differs from inert"
                 );
+                if at == 0 {
+                    check_free_functions(data, n);
+                }
             }
             (Ok(_), Err(e)) => panic!("{policy:?} accepted what inert refused: {e:?}"),
             (Err(n), _) if n.is_policy() || matches!(n.kind(), crate::ErrorKind::BufferMissing) => {
@@ -546,6 +549,24 @@ fn check_policies_agree(data: &[u8], limits: &Limits, inert: &Result<Decoded<'_>
                 "{policy:?}: {n:?} but inert gave {i:?}"
             ),
             (Err(n), Ok(_)) => panic!("{policy:?} failed with a non-policy error: {n:?}"),
+        }
+    }
+}
+
+/// `pickleproof::decode` and `decode_reader` (strict, default limits) build what the
+/// strict decode under the fuzz limits built: the defaults are wider, so a stream
+/// that fits the fuzz limits costs them no more.
+fn check_free_functions(data: &[u8], strict: &Decoded<'_>) {
+    for (how, result) in [
+        ("decode", crate::decode(data)),
+        ("decode_reader", crate::decode_reader(data)),
+    ] {
+        match result {
+            Ok(d) => assert!(
+                d.graph == strict.graph && d.root == strict.root && d.consumed == strict.consumed,
+                "pickleproof::{how}: a different graph from the strict decode"
+            ),
+            Err(e) => panic!("pickleproof::{how} refused what the strict decode accepted: {e:?}"),
         }
     }
 }
