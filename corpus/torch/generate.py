@@ -7,8 +7,13 @@ Benign checkpoints cover every dtype torch can save (legacy storage classes thro
 _rebuild_tensor_v2; uint16/32/64 and the float8 variants through _rebuild_tensor_v3
 on an UntypedStorage, as torch >= 2.1 writes them; qint8/quint8/qint32 through
 _rebuild_qtensor), views (transposed, sliced with an offset, strided), shared
-storages, Parameters, a training checkpoint, the legacy layout and a big-endian
-`byteorder` record. hostile/ holds checkpoints each broken in one way.
+storages, Parameters, a training checkpoint, the legacy layout (also as a big-endian
+machine writes it) and a big-endian `byteorder` record; names the walk has to spell
+(escapes, int and tuple keys, an OrderedDict pickled as its constructor call, a
+torch < 1.0 `_rebuild_tensor`), overlapping views beside a disjoint one, and the rare
+dtypes (complex32, quint4x2, quint2x4). hostile/ holds checkpoints each broken in one
+way: most are refused when opened; those with `stage: convert` in the manifest open
+and are refused when converted.
 
 manifest.json records for every file what was written: per tensor its name, dtype,
 shape, stride, offset, storage key, flags and the sha256 and hex of its elements in
@@ -42,6 +47,7 @@ tl._TENSOR_TYPE_FOR_STORAGE.update({"UntypedStorage": "ByteTensor", "QInt8Storag
                                     "QUInt8Storage": "QUInt8Tensor", "QInt32Storage": "QInt32Tensor"})
 _v3 = tl._G.function("torch._utils", "_rebuild_tensor_v3")
 _q = tl._G.function("torch._utils", "_rebuild_qtensor")
+_v1 = tl._G.function("torch._utils", "_rebuild_tensor")
 for _name in list(V3) + ["per_tensor_affine"]:  # dtype and qscheme globals
     tl._G.cls("torch", _name)
 
@@ -80,6 +86,69 @@ class Lying(tl.Storage):
         return self.claim
 
 
+class Call:
+    """`module.name(*args)` as a pickled call: a rebuild function with arguments of any
+    shape, as a hand-made checkpoint would hold it."""
+
+    def __init__(self, module, name, args):
+        self.fn = tl._G.function(module, name)
+        self.args = args
+
+    def __reduce_ex__(self, proto):
+        return (self.fn, self.args)
+
+
+class Classed(tl.Storage):
+    """A storage whose persistent id names `module.name` as its class."""
+
+    def __init__(self, dtype, data, module, name):
+        super().__init__(dtype, data)
+        self.cls = tl._G.cls(module, name)
+
+
+class V1Tensor(tl.Tensor):
+    """torch._utils._rebuild_tensor(storage, storage_offset, size, stride) (torch < 1.0)."""
+
+    def __reduce_ex__(self, proto):
+        return (_v1, (self.storage, self.storage_offset, tuple(self.size), self.stride))
+
+
+class ArgsOrderedDict(OrderedDict):
+    """An OrderedDict pickled as its constructor call, `OrderedDict([(k, v), ...])`."""
+
+    def __reduce_ex__(self, proto):
+        return (OrderedDict, ([(k, v) for k, v in self.items()],))
+
+
+def legacy_checkpoint(obj, big_endian=False, repeat_keys=False):
+    """tl.write_legacy_checkpoint's file, as a big-endian machine writes it (sys_info
+    `little_endian=False`, element counts and elements big-endian), or with every
+    storage key listed (and its record written) twice."""
+    f = io.BytesIO()
+    sys_info = dict(protocol_version=tl.PROTOCOL_VERSION, little_endian=not big_endian,
+                    type_sizes=dict(short=2, int=4, long=8))
+    pickle.dump(tl.MAGIC_NUMBER, f, protocol=2)
+    pickle.dump(tl.PROTOCOL_VERSION, f, protocol=2)
+    pickle.dump(sys_info, f, protocol=2)
+    main, storages = tl.pickle_with_storages(obj, persistent="legacy")
+    f.write(main)
+    keys = sorted(k for k, _ in storages)
+    if repeat_keys:
+        keys = [k for k in keys for _ in range(2)]
+    pickle.dump(keys, f, protocol=2)
+    by_key = dict(storages)
+    order = ">" if big_endian else "<"
+    for k in keys:
+        st = by_key[k]
+        f.write(struct.pack(order + "q", st.numel))
+        data = st.data
+        if big_endian:
+            size = st.itemsize
+            data = b"".join(data[j:j + size][::-1] for j in range(0, len(data), size))
+        f.write(data)
+    return f.getvalue()
+
+
 def pickle_zip(obj):
     """torch _save's pickling, with storage keys taken from a `key` attribute when set."""
     keys, storages = {}, []
@@ -91,7 +160,8 @@ def pickle_zip(obj):
             if id(o) not in keys:
                 keys[id(o)] = getattr(o, "key", None) or str(len(keys))
                 storages.append(o)
-            return ("storage", tl.storage_class(o.dtype), keys[id(o)], o.location, o.numel)
+            cls = getattr(o, "cls", None) or tl.storage_class(o.dtype)
+            return ("storage", cls, keys[id(o)], o.location, o.numel)
 
     tl._touch_storage_classes(obj)
     buf = io.BytesIO()
@@ -296,6 +366,49 @@ def benign():
     be.move_to_end("transposed")
     add("big_endian.pt", be, zip_checkpoint(be, byteorder="big"),
         convert={"error": "aliased", "tensors": ["float32", "transposed"]})
+
+    # Legacy layout from a big-endian machine: counts and elements big-endian.
+    lbe = OrderedDict([("w", tensor("float64", (2, 3), seed=26)),
+                       ("t", view(tensor("int16", (3, 2), seed=27), (2, 3), (1, 2), 0)),
+                       ("h", tensor("bfloat16", (3,), seed=28))])
+    add("legacy_big_endian.pt", lbe, legacy_checkpoint(lbe, big_endian=True), legacy=True)
+
+    # Names as the walk spells them: escapes in str keys, int and tuple keys, an
+    # OrderedDict pickled as its constructor call; a tensor torch < 1.0 wrote
+    # (_rebuild_tensor, no requires_grad).
+    names = OrderedDict()
+    names['back\\slash'] = tensor("float32", (2,), seed=29)
+    names['quote"d'] = tensor("int32", (2,), seed=30)
+    names["tab\there"] = tensor("int8", (3,), seed=31)
+    names[7] = tensor("int64", (1,), seed=32)
+    names[(1, 2)] = tensor("uint8", (2,), seed=33)
+    names["ordered"] = ArgsOrderedDict([("x", tensor("float16", (2,), seed=34)),
+                                        ("y", tensor("bool", (2,), seed=35))])
+    names["v1"] = V1Tensor(storage("float64", 6, seed=36), (2, 2), (3, 1), 1)
+    add("names.pt", names, zip_checkpoint(names))
+
+    # Three views of one storage: two overlap, the third lies apart; the conversion
+    # names the overlapping pair only.
+    flat = storage("float32", 12, seed=37)
+    groups = OrderedDict([("a", tl.Tensor(flat, (4,), (1,), 0)),
+                          ("b", tl.Tensor(flat, (2, 2), (2, 1), 0)),
+                          ("c", tl.Tensor(flat, (4,), (1,), 8))])
+    add("aliased_groups.pt", groups, zip_checkpoint(groups),
+        convert={"error": "aliased", "tensors": ["a", "b"]})
+
+    # The dtypes safetensors and the files above leave out: complex32 (on an
+    # UntypedStorage, _rebuild_tensor_v3) and the packed quantized ones.
+    V3["complex32"] = (4, None)
+    tl._G.cls("torch", "complex32")
+    tl.DTYPES["complex32"] = ("UntypedStorage", 4, None)
+    for name, cls in [("quint4x2", "QUInt4x2Storage"), ("quint2x4", "QUInt2x4Storage")]:
+        QUANT[name] = (cls, 1, "B")
+        tl.DTYPES[name] = QUANT[name]
+        tl._TENSOR_TYPE_FOR_STORAGE[cls] = "ByteTensor"
+    rare = OrderedDict((d, tensor(d, (2, 2), seed=38 + i))
+                       for i, d in enumerate(["complex32", "quint4x2", "quint2x4"]))
+    add("rare_dtypes.pt", rare, zip_checkpoint(rare),
+        convert={"error": "unsupported_dtype", "tensor": "complex32"})
     return files
 
 
@@ -335,6 +448,61 @@ def hostile():
         zip_checkpoint({"w": tl.Tensor(storage("float32", 2), (2,))}, dedupe=False)
         .replace(b"archive/data/0", b"archive/data/9"),
         "missing_storage", "w", key="0")
+    # Numbers torch never writes.
+    add("unknown_storage_class.pt",
+        zip_checkpoint({"w": tl.Tensor(Classed("float32", b"\0" * 8, "torch", "FloatTensor"),
+                                       (2,))}),
+        "unknown_dtype", "w", dtype="torch.FloatTensor")
+    tl._G.cls("torch", "int4")
+    add("unknown_dtype.pt",
+        zip_checkpoint({"w": Call("torch._utils", "_rebuild_tensor_v3",
+                                  (Untyped("uint8", b"\0" * 8), 0, (2,), (1,), False,
+                                   OrderedDict(), tl._G.cls("torch", "int4")))}),
+        "unknown_dtype", "w", dtype="torch.int4")
+    add("rank_mismatch.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (2, 2), (1,))}),
+        "rank_mismatch", "w", shape=2, stride=1)
+    add("rank_too_large.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 1), (1,) * 65, (1,) * 65)}),
+        "too_large", "w", field="rank")
+    add("huge_offset.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (1,), (1,), 1 << 70)}),
+        "too_large", "w", field="storage_offset")
+    add("empty_huge_dim.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 4), (0, 1 << 41), (1, 1))}),
+        "too_large", "w", field="shape")
+    add("unsupported_rebuild.pt",
+        zip_checkpoint({"w": Call("torch._utils", "_rebuild_sparse_tensor",
+                                  (0, (tensor("int64", (1, 2)), tensor("float32", (2,)),
+                                       (3,), True)))}),
+        "unsupported_tensor", "w", rebuild="torch._utils._rebuild_sparse_tensor")
+    add("parameter_of_int.pt",
+        zip_checkpoint({"w": Call("torch._utils", "_rebuild_parameter",
+                                  (5, False, OrderedDict()))}),
+        "malformed", "w")
+    add("parameter_of_parameter.pt",
+        zip_checkpoint({"w": tl.Parameter(tl.Parameter(tensor("float32", (2,))))}),
+        "malformed", "w")
+    # 1400 names of one tensor, each 200 keys of 255 bytes deep: 71 MB of names from
+    # 8 KB of pickle (the walk stops past 64 MiB).
+    deep = [tensor("float32", (1,))] * 1400
+    for _ in range(200):
+        deep = {"k" * 255: deep}
+    add("long_names.pt", zip_checkpoint(deep), "limit", None, what="name bytes")
+    # Legacy layout: every key listed twice; and the first three pickles only.
+    add("legacy_duplicate_key.pt",
+        legacy_checkpoint({"w": tensor("float32", (2,))}, repeat_keys=True),
+        "duplicate_storage", "w")
+    full = legacy_checkpoint({"w": tensor("float32", (2,))})
+    cut = io.BytesIO(full)
+    for _ in range(3):
+        pickle.load(cut)
+    add("legacy_cut_short.pt", full[:cut.tell()], "not_a_checkpoint", None)
+    # Opens (every element lies in its storage) but refuses to convert: a stride-0
+    # view repeating one float 2^21 times would gather 8 MiB from 4 bytes.
+    add("broadcast_view.pt",
+        zip_checkpoint({"w": tl.Tensor(storage("float32", 1), (1 << 21,), (0,), 0)}),
+        "too_large", "w", stage="convert", field="gathered bytes")
     # A global the pytorch policy refuses, where torch.load(weights_only=False) would
     # call os.system("id").
     evil = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."

@@ -9,9 +9,12 @@
 //! checkpoint (layout, byte order, tensors, storages) or the same error as
 //! [`crate::torch::open`] over the whole input, reading at most three times its
 //! length; every storage and tensor byte range lies within the input; a tensor's
-//! gathered bytes are exactly `numel × element size` long; a successful conversion
-//! reads back with the `safetensors` crate holding at most as many tensors as were
-//! listed.
+//! gathered bytes are exactly `numel × element size` long, and refused as out of
+//! bounds from bytes cut short of its storage; a successful conversion reads back
+//! with the `safetensors` crate holding at most as many tensors as were listed; the
+//! layout's name is the container scan's; the path entry points (`read_file`,
+//! `list_tensors_file`, `convert_file`, also onto the input itself) agree with the
+//! bytes ones, and refuse a missing file with an I/O error naming it.
 
 // A fuzz body's job is to panic when an invariant breaks.
 #![allow(
@@ -22,10 +25,12 @@
     clippy::expect_used
 )]
 
+use crate::container::sniff::sniff;
 use crate::container::zip::crc32;
+use crate::container::Format;
 use crate::torch::{
-    convert_file, convert_to_safetensors, list_tensors, load, open, open_image, to_json, to_text,
-    DType,
+    convert_file, convert_to_safetensors, list_tensors, list_tensors_file, load, open, open_image,
+    read_file, to_json, to_text, DType, Layout, TorchError,
 };
 
 use super::on_small_stack;
@@ -47,6 +52,13 @@ pub fn torch(data: &[u8]) {
     let opened = open(data);
     let image = load(data).expect("reading from memory cannot fail");
     assert!(image.bytes_read() <= len.saturating_mul(3), "{image:?}");
+    // Its debug form (what a failed assertion prints) says the length and bytes read.
+    let shown = format!("{image:?}");
+    assert!(
+        shown.contains(&format!("len: {len}"))
+            && shown.contains(&format!("read: {}", image.bytes_read())),
+        "{shown}"
+    );
     match (&opened, open_image(&image)) {
         (Ok(whole), Ok(lazy)) => {
             assert_eq!(whole.layout, lazy.layout);
@@ -68,6 +80,14 @@ pub fn torch(data: &[u8]) {
             return;
         }
     };
+    // The layout is the one the first bytes announce, named as the container scan
+    // names it.
+    let format = match &checkpoint.layout {
+        Layout::Zip { .. } => (Format::Zip, Format::TorchZip),
+        Layout::Legacy => (Format::TorchLegacy, Format::TorchLegacy),
+    };
+    assert_eq!(sniff(data), format.0);
+    assert_eq!(checkpoint.layout.name(), format.1.name());
     check_rows(data, &checkpoint);
     for s in &checkpoint.storages {
         assert!(
@@ -88,6 +108,18 @@ pub fn torch(data: &[u8]) {
         );
         if let Ok(bytes) = t.bytes(data) {
             assert_eq!(bytes.len() as u64, t.nbytes(), "tensor {}", t.name);
+        }
+        // Bytes that end one short of the storage: refused by range, naming the tensor.
+        if let Some(short) = t.storage_range.end.checked_sub(1) {
+            let want = TorchError::OutOfBounds {
+                tensor: t.name.clone(),
+                needed: t.storage_range.end,
+                available: short,
+            };
+            let cut = &data[..short as usize];
+            assert_eq!(t.storage_bytes(cut), Err(want.clone()));
+            assert_eq!(t.bytes(cut).map(|b| b.len()), Err(want.clone()));
+            check_error(&want);
         }
     }
     match convert_to_safetensors(data, None) {
@@ -113,10 +145,14 @@ pub fn torch(data: &[u8]) {
     }
 }
 
-/// `convert_file` (lazy input, tensors copied file to file) writes exactly the bytes
-/// `convert_to_safetensors` returns, or fails with the same error. Files under the
-/// temporary directory, named after the process and a counter: neither parallel
-/// fuzzers nor test threads share them.
+/// The path entry points against the bytes ones: `read_file` reads the bytes back,
+/// `list_tensors_file` (lazy) lists what `list_tensors` lists, `convert_file` (lazy
+/// input, tensors copied file to file) writes exactly the bytes
+/// `convert_to_safetensors` returns, or each fails with the same error; converting the
+/// file onto itself does too (and leaves it untouched on failure); once the file is
+/// gone, each refuses with an I/O error naming its path. Files under the temporary
+/// directory, named after the process and a counter: neither parallel fuzzers nor
+/// test threads share them.
 fn check_convert_file(data: &[u8]) {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir();
@@ -128,21 +164,56 @@ fn check_convert_file(data: &[u8]) {
         return;
     }
     let _ = std::fs::remove_file(&output);
+    assert!(
+        read_file(&input).unwrap() == data,
+        "read_file read other bytes"
+    );
+    assert_eq!(list_tensors_file(&input), list_tensors(data));
     let in_memory = convert_to_safetensors(data, None);
     let to_file = convert_file(&input, &output, None);
-    match (in_memory, to_file) {
+    match (&in_memory, to_file) {
         (Ok(bytes), Ok(())) => {
             let written = std::fs::read(&output).unwrap();
             assert!(
-                written == bytes,
+                &written == bytes,
                 "convert_file wrote other bytes than convert_to_safetensors"
             );
         }
-        (Err(a), Err(b)) => assert_eq!(a, b),
-        (a, b) => panic!("in memory: {:?}, to a file: {b:?}", a.map(|v| v.len())),
+        (Err(a), Err(b)) => assert_eq!(a, &b),
+        (a, b) => panic!(
+            "in memory: {:?}, to a file: {b:?}",
+            a.as_ref().map(|v| v.len())
+        ),
+    }
+    // Onto itself: read whole first, so the same output (or error, the file intact).
+    let onto_itself = convert_file(&input, &input, None);
+    let after = std::fs::read(&input).unwrap();
+    match (&in_memory, onto_itself) {
+        (Ok(bytes), Ok(())) => assert!(&after == bytes, "converted onto itself: other bytes"),
+        (Err(a), Err(b)) => {
+            assert_eq!(a, &b);
+            assert!(
+                after == data,
+                "a refused conversion onto itself changed the file"
+            );
+        }
+        (a, b) => panic!(
+            "in memory: {:?}, onto itself: {b:?}",
+            a.as_ref().map(|v| v.len())
+        ),
     }
     let _ = std::fs::remove_file(&input);
     let _ = std::fs::remove_file(&output);
+    // Gone: an I/O error naming the path, and no output created.
+    let missing = TorchError::Io {
+        kind: std::io::ErrorKind::NotFound,
+        path: input.display().to_string(),
+    };
+    assert_eq!(convert_file(&input, &output, None), Err(missing.clone()));
+    assert_eq!(list_tensors_file(&input), Err(missing.clone()));
+    assert!(!output.exists(), "a failed conversion created its output");
+    check_error(&missing);
+    assert!(missing.to_string().contains(&input.display().to_string()));
 }
 
 /// A refusal renders, has a stable name, and names its tensor when it is about one

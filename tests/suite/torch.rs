@@ -104,7 +104,7 @@ fn every_benign_checkpoint_matches_its_manifest() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 12);
 }
 
 fn open_hostile(name: &str) -> TorchError {
@@ -189,13 +189,141 @@ fn every_hostile_checkpoint_is_refused_with_its_exact_error() {
                 offset: 2,
             },
         ),
+        (
+            "unknown_storage_class.pt",
+            TorchError::UnknownDtype {
+                tensor: s("w"),
+                name: s("torch.FloatTensor"),
+            },
+        ),
+        (
+            "unknown_dtype.pt",
+            TorchError::UnknownDtype {
+                tensor: s("w"),
+                name: s("torch.int4"),
+            },
+        ),
+        (
+            "rank_mismatch.pt",
+            TorchError::RankMismatch {
+                tensor: s("w"),
+                shape: 2,
+                stride: 1,
+            },
+        ),
+        (
+            "rank_too_large.pt",
+            TorchError::TooLarge {
+                tensor: s("w"),
+                field: "rank",
+                limit: 64,
+            },
+        ),
+        (
+            "huge_offset.pt",
+            TorchError::TooLarge {
+                tensor: s("w"),
+                field: "storage_offset",
+                limit: i64::MAX as u64,
+            },
+        ),
+        (
+            "empty_huge_dim.pt",
+            TorchError::TooLarge {
+                tensor: s("w"),
+                field: "shape",
+                limit: 1 << 40,
+            },
+        ),
+        (
+            "unsupported_rebuild.pt",
+            TorchError::UnsupportedTensor {
+                tensor: s("w"),
+                rebuild: s("torch._utils._rebuild_sparse_tensor"),
+            },
+        ),
+        (
+            "parameter_of_int.pt",
+            TorchError::Malformed {
+                tensor: s("w"),
+                what: "a Parameter's data is not a tensor",
+            },
+        ),
+        (
+            "parameter_of_parameter.pt",
+            TorchError::Malformed {
+                tensor: s("w"),
+                what: "a Parameter's data is not a tensor",
+            },
+        ),
+        (
+            "long_names.pt",
+            TorchError::Limit {
+                what: "name bytes",
+                limit: 64 << 20,
+            },
+        ),
+        (
+            "legacy_duplicate_key.pt",
+            TorchError::DuplicateStorage {
+                tensor: s("w"),
+                key: s("94000000000000"),
+            },
+        ),
+        (
+            "legacy_cut_short.pt",
+            TorchError::NotACheckpoint("legacy checkpoint cut short"),
+        ),
     ];
     let manifest = manifest();
-    let listed = manifest.values().filter(|v| v["kind"] == "hostile").count();
+    let listed = manifest
+        .values()
+        .filter(|v| v["kind"] == "hostile" && v.get("stage").is_none())
+        .count();
     assert_eq!(listed, cases.len());
     for (name, want) in cases {
         let got = open_hostile(name);
         assert_eq!(got, want, "{name}");
+        let m = &manifest[&format!("hostile/{name}")];
+        assert_eq!(got.name(), m["error"], "{name}");
+        assert_eq!(got.tensor(), m["tensor"].as_str(), "{name}");
+    }
+}
+
+/// Hostile checkpoints whose every element lies in its storage, so they open and
+/// list, but whose conversion (and reading of the tensor's bytes) is refused.
+#[test]
+fn hostile_views_open_but_refuse_to_convert_with_their_exact_error() {
+    let cases = [(
+        "broadcast_view.pt",
+        TorchError::TooLarge {
+            tensor: s("w"),
+            field: "gathered bytes",
+            limit: 4 + (1 << 20),
+        },
+    )];
+    let manifest = manifest();
+    let listed = manifest
+        .values()
+        .filter(|v| v["kind"] == "hostile" && v["stage"] == "convert")
+        .count();
+    assert_eq!(listed, cases.len());
+    for (name, want) in cases {
+        let bytes = std::fs::read(dir().join("hostile").join(name)).unwrap();
+        let ckpt = torch::open(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rows = torch::list_tensors(&bytes).unwrap();
+        assert_eq!(rows.len(), ckpt.tensors.len(), "{name}");
+        let got = torch::convert_to_safetensors(&bytes, None).unwrap_err();
+        assert_eq!(got, want, "{name}");
+        let tensor = ckpt
+            .tensors
+            .iter()
+            .find(|t| Some(t.name.as_str()) == got.tensor());
+        assert_eq!(
+            tensor.map(|t| t.bytes(&bytes).unwrap_err()),
+            Some(want),
+            "{name}"
+        );
         let m = &manifest[&format!("hostile/{name}")];
         assert_eq!(got.name(), m["error"], "{name}");
         assert_eq!(got.tensor(), m["tensor"].as_str(), "{name}");
