@@ -120,6 +120,13 @@ class ArgsOrderedDict(OrderedDict):
         return (OrderedDict, ([(k, v) for k, v in self.items()],))
 
 
+class DictArgOrderedDict(OrderedDict):
+    """An OrderedDict pickled as its constructor call on a dict, `OrderedDict({k: v})`."""
+
+    def __reduce_ex__(self, proto):
+        return (OrderedDict, (dict(self.items()),))
+
+
 def legacy_checkpoint(obj, big_endian=False, repeat_keys=False):
     """tl.write_legacy_checkpoint's file, as a big-endian machine writes it (sys_info
     `little_endian=False`, element counts and elements big-endian), or with every
@@ -374,7 +381,7 @@ def benign():
     add("legacy_big_endian.pt", lbe, legacy_checkpoint(lbe, big_endian=True), legacy=True)
 
     # Names as the walk spells them: escapes in str keys, int and tuple keys, an
-    # OrderedDict pickled as its constructor call; a tensor torch < 1.0 wrote
+    # OrderedDict pickled as its constructor call (on a list of pairs, and on a dict); a tensor torch < 1.0 wrote
     # (_rebuild_tensor, no requires_grad).
     names = OrderedDict()
     names['back\\slash'] = tensor("float32", (2,), seed=29)
@@ -385,6 +392,7 @@ def benign():
     names["ordered"] = ArgsOrderedDict([("x", tensor("float16", (2,), seed=34)),
                                         ("y", tensor("bool", (2,), seed=35))])
     names["v1"] = V1Tensor(storage("float64", 6, seed=36), (2, 2), (3, 1), 1)
+    names["from_dict"] = DictArgOrderedDict([("z", tensor("int16", (2,), seed=50))])
     add("names.pt", names, zip_checkpoint(names))
 
     # Three views of one storage: two overlap, the third lies apart; the conversion

@@ -448,20 +448,28 @@ pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTen
     Ok(out)
 }
 
-/// The items of an object that holds items: an `OrderedDict` (its constructor's list
-/// of pairs, then its SETITEMs) or anything with APPENDs/SETITEMs.
+/// The items of an object that holds items: an `OrderedDict` (its constructor's
+/// argument, a list of pairs or a dict, then its SETITEMs) or anything with
+/// APPENDs/SETITEMs.
 fn object_items(graph: &Graph<'_>, obj: &Object) -> Vec<(String, NodeId)> {
     let mut items = Vec::new();
     let is_ordered_dict = matches!(graph.get(obj.callable),
         Some(Node::Global(g)) if g.module == "collections" && g.name == "OrderedDict");
     if is_ordered_dict {
         if let Some(Node::Tuple([first, ..])) = graph.get(obj.args) {
-            if let Some(Node::List(pairs) | Node::Tuple(pairs)) = graph.get(*first) {
-                for p in pairs {
-                    if let Some(Node::List([k, v]) | Node::Tuple([k, v])) = graph.get(*p) {
-                        items.push((segment(graph, *k), *v));
+            match graph.get(*first) {
+                Some(Node::List(pairs) | Node::Tuple(pairs)) => {
+                    for p in pairs {
+                        if let Some(Node::List([k, v]) | Node::Tuple([k, v])) = graph.get(*p) {
+                            items.push((segment(graph, *k), *v));
+                        }
                     }
                 }
+                // `OrderedDict({k: v})`: torch never writes it, `torch.load` reads it.
+                Some(Node::Dict(pairs)) => {
+                    items.extend(pairs.iter().map(|(k, v)| (segment(graph, *k), *v)));
+                }
+                _ => {}
             }
         }
     }
