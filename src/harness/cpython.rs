@@ -272,7 +272,12 @@ pub fn cpython(data: &[u8]) -> Outcome {
     }
 }
 
+/// The first 4000 characters of a value's JSON for a panic message; all of it when
+/// `PICKLEPROOF_FULL_VALUES` is set (to compare the two sides of a finding whole).
 fn short(text: &str) -> &str {
+    if std::env::var_os("PICKLEPROOF_FULL_VALUES").is_some() {
+        return text;
+    }
     match text.char_indices().nth(4000) {
         Some((cut, _)) => &text[..cut],
         None => text,
@@ -568,6 +573,9 @@ struct Digests<'g, 'a> {
     graph: &'g Graph<'a>,
     memo: HashMap<NodeId, u64>,
     fine_memo: HashMap<NodeId, u64>,
+    /// How many references each node reached from the root has (see [`Digests::sharing`]).
+    references: HashMap<NodeId, u32>,
+    sharing_memo: HashMap<NodeId, u64>,
 }
 
 impl<'g, 'a> Digests<'g, 'a> {
@@ -576,7 +584,67 @@ impl<'g, 'a> Digests<'g, 'a> {
             graph,
             memo: HashMap::new(),
             fine_memo: HashMap::new(),
+            references: HashMap::new(),
+            sharing_memo: HashMap::new(),
         }
+    }
+
+    /// Counts the references to every node reached from `root`.
+    fn count_references(&mut self, root: NodeId) {
+        let mut todo = vec![root];
+        let mut seen = HashSet::new();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(node) = self.graph.get(id) {
+                for child in node.children() {
+                    *self.references.entry(child).or_insert(0) += 1;
+                    todo.push(child);
+                }
+            }
+        }
+    }
+
+    /// How a value's parts are shared: the reference counts of the nodes it reaches
+    /// through its immutable parts (tuples, persistent ids, frozensets, up to and
+    /// including the first nodes with identity), sorted: a tuple held twice (DUP) and
+    /// an equal one held once differ here. Splits ties
+    /// ([`split_finer`]) and orders a tie's candidates ([`Matcher::passing`]) so the
+    /// one whose objects are shared as the item's are is tried first; the counts can
+    /// differ between two equal values (CPython copies NEWOBJ_EX's kwargs), so they
+    /// never decide a pairing alone.
+    fn sharing(&mut self, id: NodeId) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        if let Some(&d) = self.sharing_memo.get(&id) {
+            return d;
+        }
+        let mut counts = Vec::new();
+        let mut todo = vec![id];
+        let mut seen = HashSet::new();
+        while let Some(at) = todo.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            let Some(node) = self.graph.get(at) else {
+                continue;
+            };
+            // Scalars and empty values are left out: CPython shares one empty tuple
+            // and small ints, pickleproof need not.
+            if node.children().next().is_none() && !node.has_identity() {
+                continue;
+            }
+            counts.push(self.references.get(&at).copied().unwrap_or(0));
+            if !node.has_identity() {
+                todo.extend(node.children());
+            }
+        }
+        counts.sort_unstable();
+        let mut h = DefaultHasher::new();
+        counts.hash(&mut h);
+        let d = h.finish();
+        self.sharing_memo.insert(id, d);
+        d
     }
 
     /// [`Digests::of`] refined with what it leaves out of an object: its callable's
@@ -673,50 +741,94 @@ fn kwargs<'g>(graph: &'g Graph<'_>, id: Option<NodeId>) -> Option<&'g [(NodeId, 
     }
 }
 
-/// Ties among set items larger than this are paired in digest order without trials.
-const MAX_TRIALS_GROUP: usize = 8;
+/// Ties among set items larger than this are paired in digest order without trials
+/// (each item is tried against the free candidates, each trial a copy of the state).
+const MAX_TRIALS_GROUP: usize = 64;
 
 /// Splits a group of set items tied on [`Digests::of`] by [`Digests::fine`], which
-/// also sees objects' callables and arguments: the smaller groups need fewer trials,
-/// and a large group of items that differ only there is paired right (a frozenset of
-/// nine objects that differ only in their arguments, found by a 30-minute run).
-/// When the finer groups do not match up on the two sides (a difference `fine` sees
-/// that the comparison accepts), the group stays whole, in `fine` order.
+/// also sees objects' callables and arguments, and by [`Digests::sharing`]: the
+/// smaller groups need fewer trials, and items that differ only there are paired
+/// right (a frozenset of nine objects that differ only in their arguments, and one of
+/// equal tuples of equal objects of which four are also held elsewhere, found by
+/// 30-minute runs). When the finer groups do not match up on the two sides (a
+/// difference these digests see that the comparison accepts: CPython copies kwargs,
+/// which adds references), the split by `fine` alone is tried, then the whole group
+/// is kept, in `fine` order.
 fn split_finer(
     ours: &[NodeId],
     theirs: &[NodeId],
     pd: &mut Digests<'_, '_>,
     cd: &mut Digests<'_, '_>,
 ) -> Vec<(Vec<NodeId>, Vec<NodeId>)> {
+    if ours.len() == 1 {
+        return vec![(ours.to_vec(), theirs.to_vec())];
+    }
+    let both = |d: &mut Digests<'_, '_>, id: NodeId| (d.fine(id), d.sharing(id));
+    let fine = |d: &mut Digests<'_, '_>, id: NodeId| (d.fine(id), 0);
+    for key in [both, fine] {
+        if let Some(split) = split_by(ours, theirs, pd, cd, key) {
+            return split;
+        }
+    }
     let mut ours = ours.to_vec();
     let mut theirs = theirs.to_vec();
-    if ours.len() == 1 {
-        return vec![(ours, theirs)];
-    }
     ours.sort_by_cached_key(|u| pd.fine(*u));
     theirs.sort_by_cached_key(|v| cd.fine(*v));
+    vec![(ours, theirs)]
+}
+
+/// The items grouped by `key`, when every group has as many items on each side.
+fn split_by(
+    ours: &[NodeId],
+    theirs: &[NodeId],
+    pd: &mut Digests<'_, '_>,
+    cd: &mut Digests<'_, '_>,
+    key: fn(&mut Digests<'_, '_>, NodeId) -> (u64, u64),
+) -> Option<Vec<(Vec<NodeId>, Vec<NodeId>)>> {
+    let mut ours: Vec<((u64, u64), NodeId)> = ours.iter().map(|u| (key(pd, *u), *u)).collect();
+    let mut theirs: Vec<((u64, u64), NodeId)> = theirs.iter().map(|v| (key(cd, *v), *v)).collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
     let mut split: Vec<(Vec<NodeId>, Vec<NodeId>)> = Vec::new();
     let mut last = None;
-    for (u, v) in ours.iter().zip(&theirs) {
-        let (du, dv) = (pd.fine(*u), cd.fine(*v));
-        if du != dv {
-            return vec![(ours, theirs)];
+    for ((ku, u), (kv, v)) in ours.iter().zip(&theirs) {
+        if ku != kv {
+            return None;
         }
         match split.last_mut() {
-            Some((a, b)) if last == Some(du) => {
+            Some((a, b)) if last == Some(*ku) => {
                 a.push(*u);
                 b.push(*v);
             }
             _ => split.push((vec![*u], vec![*v])),
         }
-        last = Some(du);
+        last = Some(*ku);
     }
-    split
+    Some(split)
 }
 
+/// Ties of set items still to pair: the items of one digest group on each side.
+#[derive(Clone)]
+struct Tie {
+    /// The set's path and the group's label, for the items' paths.
+    path: String,
+    ours: Vec<NodeId>,
+    theirs: Vec<NodeId>,
+}
+
+/// How many times, over one comparison, a tie that several candidates pass may be
+/// tried with each of them in turn (the rest of the comparison run for each); beyond
+/// it the first candidate that passes is kept.
+const BRANCH_BUDGET: u32 = 256;
+
+/// Ties decided by trying each candidate nest at most this deep (each level runs the
+/// rest of the comparison inside the one above); deeper, the first candidate that
+/// passes is kept.
+const MAX_BRANCH_DEPTH: u32 = 64;
+
 /// The comparison's state: the correspondence of nodes with identity, the pairs still
-/// to compare, and the set pairs left for the end (when the rest of the graph has
-/// fixed the correspondence their ties need).
+/// to compare, the set pairs left for after them, and the ties of set items left for
+/// after every set (when the rest of the graph has fixed what it can of them).
 #[derive(Clone)]
 struct Matcher<'g, 'a, 'b> {
     p: &'g Graph<'a>,
@@ -727,8 +839,11 @@ struct Matcher<'g, 'a, 'b> {
     done: HashSet<(NodeId, NodeId)>,
     todo: Vec<(NodeId, NodeId, String)>,
     sets: Vec<(NodeId, NodeId, String)>,
-    /// Set pairs whose ties were once left for later ([`Matcher::pair_set`]).
-    waited: HashSet<(NodeId, NodeId)>,
+    ties: Vec<Tie>,
+    /// Branches left ([`BRANCH_BUDGET`]), shared by every copy of the state.
+    branches: std::rc::Rc<std::cell::Cell<u32>>,
+    /// How many branches this state runs inside.
+    depth: u32,
     met: Option<&'static str>,
 }
 
@@ -754,37 +869,130 @@ pub fn compare(
         done: HashSet::new(),
         todo: vec![(pr, cr, String::from("root"))],
         sets: Vec::new(),
-        waited: HashSet::new(),
+        ties: Vec::new(),
+        branches: std::rc::Rc::new(std::cell::Cell::new(BRANCH_BUDGET)),
+        depth: 0,
         met: None,
     };
     let mut pd = Digests::new(p);
     let mut cd = Digests::new(c);
+    pd.count_references(pr);
+    cd.count_references(cr);
     m.run(&mut pd, &mut cd)?;
     Ok(m.met)
 }
 
 impl Matcher<'_, '_, '_> {
-    /// Compares until nothing is left, sets last.
+    /// Compares until nothing is left: pairs, then sets, then ties of set items.
     fn run(&mut self, pd: &mut Digests<'_, '_>, cd: &mut Digests<'_, '_>) -> Result<(), String> {
         loop {
             while let Some((x, y, path)) = self.todo.pop() {
                 self.step(x, y, path)?;
             }
-            let Some((x, y, path)) = self.sets.pop() else {
+            if let Some((x, y, path)) = self.sets.pop() {
+                self.pair_set(x, y, &path, pd, cd)?;
+                continue;
+            }
+            let Some(mut tie) = self.ties.pop() else {
                 return Ok(());
             };
-            self.pair_set(x, y, &path, pd, cd)?;
+            // One item of the tie against the candidates still free, in order.
+            let Some(u) = tie.ours.pop() else {
+                continue;
+            };
+            let item_path = format!("{}.{}", tie.path, tie.ours.len());
+            // Candidates whose objects are shared as u's are first.
+            let want = pd.sharing(u);
+            let mut order: Vec<usize> = (0..tie.theirs.len()).collect();
+            order.sort_by_cached_key(|at| {
+                tie.theirs.get(*at).map_or(true, |v| cd.sharing(*v) != want)
+            });
+            let Some((at, first)) = self.passing(&tie, &order, u, 0, &item_path, pd, cd) else {
+                return Err(format!("{item_path}: no item of CPython's set matches"));
+            };
+            if self.branches.get() == 0 || self.depth >= MAX_BRANCH_DEPTH {
+                *self = first;
+                continue;
+            }
+            let Some((mut at, second)) = self.passing(&tie, &order, u, at + 1, &item_path, pd, cd)
+            else {
+                *self = first;
+                continue;
+            };
+            // Several candidates pass: each is tried with the rest of the comparison,
+            // the first that gets through is kept, else the first one's difference.
+            let mut error = None;
+            let mut branch = first;
+            let mut next = Some(second);
+            loop {
+                self.branches.set(self.branches.get().saturating_sub(1));
+                branch.depth = self.depth.saturating_add(1);
+                match branch.run(pd, cd) {
+                    Ok(()) => {
+                        *self = branch;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        error.get_or_insert(e);
+                    }
+                }
+                let Some(b) = next.take() else { break };
+                if self.branches.get() == 0 {
+                    break;
+                }
+                branch = b;
+                if let Some((later, n)) = self.passing(&tie, &order, u, at + 1, &item_path, pd, cd)
+                {
+                    at = later;
+                    next = Some(n);
+                }
+            }
+            return Err(error.unwrap_or_default());
         }
     }
 
+    /// The first candidate of `tie`, from position `from` of `order` (indices into
+    /// the tie's candidates) on, that item `u` passes against: its position and the
+    /// state with the pair made (the candidate taken out of the tie, the tie put back
+    /// when items are left).
+    #[allow(clippy::too_many_arguments)]
+    fn passing(
+        &self,
+        tie: &Tie,
+        order: &[usize],
+        u: NodeId,
+        from: usize,
+        item_path: &str,
+        pd: &mut Digests<'_, '_>,
+        cd: &mut Digests<'_, '_>,
+    ) -> Option<(usize, Self)> {
+        (from..order.len()).find_map(|pos| {
+            let at = *order.get(pos)?;
+            let v = tie.theirs.get(at).copied()?;
+            let trial = self.trial(u, v, item_path, pd, cd)?;
+            let mut rest = tie.clone();
+            rest.theirs.remove(at);
+            let mut next = Matcher {
+                todo: Vec::new(),
+                sets: Vec::new(),
+                ties: self.ties.clone(),
+                ..trial
+            };
+            if !rest.ours.is_empty() {
+                next.ties.push(rest);
+            }
+            Some((pos, next))
+        })
+    }
+
     /// Pairs the items of two sets of equal length by digest. Items alone in their
-    /// digest group (and the large groups, in [`Digests::fine`] order) are paired and
-    /// compared first, so the correspondence they fix is known before any tie is
-    /// tried: a tie paired by trial before them could take a pairing they contradict
-    /// (a frozenset holding a tuple of an object next to two tied persistent ids, one
-    /// of which holds the same tuple, found by a 25-minute run). A tie that more than
-    /// one candidate passes is then left for after the other pending sets, once, as
-    /// they may fix it too; after that the first candidate that passes is taken.
+    /// digest group (and the large groups, in [`Digests::fine`] order) are paired
+    /// now; the other groups are ties, left for after every set, so the
+    /// correspondence the rest of the graph fixes is known before any tie is tried
+    /// (a tie tried first took a pairing a later item contradicted: a frozenset
+    /// holding a tuple of an object next to two tied persistent ids, one of which
+    /// holds the same tuple, found by a 25-minute run). A tie that several candidates
+    /// pass is tried with each ([`BRANCH_BUDGET`]).
     fn pair_set(
         &mut self,
         x: NodeId,
@@ -807,7 +1015,6 @@ impl Matcher<'_, '_, '_> {
         }
         let mut keys: Vec<u64> = groups.keys().copied().collect();
         keys.sort_unstable();
-        let mut ties = Vec::new();
         for (g, key) in keys.iter().enumerate() {
             let (ours, theirs) = &groups[key];
             if ours.len() != theirs.len() {
@@ -824,68 +1031,15 @@ impl Matcher<'_, '_, '_> {
                         self.todo.push((*u, *v, format!("{path}/item{label}.{i}")));
                     }
                 } else {
-                    ties.push((label, ours, theirs));
-                }
-            }
-        }
-        while let Some((u, v, item_path)) = self.todo.pop() {
-            self.step(u, v, item_path)?;
-        }
-        if ties.is_empty() {
-            return Ok(());
-        }
-        let may_wait = !self.sets.is_empty() && self.waited.insert((x, y));
-        if may_wait && self.ambiguous(&ties, path, pd, cd) {
-            self.sets.insert(0, (x, y, path.to_owned()));
-            return Ok(());
-        }
-        for (label, ours, theirs) in ties {
-            let mut free: Vec<NodeId> = theirs;
-            for (i, u) in ours.iter().enumerate() {
-                let item_path = format!("{path}/item{label}.{i}");
-                let found = free.iter().position(|v| {
-                    let trial = self.trial(*u, *v, &item_path, pd, cd);
-                    let ok = trial.is_some();
-                    if let Some(trial) = trial {
-                        *self = Matcher {
-                            todo: std::mem::take(&mut self.todo),
-                            sets: std::mem::take(&mut self.sets),
-                            ..trial
-                        };
-                    }
-                    ok
-                });
-                match found {
-                    Some(at) => {
-                        free.remove(at);
-                    }
-                    None => return Err(format!("{item_path}: no item of CPython's set matches")),
+                    self.ties.push(Tie {
+                        path: format!("{path}/item{label}"),
+                        ours,
+                        theirs,
+                    });
                 }
             }
         }
         Ok(())
-    }
-
-    /// Whether some item of a tie passes against more than one candidate, given the
-    /// correspondence found so far (nothing is kept).
-    fn ambiguous(
-        &self,
-        ties: &[(String, Vec<NodeId>, Vec<NodeId>)],
-        path: &str,
-        pd: &mut Digests<'_, '_>,
-        cd: &mut Digests<'_, '_>,
-    ) -> bool {
-        ties.iter().any(|(label, ours, theirs)| {
-            ours.iter().enumerate().any(|(i, u)| {
-                let item_path = format!("{path}/item{label}.{i}");
-                theirs
-                    .iter()
-                    .filter(|v| self.trial(*u, **v, &item_path, pd, cd).is_some())
-                    .take(2)
-                    .count()
-                    > 1
-            })
-        })
     }
 
     /// The state after comparing `u` with `v` (and everything under them, their sets
@@ -901,6 +1055,7 @@ impl Matcher<'_, '_, '_> {
         let mut trial = self.clone();
         trial.todo = vec![(u, v, item_path.to_owned())];
         trial.sets = Vec::new();
+        trial.ties = Vec::new();
         trial.run(pd, cd).is_ok().then_some(trial)
     }
 
