@@ -7,7 +7,8 @@
 //! within it and is the input's bytes at its offset; every anomaly and error offset
 //! lies within the input or the largest layer a decompression could produce; a
 //! decoded piece consumed no more than its bytes; a file that starts with a ZIP local
-//! header is a ZIP layer first; a ZIP's prefix and end record lie within the file.
+//! header is a ZIP layer first; a ZIP's prefix and end record lie within the file; an
+//! anomaly or error that names no layer lies within the file.
 
 // A fuzz body's job is to panic when an invariant breaks.
 #![allow(
@@ -112,6 +113,19 @@ pub fn container(data: &[u8]) {
     }
     if let Some(e) = &contents.error {
         assert!(e.offset() <= layer_bound, "error {e} past every layer");
+        // An error counted in the file itself (no layer named) lies within it.
+        assert!(
+            !contents.error_location.is_empty() || e.offset() <= len,
+            "error {e} past the file, which it says it is in"
+        );
+    }
+    for anomaly in contents.anomalies.iter().filter(|a| a.location.is_empty()) {
+        assert!(
+            anomaly.offset <= len,
+            "anomaly {:?} at {} past the file, which it says it is in",
+            anomaly.kind,
+            anomaly.offset
+        );
     }
     let decoder = Decoder::new().policy(Policy::inert()).limits(fuzz_limits());
     for piece in &contents.pieces {
