@@ -215,7 +215,8 @@ def extra_seeds():
     blob = b"\xff" * 40000
     entries = [{"name": "blob", "data": blob}]
     entries += [{"name": f"copy{i}", "data": blob, "at": 0} for i in range(61)]
-    entries.append({"name": "late.pkl", "data": raw_deflate(pkl), "plain": pkl, "method": 8})
+    late = pickle.dumps(b"\0" * 50000, protocol=4)  # more than the CRC budget left
+    entries.append({"name": "late.pkl", "data": raw_deflate(late), "plain": late, "method": 8})
     seeds["seed-x-zip-overlap-crc.zip"] = zip_build(entries)
     # encrypted flag, encrypted-directory flag, an unusual flag, bzip2/lzma methods,
     # duplicate names (differing in case), and a data size past the file

@@ -68,22 +68,22 @@ pub fn container(data: &[u8]) {
     // A file that starts with a local header is read as a ZIP first, whatever its
     // members make of it.
     if looks_like_zip(data) {
+        let first = contents.formats.first();
+        let zip = matches!(
+            first,
+            Some(Format::Zip | Format::TorchZip | Format::TorchScript | Format::Npz)
+        );
         assert!(
-            matches!(
-                contents.formats.first(),
-                Some(Format::Zip | Format::TorchZip | Format::TorchScript | Format::Npz)
-            ),
-            "a local header first, but the first layer is {:?}",
-            contents.formats
+            zip,
+            "a local header first, but the first layer is {first:?}"
         );
     }
     // The archive's records lie within the file, and a copy reads the same entries.
     if let Ok(archive) = ZipArchive::open(data, limits.zip) {
+        let (prefix, end) = (archive.prefix_len(), archive.end_offset());
         assert!(
-            archive.prefix_len() <= archive.end_offset() && archive.end_offset() <= len,
-            "prefix {} and end {} in a file of {len}",
-            archive.prefix_len(),
-            archive.end_offset()
+            prefix <= end && end <= len,
+            "prefix {prefix} and end {end} in a file of {len}"
         );
         assert_eq!(archive.clone().entries(), archive.entries());
     }
