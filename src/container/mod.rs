@@ -240,6 +240,9 @@ pub struct Contents<'a> {
     /// bomb over [`ContainerLimits::max_output_bytes`]...), if any; the pieces found
     /// before it are still listed.
     pub error: Option<Error>,
+    /// The layer whose bytes [`Contents::error`]'s offset counts (as in
+    /// [`Piece::location`]): empty for the file itself.
+    pub error_location: String,
 }
 
 /// Recognises the format of `data` from its content and lists every pickle in it,
@@ -253,10 +256,12 @@ pub fn open<'a>(data: &'a [u8], limits: &ContainerLimits) -> Contents<'a> {
         pieces: 0,
         trial_steps: TRIAL_STEPS,
         crc_bytes: (data.len() as u64).saturating_add(limits.max_output_bytes),
+        failed_in: None,
     };
     let src = Src::File { data, base: 0 };
     if let Err(e) = opener.layer(src, "", 1, &mut contents) {
-        note(&mut contents, e);
+        let at = opener.error_layer("");
+        note(&mut contents, at, e);
     }
     contents
 }
@@ -343,14 +348,16 @@ fn is_joblib(data: &[u8]) -> bool {
     data.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
-/// Records an error: the first one is [`Contents::error`], later ones anomalies.
-fn note(out: &mut Contents<'_>, e: Error) {
+/// Records an error whose offset counts in the layer at `location`: the first one is
+/// [`Contents::error`], later ones anomalies.
+fn note(out: &mut Contents<'_>, location: String, e: Error) {
     if out.error.is_none() {
         out.error = Some(e);
+        out.error_location = location;
     } else {
         out.anomalies.push(Anomaly {
             kind: AnomalyKind::Other,
-            location: String::new(),
+            location,
             offset: e.offset(),
             detail: format!("also: {e}"),
         });
@@ -436,12 +443,29 @@ struct Opener<'l> {
     /// Bytes left to CRC-check: overlapping entries must not make the reader check
     /// the same bytes over and over.
     crc_bytes: u64,
+    /// The innermost layer an error on its way out came from (its offset counts
+    /// there), set where it leaves that layer and taken where it is noted.
+    failed_in: Option<String>,
 }
 
 /// Steps for all trial decodes of one file (about a second).
 const TRIAL_STEPS: u64 = 20_000_000;
 
 impl<'l> Opener<'l> {
+    /// An inner layer at `location` returned `result`: an error leaving it counts
+    /// its offset there, unless it came from deeper still.
+    fn left<T>(&mut self, location: &str, result: Result<T, Error>) -> Result<T, Error> {
+        if result.is_err() && self.failed_in.is_none() {
+            self.failed_in = Some(location.to_owned());
+        }
+        result
+    }
+
+    /// Where the error being noted by the layer at `location` came from.
+    fn error_layer(&mut self, location: &str) -> String {
+        self.failed_in.take().unwrap_or_else(|| location.to_owned())
+    }
+
     /// Is this member a pickle ([`looks_like_pickle`]), within the trial budget
     /// (once it is spent, only names and protocol headers count, and an anomaly says
     /// so).
@@ -663,7 +687,7 @@ impl<'l> Opener<'l> {
         let mut inner_out = Contents::default();
         let result = self.layer(Src::Temp(&inner), location, next, &mut inner_out);
         merge(out, inner_out);
-        result
+        self.left(location, result)
     }
 
     fn npy<'a>(
@@ -759,7 +783,10 @@ impl<'l> Opener<'l> {
                 Ok(Some(Format::Npy)) => npy_members = npy_members.saturating_add(1),
                 Ok(_) => {}
                 Err(e) if is_global(&e) => return Err(e),
-                Err(e) => note(out, e),
+                Err(e) => {
+                    let at = self.error_layer(location);
+                    note(out, at, e);
+                }
             }
         }
         // Bytes after the archive: a pickle appended to it.
@@ -839,7 +866,7 @@ impl<'l> Opener<'l> {
                         let mut inner = Contents::default();
                         let result = self.layer(member, name, next, &mut inner);
                         merge_borrowed(out, inner);
-                        result.map(|()| Some(format))
+                        self.left(name, result).map(|()| Some(format))
                     }
                     Class::Pickle => self.piece(out, name.to_owned(), member).map(|()| None),
                     Class::Data => Ok(None),
@@ -891,7 +918,7 @@ impl<'l> Opener<'l> {
                         let mut inner = Contents::default();
                         let result = self.layer(Src::Temp(&whole), name, next, &mut inner);
                         merge(out, inner);
-                        result.map(|()| Some(format))
+                        self.left(name, result).map(|()| Some(format))
                     }
                     Class::Data => Ok(None),
                 }
@@ -943,7 +970,9 @@ impl<'l> Opener<'l> {
                 } else {
                     torch::tar_tensors(member.bytes(), &walker)
                 };
-                self.found(found, member, location, out)
+                // A walk cut short fails at the end of the member's bytes.
+                let result = self.found(found, member, location, out);
+                self.left(&name, result)
             } else if legacy && matches!(m.name.as_str(), "sys_info" | "pickle") {
                 self.piece(out, name, member)
             } else {
@@ -952,7 +981,7 @@ impl<'l> Opener<'l> {
                         let mut inner = Contents::default();
                         let result = self.layer(member, &name, depth.saturating_add(1), &mut inner);
                         merge_borrowed(out, inner);
-                        result
+                        self.left(&name, result)
                     }
                     Class::Pickle => self.piece(out, name, member),
                     Class::Data => Ok(()),
@@ -960,7 +989,10 @@ impl<'l> Opener<'l> {
             };
             match result {
                 Err(e) if is_global(&e) => return Err(e),
-                Err(e) => note(out, e),
+                Err(e) => {
+                    let at = self.error_layer(location);
+                    note(out, at, e);
+                }
                 Ok(()) => {}
             }
         }
@@ -1046,7 +1078,7 @@ fn merge<'a>(out: &mut Contents<'a>, inner: Contents<'_>) {
     }));
     out.anomalies.extend(inner.anomalies);
     if let Some(e) = inner.error {
-        note(out, e);
+        note(out, inner.error_location, e);
     }
 }
 
@@ -1058,7 +1090,7 @@ fn merge_borrowed<'a>(out: &mut Contents<'a>, inner: Contents<'a>) {
     out.pieces.extend(inner.pieces);
     out.anomalies.extend(inner.anomalies);
     if let Some(e) = inner.error {
-        note(out, e);
+        note(out, inner.error_location, e);
     }
 }
 

@@ -6,7 +6,9 @@
 //! their number to at most `max_pieces`; a piece that borrows from the input lies
 //! within it and is the input's bytes at its offset; every anomaly and error offset
 //! lies within the input or the largest layer a decompression could produce; a
-//! decoded piece consumed no more than its bytes.
+//! decoded piece consumed no more than its bytes; a file that starts with a ZIP local
+//! header is a ZIP layer first; a ZIP's prefix and end record lie within the file; an
+//! anomaly or error that names no layer lies within the file.
 
 // A fuzz body's job is to panic when an invariant breaks.
 #![allow(
@@ -18,8 +20,8 @@
 )]
 
 use crate::container::joblib::JoblibSink;
-use crate::container::zip::ZipLimits;
-use crate::container::{open, ContainerLimits};
+use crate::container::zip::{looks_like_zip, ZipArchive, ZipLimits};
+use crate::container::{open, ContainerLimits, Format};
 use crate::decode::sink::{OnRefusal, Sink};
 use crate::{Decoder, Policy};
 
@@ -63,6 +65,28 @@ pub fn container(data: &[u8]) {
     );
     assert!(contents.pieces.len() as u64 <= limits.max_pieces);
     assert!(!contents.formats.is_empty(), "no layer named");
+    // A file that starts with a local header is read as a ZIP first, whatever its
+    // members make of it.
+    if looks_like_zip(data) {
+        let first = contents.formats.first();
+        let zip = matches!(
+            first,
+            Some(Format::Zip | Format::TorchZip | Format::TorchScript | Format::Npz)
+        );
+        assert!(
+            zip,
+            "a local header first, but the first layer is {first:?}"
+        );
+    }
+    // The archive's records lie within the file, and a copy reads the same entries.
+    if let Ok(archive) = ZipArchive::open(data, limits.zip) {
+        let (prefix, end) = (archive.prefix_len(), archive.end_offset());
+        assert!(
+            prefix <= end && end <= len,
+            "prefix {prefix} and end {end} in a file of {len}"
+        );
+        assert_eq!(archive.clone().entries(), archive.entries());
+    }
     for piece in &contents.pieces {
         if let Some(at) = piece.file_offset {
             let end = at + piece.data.len() as u64;
@@ -89,6 +113,19 @@ pub fn container(data: &[u8]) {
     }
     if let Some(e) = &contents.error {
         assert!(e.offset() <= layer_bound, "error {e} past every layer");
+        // An error counted in the file itself (no layer named) lies within it.
+        assert!(
+            !contents.error_location.is_empty() || e.offset() <= len,
+            "error {e} past the file, which it says it is in"
+        );
+    }
+    for anomaly in contents.anomalies.iter().filter(|a| a.location.is_empty()) {
+        assert!(
+            anomaly.offset <= len,
+            "anomaly {:?} at {} past the file, which it says it is in",
+            anomaly.kind,
+            anomaly.offset
+        );
     }
     let decoder = Decoder::new().policy(Policy::inert()).limits(fuzz_limits());
     for piece in &contents.pieces {

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | never panics, renders every format | scan, then text, JSON, SARIF and the emitted policy |
 //! | findings point into the file | every issue's file offset (and offset + length) is within the input |
-//! | the verdict is the highest finding's | recomputed from the issues |
+//! | the verdict is the highest finding's | recomputed from the issues; each site's own verdict is its rule's, and the file's is at least that |
+//! | hazards render with their resource | the JSON report names each hazard's `resource` |
 //! | the first refused site is where `decode` fails | for a plain pickle file: a decode under the scan's policy and limits fails with a refusal exactly at the first pickle's first refused site, naming the same global, or succeeds when nothing is refused |
 //! | a benign graph's verdict survives re-encoding | when that decode succeeds and the pickle is the whole file, `encode` at a protocol chosen by the last byte and scan again: the same verdict (memo-index hazards aside: the encoder numbers the memo densely), unless the new stream hits a budget |
 //!
@@ -17,7 +18,7 @@ use crate::container::Format;
 use crate::harness::{fuzz_limits, on_small_stack};
 use crate::scan::file::{scan_file, FileReport, ScanOptions};
 use crate::scan::hazards::Thresholds;
-use crate::scan::issues::{category_rule, rule_by_id};
+use crate::scan::issues::{category_rule, rule_by_id, site_rule};
 use crate::scan::render::{json, sarif, text};
 use crate::scan::{emit_policy, FileVerdict, Finding};
 use crate::{Decoder, ErrorKind, Policy};
@@ -101,6 +102,16 @@ fn check_report(data: &[u8], report: &FileReport) {
     }
     // A dangerous site's category has words and a rule of its own.
     for site in report.pickles.iter().flat_map(|p| &p.sites) {
+        // What a site alone makes of the file is its rule's verdict, and the file's
+        // verdict is at least that.
+        let alone = site.verdict.file_verdict();
+        assert_eq!(
+            site_rule(&site.verdict).map_or(FileVerdict::Clean, |r| r.verdict),
+            alone,
+            "{:?}",
+            site.verdict
+        );
+        assert!(report.verdict() >= alone, "{:?}", site.verdict);
         if let Some(category) = site.verdict.category() {
             assert!(!category.description().is_empty());
             assert_eq!(
@@ -111,7 +122,13 @@ fn check_report(data: &[u8], report: &FileReport) {
         }
     }
     let _ = text::text(report, "fuzz");
-    let _ = json::json(report, Some("fuzz"), "pytorch");
+    let rendered = json::json(report, Some("fuzz"), "pytorch");
+    // Each hazard is rendered with the resource it names.
+    for hazard in report.pickles.iter().flat_map(|p| &p.hazards) {
+        let resource = format!("\"resource\":\"{}\"", hazard.resource());
+        let named = rendered.contains(&resource);
+        assert!(named, "{hazard:?} rendered without {resource}");
+    }
     let _ = sarif::sarif(report, "fuzz");
     let _ = emit_policy(report);
 }

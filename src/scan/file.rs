@@ -272,7 +272,7 @@ impl Scan<'_> {
         }
         if let Some(error) = contents.error {
             self.report.layer_errors.push(LayerError {
-                location: location.to_owned(),
+                location: join(location, &contents.error_location),
                 error,
             });
         }

@@ -369,3 +369,37 @@ fn every_truncation_of_every_file_is_reported_not_a_panic() {
         }
     }
 }
+
+/// corpus/regressions/container-gzip-member-error-offset-as-file-offset.bin: a gzip of
+/// a ZIP whose members use compression methods 12 and 14 (and one runs past the end).
+/// Its errors count their offsets in the decompressed ZIP, so they name that layer, and the scan gives them
+/// no file offset (it gave 901, past the end of the 369-byte file).
+#[test]
+fn an_error_in_a_decompressed_layer_names_that_layer() {
+    let path =
+        corpus_dir().join("regressions/container-gzip-member-error-offset-as-file-offset.bin");
+    let data = std::fs::read(path).unwrap();
+    let contents = open(&data, &ContainerLimits::default());
+    let error = contents.error.as_ref().expect("an unsupported method");
+    assert!(matches!(error.kind(), ErrorKind::Unsupported(_)), "{error}");
+    assert_eq!(contents.error_location, "gzip");
+    let also: Vec<_> = contents
+        .anomalies
+        .iter()
+        .filter(|a| a.detail.starts_with("also: "))
+        .collect();
+    // Method 14, and an entry whose data would run past the end.
+    assert_eq!(also.len(), 2, "{:?}", contents.anomalies);
+    assert!(also.iter().all(|a| a.location == "gzip"), "{also:?}");
+    assert!(
+        also.iter().any(|a| a.offset > data.len() as u64),
+        "{also:?}"
+    );
+    let report = pickleproof::scan::file::scan_file(&data, &Default::default());
+    for issue in report.issues() {
+        if let Some(at) = issue.file_offset {
+            assert!(at <= data.len() as u64, "{issue:?}");
+        }
+    }
+    assert_eq!(report.layer_errors[0].location, "gzip");
+}
