@@ -24,10 +24,10 @@
 //! Inputs that would make CPython itself allocate without bound or hit its own limits
 //! are recognised first and not run through CPython ([`Outcome::Skipped`]): every
 //! pickleproof limit error under default limits (huge length claims, text ints past
-//! 4300 digits, nesting past depth 1000, ...), values nested deeper than
-//! [`MAX_DEPTH`] (CPython's recursion limit also counts comparisons of nested
-//! values), memo indices past 2^20 (CPython's memo is a dense array), and CPython's own
-//! `MemoryError` or `RecursionError`.
+//! 4300 digits, nesting past depth 1000, ...) and steps past [`MAX_STEPS`], values
+//! nested deeper than [`MAX_DEPTH`] (CPython's recursion limit also counts
+//! comparisons of nested values), memo indices past 2^20 (CPython's memo is a dense
+//! array), and CPython's own `MemoryError` or `RecursionError`.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -48,6 +48,13 @@ const SOURCE: &str = include_str!("cpython.py");
 /// Values nested deeper than this are not run through CPython: its recursion limit
 /// (1000) also counts C-level comparisons of nested values (equal tuples as dict keys).
 pub const MAX_DEPTH: u64 = 900;
+
+/// The default limits' step budget (10^8) lets one input cost pickleproof about a
+/// second, and six under the fuzzer's instrumentation: a frozenset of tuples nested
+/// by DUP costs that much in hashing (and CPython, which hashes them again at every
+/// level, as much or more), past libFuzzer's timeout on a loaded machine (found by a
+/// 30-minute run). Inputs past this budget are skipped, like every limit error.
+pub const MAX_STEPS: u64 = 5_000_000;
 
 /// One accepted difference between pickleproof and CPython's unpickler with inert
 /// stand-ins: what differs, why it is right, and how the target handles it.
@@ -196,7 +203,10 @@ impl Config {
 
     fn decoder(self) -> Decoder {
         let decoder = Decoder::new()
-            .limits(Limits::default())
+            .limits(Limits {
+                max_steps: MAX_STEPS,
+                ..Limits::default()
+            })
             .policy(Policy::inert())
             .raw(self.raw)
             .string_encoding(self.encoding);
