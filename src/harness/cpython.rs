@@ -920,20 +920,20 @@ impl Matcher<'_, '_, '_> {
             let Some((at, first)) = self.passing(&tie, &order, u, 0, &item_path, pd, cd) else {
                 return Err(format!("{item_path}: no item of CPython's set matches"));
             };
-            if self.branches.get() == 0 || self.depth >= MAX_BRANCH_DEPTH {
+            let may_branch = self.branches.get() > 0 && self.depth < MAX_BRANCH_DEPTH;
+            let mut later = if may_branch {
+                self.passing(&tie, &order, u, at + 1, &item_path, pd, cd)
+            } else {
+                None
+            };
+            if later.is_none() {
                 *self = first;
                 continue;
             }
-            let Some((mut at, second)) = self.passing(&tie, &order, u, at + 1, &item_path, pd, cd)
-            else {
-                *self = first;
-                continue;
-            };
             // Several candidates pass: each is tried with the rest of the comparison,
             // the first that gets through is kept, else the first one's difference.
             let mut error = None;
             let mut branch = first;
-            let mut next = Some(second);
             loop {
                 self.branches.set(self.branches.get().saturating_sub(1));
                 branch.depth = self.depth.saturating_add(1);
@@ -946,16 +946,14 @@ impl Matcher<'_, '_, '_> {
                         error.get_or_insert(e);
                     }
                 }
-                let Some(b) = next.take() else { break };
+                let Some((at, next)) = later.take() else {
+                    break;
+                };
                 if self.branches.get() == 0 {
                     break;
                 }
-                branch = b;
-                if let Some((later, n)) = self.passing(&tie, &order, u, at + 1, &item_path, pd, cd)
-                {
-                    at = later;
-                    next = Some(n);
-                }
+                branch = next;
+                later = self.passing(&tie, &order, u, at + 1, &item_path, pd, cd);
             }
             return Err(error.unwrap_or_default());
         }
@@ -979,15 +977,11 @@ impl Matcher<'_, '_, '_> {
         (from..order.len()).find_map(|pos| {
             let at = *order.get(pos)?;
             let v = tie.theirs.get(at).copied()?;
-            let trial = self.trial(u, v, item_path, pd, cd)?;
+            // A trial that passed has compared everything it was given.
+            let mut next = self.trial(u, v, item_path, pd, cd)?;
+            next.ties.clone_from(&self.ties);
             let mut rest = tie.clone();
             rest.theirs.remove(at);
-            let mut next = Matcher {
-                todo: Vec::new(),
-                sets: Vec::new(),
-                ties: self.ties.clone(),
-                ..trial
-            };
             if !rest.ours.is_empty() {
                 next.ties.push(rest);
             }
