@@ -10,8 +10,8 @@ _rebuild_qtensor), views (transposed, sliced with an offset, strided), shared
 storages, Parameters, a training checkpoint, the legacy layout (also as a big-endian
 machine writes it) and a big-endian `byteorder` record; names the walk has to spell
 (escapes, int and tuple keys, an OrderedDict pickled as its constructor call, a
-torch < 1.0 `_rebuild_tensor`), overlapping views beside a disjoint one, and the rare
-dtypes (complex32, quint4x2, quint2x4). hostile/ holds checkpoints each broken in one
+torch < 1.0 `_rebuild_tensor`, tensors in a set and a frozenset), overlapping views
+beside a disjoint one, and the rare dtypes (complex32, quint4x2, quint2x4). hostile/ holds checkpoints each broken in one
 way: most are refused when opened; those with `stage: convert` in the manifest open
 and are refused when converted.
 
@@ -125,6 +125,19 @@ class DictArgOrderedDict(OrderedDict):
 
     def __reduce_ex__(self, proto):
         return (OrderedDict, (dict(self.items()),))
+
+
+class StoredSet:
+    """A set (or frozenset) of `items` pickled in their given order, as protocol 2
+    writes one: `builtins.set([items])`. A real set of tensors iterates by address,
+    which would change the file on every run."""
+
+    def __init__(self, items, frozen=False):
+        self.items = list(items)
+        self.frozen = frozen
+
+    def __reduce_ex__(self, proto):
+        return (frozenset if self.frozen else set, (self.items,))
 
 
 def legacy_checkpoint(obj, big_endian=False, repeat_keys=False):
@@ -270,8 +283,8 @@ def describe(obj, prefix=""):
     elif isinstance(obj, dict):
         for k, v in obj.items():
             yield from describe(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
+    elif isinstance(obj, (list, tuple, StoredSet)):
+        for i, v in enumerate(obj.items if isinstance(obj, StoredSet) else obj):
             yield from describe(v, f"{prefix}.{i}" if prefix else str(i))
 
 
@@ -403,6 +416,14 @@ def benign():
                           ("c", tl.Tensor(flat, (4,), (1,), 8))])
     add("aliased_groups.pt", groups, zip_checkpoint(groups),
         convert={"error": "aliased", "tensors": ["a", "b"]})
+
+    # Tensors in a set and a frozenset: numbered in the order the stream adds them,
+    # as list items are; converted like them.
+    sets = OrderedDict([("set", StoredSet([tensor("float32", (2,), seed=51),
+                                           tensor("int64", (3,), seed=52)])),
+                        ("frozen", StoredSet([tensor("int16", (2, 2), seed=53)], frozen=True)),
+                        ("after", tensor("uint8", (1,), seed=54))])
+    add("sets.pt", sets, zip_checkpoint(sets))
 
     # The dtypes safetensors and the files above leave out: complex32 (on an
     # UntypedStorage, _rebuild_tensor_v3) and the packed quantized ones.

@@ -394,6 +394,12 @@ fn rebuild_of(graph: &Graph<'_>, obj: &Object) -> Option<(Rebuild, String)> {
 /// Every tensor reachable from `root`, depth first, children in order. Each container
 /// is entered once (a memo bomb costs its size, not its expansion); a tensor reached
 /// through two containers is listed under both names.
+///
+/// A name joins the path's segments with `.`: a dict key (see [`segment`]), or the
+/// index of an item in a list, tuple, set or frozenset. A set has no order in Python,
+/// so its items are numbered in the order the stream adds them (the order the saving
+/// process iterated the set in): `torch.load` of the same file gives that order too,
+/// so a name is stable for a file, if not across two saves of one set.
 pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTensor>, TorchError> {
     let mut out = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
@@ -425,11 +431,15 @@ pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTen
                 .iter()
                 .map(|(k, v)| (segment(graph, *k), *v))
                 .collect(),
-            Node::List(items) | Node::Tuple(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), *v))
-                .collect(),
+            // A set's items by their place in the stream: the order the saving Python
+            // iterated it in (for tensors, by address), fixed for a given file.
+            Node::List(items) | Node::Tuple(items) | Node::Set(items) | Node::FrozenSet(items) => {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), *v))
+                    .collect()
+            }
             Node::Object(obj) => object_items(graph, obj),
             _ => continue,
         };

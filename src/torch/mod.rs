@@ -109,7 +109,8 @@ pub struct Storage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tensor {
     /// Its path from the root, keys and list indexes joined with `.`
-    /// (`state_dict.layer1.weight`, `optimizer.state.0.exp_avg`).
+    /// (`state_dict.layer1.weight`, `optimizer.state.0.exp_avg`); an item of a set or
+    /// frozenset is numbered like a list's, in the order the stream adds it.
     pub name: String,
     /// The rebuild call's node in [`Checkpoint::graph`] (the Parameter's, for one).
     pub node: NodeId,

@@ -104,7 +104,7 @@ fn every_benign_checkpoint_matches_its_manifest() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 13);
 }
 
 fn open_hostile(name: &str) -> TorchError {
@@ -552,4 +552,20 @@ fn converting_a_file_onto_itself_does_not_lose_it() {
         torch::convert_to_safetensors(&bytes, None).unwrap()
     );
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Tensors in a set and a frozenset are found, numbered in the order the stream adds
+/// them (as list items are), and converted under those names.
+#[test]
+fn tensors_in_sets_are_numbered_in_stream_order() {
+    let bytes = std::fs::read(dir().join("sets.pt")).unwrap();
+    let rows = torch::list_tensors(&bytes).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["set.0", "set.1", "frozen.0", "after"]);
+    let out = torch::convert_to_safetensors(&bytes, Some("set")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(names, ["0", "1"]);
+    assert_eq!(st.tensor("1").unwrap().shape(), [3]);
 }
