@@ -8,7 +8,8 @@ _rebuild_tensor_v2; uint16/32/64 and the float8 variants through _rebuild_tensor
 on an UntypedStorage, as torch >= 2.1 writes them; qint8/quint8/qint32 through
 _rebuild_qtensor), views (transposed, sliced with an offset, strided), shared
 storages, Parameters, a training checkpoint, the legacy layout (also as a big-endian
-machine writes it) and a big-endian `byteorder` record; names the walk has to spell
+machine writes it, and with storage views: slices of a root storage, disjoint or
+overlapping) and a big-endian `byteorder` record; names the walk has to spell
 (escapes, int and tuple keys, an OrderedDict pickled as its constructor call, a
 torch < 1.0 `_rebuild_tensor`, tensors in a set and a frozenset), overlapping views
 beside a disjoint one, and the rare dtypes (complex32, quint4x2, quint2x4). hostile/ holds checkpoints each broken in one
@@ -140,17 +141,56 @@ class StoredSet:
         return (frozenset if self.frozen else set, (self.items,))
 
 
-def legacy_checkpoint(obj, big_endian=False, repeat_keys=False):
+class StorageView(tl.Storage):
+    """A legacy storage view: elements [offset, offset + size) of `root`, pickled as
+    `root`'s persistent id with view_metadata (key, offset, size), as torch < 1.6 did
+    for a storage sliced from another (`_legacy_load` follows it)."""
+
+    def __init__(self, root, key, offset, size):
+        self.root, self.key, self.offset, self.size = root, key, offset, size
+        self.dtype, self.itemsize, self.location = root.dtype, root.itemsize, root.location
+        self.data = root.data[offset * root.itemsize:(offset + size) * root.itemsize]
+
+
+def pickle_legacy_views(obj):
+    """tl.pickle_with_storages(obj, persistent="legacy") with StorageViews: a view is
+    its root's id with view_metadata; only roots get keys and records."""
+    keys, roots = {}, []
+
+    class P(pickle.Pickler):
+        def persistent_id(self, o):
+            if not isinstance(o, tl.Storage):
+                return None
+            root = o.root if isinstance(o, StorageView) else o
+            if id(root) not in keys:
+                keys[id(root)] = str(tl._fake_cdata(len(keys)))
+                roots.append(root)
+            meta = (o.key, o.offset, o.size) if isinstance(o, StorageView) else None
+            return ("storage", tl.storage_class(root.dtype), keys[id(root)], root.location,
+                    root.numel, meta)
+
+    tl._touch_storage_classes(obj)
+    buf = io.BytesIO()
+    with tl._G.installed():
+        P(buf, protocol=2).dump(obj)
+    return buf.getvalue(), [(keys[id(r)], r) for r in roots]
+
+
+def legacy_checkpoint(obj, big_endian=False, repeat_keys=False, views=False):
     """tl.write_legacy_checkpoint's file, as a big-endian machine writes it (sys_info
     `little_endian=False`, element counts and elements big-endian), or with every
-    storage key listed (and its record written) twice."""
+    storage key listed (and its record written) twice, or with storage views
+    (`views`: pickled by pickle_legacy_views)."""
     f = io.BytesIO()
     sys_info = dict(protocol_version=tl.PROTOCOL_VERSION, little_endian=not big_endian,
                     type_sizes=dict(short=2, int=4, long=8))
     pickle.dump(tl.MAGIC_NUMBER, f, protocol=2)
     pickle.dump(tl.PROTOCOL_VERSION, f, protocol=2)
     pickle.dump(sys_info, f, protocol=2)
-    main, storages = tl.pickle_with_storages(obj, persistent="legacy")
+    if views:
+        main, storages = pickle_legacy_views(obj)
+    else:
+        main, storages = tl.pickle_with_storages(obj, persistent="legacy")
     f.write(main)
     keys = sorted(k for k, _ in storages)
     if repeat_keys:
@@ -300,6 +340,14 @@ def entry(obj, keys):
 
 
 def keys_of(obj, legacy=False):
+    """Storage key by id(storage) (a view's own key for a StorageView)."""
+    if legacy == "views":
+        _, st = pickle_legacy_views(obj)
+        out = {id(s): k for k, s in st}
+        for name, t, _, _ in describe(obj):
+            if isinstance(t.storage, StorageView):
+                out[id(t.storage)] = t.storage.key
+        return out
     if legacy:
         _, st = tl.pickle_with_storages(obj, persistent="legacy")
     else:
@@ -425,6 +473,26 @@ def benign():
                         ("after", tensor("uint8", (1,), seed=54))])
     add("sets.pt", sets, zip_checkpoint(sets))
 
+    # Legacy storage views: tensors on slices of a root storage (the view's key names
+    # their storage), one strided, beside a tensor on a root of its own; disjoint, so
+    # the file converts.
+    root = storage("float32", 12, seed=55)
+    longs = storage("int64", 4, seed=56)
+    lviews = OrderedDict([
+        ("a", tl.Tensor(StorageView(root, "95000000000001", 0, 6), (2, 3))),
+        ("b", tl.Tensor(StorageView(root, "95000000000002", 6, 6), (3,), (2,), 1)),
+        ("c", tl.Tensor(StorageView(longs, "95000000000003", 1, 2), (2,))),
+        ("d", tensor("float64", (2,), seed=57))])
+    add("legacy_views.pt", lviews, legacy_checkpoint(lviews, views=True), legacy="views")
+    # Two views of one root that overlap in two elements: aliases, refused when
+    # converted like tensors sharing one storage.
+    root = storage("float32", 8, seed=58)
+    overlap = OrderedDict([
+        ("x", tl.Tensor(StorageView(root, "95000000000011", 0, 6), (6,))),
+        ("y", tl.Tensor(StorageView(root, "95000000000012", 4, 4), (4,)))])
+    add("legacy_view_aliases.pt", overlap, legacy_checkpoint(overlap, views=True),
+        legacy="views", convert={"error": "aliased", "tensors": ["x", "y"]})
+
     # The dtypes safetensors and the files above leave out: complex32 (on an
     # UntypedStorage, _rebuild_tensor_v3) and the packed quantized ones.
     V3["complex32"] = (4, None)
@@ -527,6 +595,19 @@ def hostile():
     for _ in range(3):
         pickle.load(cut)
     add("legacy_cut_short.pt", full[:cut.tell()], "not_a_checkpoint", None)
+    # Legacy storage views that torch would slice past their root (elements 2..5 of a
+    # root of 4), and one view key naming two different slices.
+    root = storage("float32", 4)
+    add("legacy_view_out_of_bounds.pt",
+        legacy_checkpoint({"w": tl.Tensor(StorageView(root, "95000000000001", 2, 3), (3,))},
+                          views=True),
+        "out_of_bounds", "w", needed=20, available=16)
+    root = storage("float32", 4)
+    add("legacy_view_key_conflict.pt",
+        legacy_checkpoint(OrderedDict([
+            ("a", tl.Tensor(StorageView(root, "95000000000001", 0, 2), (2,))),
+            ("b", tl.Tensor(StorageView(root, "95000000000001", 2, 2), (2,)))]), views=True),
+        "storage_conflict", "b", key="95000000000001", first="a")
     # Opens (every element lies in its storage) but refuses to convert: a stride-0
     # view repeating one float 2^21 times would gather 8 MiB from 4 bytes.
     add("broadcast_view.pt",

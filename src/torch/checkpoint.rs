@@ -12,7 +12,7 @@ use crate::decode::Decoder;
 use crate::error::{Error, ErrorKind};
 use crate::graph::{Graph, Node, NodeId, Object};
 use crate::policy::Policy;
-use crate::torch::validate::{self, Num, RawStorage, RawTensor};
+use crate::torch::validate::{self, Num, RawStorage, RawTensor, RawView};
 use crate::torch::{Checkpoint, Layout, TorchError};
 
 /// Tensors one checkpoint may hold (a name each; a million is far past any model).
@@ -200,7 +200,7 @@ fn open_zip<B: ZipBytes + ?Sized>(file: &B) -> Result<Checkpoint<'_>, TorchError
         decoder().decode_reader(bytes.as_slice())
     }
     .map_err(TorchError::from_decode)?;
-    let raw = find_tensors(&decoded.graph, decoded.root)?;
+    let raw = find_tensors(&decoded.graph, decoded.root, false)?;
     let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
         let name = format!("{root}/data/{key}");
         let found = find(entries, &name);
@@ -263,7 +263,7 @@ fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
         .is_some_and(|v| matches!(sys_info.graph.get(v), Some(Node::Bool(false))));
     let decoded = decoder.decode(main).map_err(TorchError::from_decode)?;
     let key_list = decoder.decode(keys).map_err(TorchError::from_decode)?;
-    let raw = find_tensors(&decoded.graph, decoded.root)?;
+    let raw = find_tensors(&decoded.graph, decoded.root, true)?;
     let keys: Vec<String> = match key_list.graph.get(key_list.root) {
         Some(Node::List(items)) => items
             .iter()
@@ -400,7 +400,14 @@ fn rebuild_of(graph: &Graph<'_>, obj: &Object) -> Option<(Rebuild, String)> {
 /// so its items are numbered in the order the stream adds them (the order the saving
 /// process iterated the set in): `torch.load` of the same file gives that order too,
 /// so a name is stable for a file, if not across two saves of one set.
-pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTensor>, TorchError> {
+///
+/// `legacy`: the persistent ids are read as `_legacy_load` reads them, which follows a
+/// storage view (`view_metadata`); the ZIP layout's loader has no views.
+pub(crate) fn find_tensors(
+    graph: &Graph<'_>,
+    root: NodeId,
+    legacy: bool,
+) -> Result<Vec<RawTensor>, TorchError> {
     let mut out = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
@@ -422,7 +429,7 @@ pub(crate) fn find_tensors(graph: &Graph<'_>, root: NodeId) -> Result<Vec<RawTen
                         limit: MAX_NAME_BYTES,
                     });
                 }
-                out.push(tensor(graph, id, obj, kind, rebuild, path)?);
+                out.push(tensor(graph, id, obj, kind, rebuild, path, legacy)?);
                 continue;
             }
         }
@@ -517,6 +524,7 @@ fn tensor(
     kind: Rebuild,
     rebuild: String,
     name: String,
+    legacy: bool,
 ) -> Result<RawTensor, TorchError> {
     let Some(Node::Tuple(args)) = graph.get(obj.args) else {
         return Err(malformed(&name, "rebuild arguments are not a tuple"));
@@ -543,16 +551,18 @@ fn tensor(
             let Some((inner, k, r)) = inner else {
                 return Err(malformed(&name, "a Parameter's data is not a tensor"));
             };
-            let mut t = tensor(graph, data, inner, k, r, name)?;
+            let mut t = tensor(graph, data, inner, k, r, name, legacy)?;
             t.node = id;
             t.parameter = true;
             t.requires_grad = requires_grad;
             Ok(t)
         }
         Rebuild::V1 | Rebuild::V2 | Rebuild::V3 | Rebuild::Quantized => {
-            let storage = arg(0).and_then(|s| storage(graph, s)).ok_or_else(|| {
-                malformed(&name, "storage is not a ('storage', ...) persistent id")
-            })?;
+            let storage = arg(0)
+                .and_then(|s| storage(graph, s, legacy))
+                .ok_or_else(|| {
+                    malformed(&name, "storage is not a ('storage', ...) persistent id")
+                })?;
             let storage_offset = arg(1)
                 .and_then(|n| num(graph, n))
                 .ok_or_else(|| malformed(&name, "storage_offset is not an int"))?;
@@ -595,9 +605,14 @@ fn tensor(
     }
 }
 
-/// `('storage', torch.<X>Storage, key, location, numel[, view_metadata])`, with no
-/// legacy storage view.
-fn storage(graph: &Graph<'_>, id: NodeId) -> Option<RawStorage> {
+/// `('storage', torch.<X>Storage, key, location, numel[, view_metadata])`.
+///
+/// `view_metadata` is `None`, or in the legacy layout (`legacy`) a storage view
+/// `(view_key, offset, view_size)`: `_legacy_load` makes the storage the slice of
+/// elements `[offset, offset + view_size)` of the storage `key` (whose numel and type
+/// the id gives), and `validate` checks that slice. The ZIP layout's loader unpacks
+/// five items and has no views: there a view is not a storage id.
+fn storage(graph: &Graph<'_>, id: NodeId, legacy: bool) -> Option<RawStorage> {
     let Some(Node::PersId(pid)) = graph.get(id) else {
         return None;
     };
@@ -612,15 +627,21 @@ fn storage(graph: &Graph<'_>, id: NodeId) -> Option<RawStorage> {
     if !matches!(graph.get(tag), Some(Node::Str(b"storage"))) {
         return None;
     }
-    if view.is_some_and(|v| !matches!(graph.get(v), Some(Node::None))) {
-        return None;
-    }
-    let Some(Node::Global(class)) = graph.get(class) else {
-        return None;
-    };
     let text = |id: NodeId| match graph.get(id) {
         Some(Node::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
         _ => None,
+    };
+    let view = match view.map(|v| graph.get(v)) {
+        None | Some(Some(Node::None)) => None,
+        Some(Some(Node::Tuple([key, offset, size]))) if legacy => Some(RawView {
+            key: text(*key)?,
+            offset: num(graph, *offset)?,
+            size: num(graph, *size)?,
+        }),
+        Some(_) => return None,
+    };
+    let Some(Node::Global(class)) = graph.get(class) else {
+        return None;
     };
     Some(RawStorage {
         class: if class.module == "torch" || class.module == "torch.cuda" {
@@ -631,6 +652,7 @@ fn storage(graph: &Graph<'_>, id: NodeId) -> Option<RawStorage> {
         key: text(key)?,
         location: text(location)?,
         numel: num(graph, numel)?,
+        view,
     })
 }
 

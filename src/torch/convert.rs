@@ -10,6 +10,9 @@
 //! ([`TorchError::Aliased`]) leaves that choice to the person converting (pick a
 //! sub-dict with `key`, or untie before saving). Views of one storage whose bytes do
 //! not overlap (slices of a flat buffer) share nothing and are written each on its own.
+//! Tensors on two storage views of one root (the legacy layout's `view_metadata`)
+//! share that root's bytes where the views overlap, and are refused alike, under the
+//! root's key.
 //!
 //! **Two writers, one output.** [`convert_to_safetensors`] works on bytes in memory
 //! and lets the `safetensors` crate lay out the file. [`convert_file`] reads the input
@@ -33,7 +36,9 @@ use safetensors::tensor::{Dtype, Metadata, TensorInfo, View};
 
 use crate::container::image::ReadAt;
 use crate::torch::checkpoint::{open, open_image};
-use crate::torch::{io_error, load_file, read_file, Checkpoint, DType, Tensor, TorchError};
+use crate::torch::{
+    io_error, load_file, read_file, Checkpoint, DType, Storage, Tensor, TorchError,
+};
 
 /// A view may gather at most this many bytes more than its storage holds (a stride-0
 /// broadcast repeats elements; a hostile one would repeat them 2^40 times).
@@ -312,7 +317,7 @@ fn plan<'c, D>(
             return Err(TorchError::KeyNotFound { key: k.to_owned() });
         }
     }
-    refuse_aliases(&selected)?;
+    refuse_aliases(&selected, &checkpoint.storages)?;
     let mut out = BTreeMap::new();
     for (name, t) in selected {
         let dtype = safetensors_dtype(t.dtype).ok_or_else(|| TorchError::UnsupportedDtype {
@@ -342,13 +347,21 @@ fn plan<'c, D>(
     Ok(out)
 }
 
-/// Refuses tensors whose bytes overlap in one storage (see the module docs).
-fn refuse_aliases(selected: &[(String, &Tensor)]) -> Result<(), TorchError> {
+/// Refuses tensors whose bytes overlap in one storage (see the module docs). Views
+/// of one legacy root storage are one storage here: their tensors' extents are
+/// compared by their place in the file, which within one root is their place in it.
+fn refuse_aliases(selected: &[(String, &Tensor)], storages: &[Storage]) -> Result<(), TorchError> {
+    let root_of: HashMap<&str, &str> = storages
+        .iter()
+        .filter_map(|s| Some((s.key.as_str(), s.root.as_deref()?)))
+        .collect();
     let mut by_storage: BTreeMap<&str, Vec<(u64, u64, &str)>> = BTreeMap::new();
     for (name, t) in selected {
-        if let Some((start, end)) = extent(t) {
+        let at = |x: u64| x.checked_add(t.storage_range.start);
+        if let Some((start, end)) = extent(t).and_then(|(s, e)| Some((at(s)?, at(e)?))) {
+            let key = t.storage_key.as_str();
             by_storage
-                .entry(t.storage_key.as_str())
+                .entry(root_of.get(key).copied().unwrap_or(key))
                 .or_default()
                 .push((start, end, name.as_str()));
         }

@@ -103,6 +103,11 @@ pub struct Storage {
     pub location: String,
     /// Its bytes' range in the file (length `numel × dtype.size()`, checked).
     pub range: Range<u64>,
+    /// For a legacy storage view (a persistent id's `view_metadata`), the key of the
+    /// storage it is a slice of: its `range` lies within that storage's, and tensors
+    /// on two views of one root share bytes where the slices overlap. `None` for a
+    /// storage with a record of its own.
+    pub root: Option<String>,
 }
 
 /// A tensor of a checkpoint, validated against its storage (see [`validate`]).
@@ -367,7 +372,8 @@ pub enum TorchError {
     Negative {
         /// The tensor.
         tensor: String,
-        /// `shape`, `stride`, `storage_offset` or `numel`.
+        /// `shape`, `stride`, `storage_offset`, `numel`, or a legacy storage view's
+        /// `view_offset` or `view_size`.
         field: &'static str,
         /// The value.
         value: i64,
@@ -377,7 +383,8 @@ pub enum TorchError {
     TooLarge {
         /// The tensor.
         tensor: String,
-        /// `rank`, `numel`, `shape`, `stride`, `storage_offset`, `storage`.
+        /// `rank`, `numel`, `shape`, `stride`, `storage_offset`, `storage`,
+        /// `view_offset`, `view_size`.
         field: &'static str,
         /// The bound.
         limit: u64,
@@ -435,7 +442,8 @@ pub enum TorchError {
         first: String,
     },
     /// The view reaches past its storage: `(offset + Σ (size−1)×stride + 1) × element
-    /// size` bytes needed, fewer available.
+    /// size` bytes needed, fewer available; or a legacy storage view reaches past its
+    /// root storage: `(view offset + view size) × element size` bytes needed.
     OutOfBounds {
         /// The tensor.
         tensor: String,

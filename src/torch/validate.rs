@@ -15,8 +15,16 @@
 //! - each storage's record exists once, stored ([`TorchError::MissingStorage`],
 //!   [`TorchError::DuplicateStorage`], [`TorchError::CompressedStorage`]), and holds
 //!   exactly `numel × element size` bytes ([`TorchError::StorageSizeMismatch`]);
-//! - each view fits its storage: `(offset + Σ (size − 1) × stride + 1) × element size`
-//!   bytes at most, for a non-empty view ([`TorchError::OutOfBounds`]).
+//! - a legacy storage view (`(view_key, offset, view_size)` in a storage's persistent
+//!   id) has a non-negative offset and size and lies within its root storage:
+//!   `(offset + view_size) × element size` bytes at most ([`TorchError::Negative`],
+//!   [`TorchError::TooLarge`], [`TorchError::OutOfBounds`]); a view key names one
+//!   slice of one root, never a root itself ([`TorchError::StorageConflict`]), since
+//!   `_legacy_load` keeps roots and views under one set of keys and would hand a
+//!   later tensor whichever came first;
+//! - each tensor fits its storage (its view's slice, for a view): `(offset + Σ (size
+//!   − 1) × stride + 1) × element size` bytes at most, for a non-empty tensor
+//!   ([`TorchError::OutOfBounds`]).
 //!
 //! All arithmetic is checked; an overflow is reported as the bound it broke.
 
@@ -48,6 +56,16 @@ pub(crate) struct RawStorage {
     pub(crate) key: String,
     pub(crate) location: String,
     pub(crate) numel: Num,
+    /// A legacy storage view of it: the storage the tensor uses is this slice.
+    pub(crate) view: Option<RawView>,
+}
+
+/// A legacy storage view, `(view_key, offset, view_size)` in elements of the storage.
+#[derive(Clone, Debug)]
+pub(crate) struct RawView {
+    pub(crate) key: String,
+    pub(crate) offset: Num,
+    pub(crate) size: Num,
 }
 
 /// A tensor as found in the graph, before any check.
@@ -109,13 +127,16 @@ pub(crate) fn validate(
         if let Some(&(index, first)) = by_key.get(s.key.as_str()) {
             let agrees = storages
                 .get(index)
-                .is_some_and(|d| d.dtype == dtype && d.numel == numel);
+                .is_some_and(|d| d.dtype == dtype && d.numel == numel && d.root.is_none());
             if !agrees {
                 return Err(TorchError::StorageConflict {
                     tensor: t.name.clone(),
                     key: s.key.clone(),
                     first: first.to_owned(),
                 });
+            }
+            if let Some(v) = &s.view {
+                declare_view(t, v, index, &mut storages, &mut by_key)?;
             }
             continue;
         }
@@ -132,19 +153,25 @@ pub(crate) fn validate(
                 actual,
             });
         }
-        by_key.insert(&s.key, (storages.len(), &t.name));
+        let index = storages.len();
+        by_key.insert(&s.key, (index, &t.name));
         storages.push(Storage {
             key: s.key.clone(),
             dtype,
             numel,
             location: s.location.clone(),
             range,
+            root: None,
         });
+        if let Some(v) = &s.view {
+            declare_view(t, v, index, &mut storages, &mut by_key)?;
+        }
     }
     let mut tensors = Vec::with_capacity(raw.len());
     for t in raw {
+        let key = t.storage.view.as_ref().map_or(&t.storage.key, |v| &v.key);
         let storage = by_key
-            .get(t.storage.key.as_str())
+            .get(key.as_str())
             .and_then(|&(i, _)| storages.get(i))
             .ok_or_else(|| TorchError::MissingStorage {
                 tensor: t.name.clone(),
@@ -153,6 +180,65 @@ pub(crate) fn validate(
         tensors.push(tensor(t, storage, big_endian)?);
     }
     Ok((tensors, storages))
+}
+
+/// Declares the storage view `v` of tensor `t` on the root storage `storages[root]`
+/// (already checked against its record), or checks it against the view of that key
+/// declared before.
+fn declare_view<'r>(
+    t: &'r RawTensor,
+    v: &'r RawView,
+    root: usize,
+    storages: &mut Vec<Storage>,
+    by_key: &mut HashMap<&'r str, (usize, &'r str)>,
+) -> Result<(), TorchError> {
+    let name = t.name.as_str();
+    let Some(root) = storages.get(root) else {
+        return Err(TorchError::MissingStorage {
+            tensor: name.to_owned(),
+            key: t.storage.key.clone(),
+        });
+    };
+    let offset = unsigned(name, "view_offset", v.offset)?;
+    let size = unsigned(name, "view_size", v.size)?;
+    let elsize = root.dtype.size();
+    let available = root.range.end.saturating_sub(root.range.start);
+    let end = offset.checked_add(size).filter(|&e| e <= root.numel);
+    // Within the root's elements, so within its checked byte length: no overflow.
+    let range = end
+        .and_then(|_| {
+            let start = root.range.start.checked_add(offset.checked_mul(elsize)?)?;
+            Some(start..start.checked_add(size.checked_mul(elsize)?)?)
+        })
+        .ok_or_else(|| TorchError::OutOfBounds {
+            tensor: name.to_owned(),
+            needed: offset
+                .checked_add(size)
+                .and_then(|e| e.checked_mul(elsize))
+                .unwrap_or(u64::MAX),
+            available,
+        })?;
+    let view = Storage {
+        key: v.key.clone(),
+        dtype: root.dtype,
+        numel: size,
+        location: root.location.clone(),
+        range,
+        root: Some(root.key.clone()),
+    };
+    if let Some(&(index, first)) = by_key.get(v.key.as_str()) {
+        if storages.get(index) != Some(&view) {
+            return Err(TorchError::StorageConflict {
+                tensor: name.to_owned(),
+                key: v.key.clone(),
+                first: first.to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    by_key.insert(&v.key, (storages.len(), name));
+    storages.push(view);
+    Ok(())
 }
 
 /// Checks one tensor's numbers against its (already checked) storage.
@@ -236,4 +322,82 @@ fn tensor(t: &RawTensor, storage: &Storage, big_endian: bool) -> Result<Tensor, 
         storage_range: storage.range.clone(),
         big_endian,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A float32 tensor of 2 elements on the view `(v, offset, size)` of a root `r`
+    /// of 4 elements, whose record is bytes 100..116.
+    fn on_view(offset: i64, size: i64) -> Result<(Vec<Tensor>, Vec<Storage>), TorchError> {
+        let raw = RawTensor {
+            name: "w".to_owned(),
+            node: NodeId(0),
+            parameter: false,
+            requires_grad: false,
+            storage: RawStorage {
+                class: "FloatStorage".to_owned(),
+                key: "r".to_owned(),
+                location: "cpu".to_owned(),
+                numel: Num::Int(4),
+                view: Some(RawView {
+                    key: "v".to_owned(),
+                    offset: Num::Int(offset),
+                    size: Num::Int(size),
+                }),
+            },
+            dtype: None,
+            storage_offset: Num::Int(0),
+            shape: vec![Num::Int(2)],
+            stride: vec![Num::Int(1)],
+        };
+        validate(&[raw], false, |_, _| Ok(100..116))
+    }
+
+    #[test]
+    fn a_storage_view_is_its_slice_of_the_root() {
+        let (tensors, storages) = on_view(1, 3).unwrap();
+        assert_eq!(tensors[0].storage_range, 104..116);
+        assert_eq!(tensors[0].storage_key, "v");
+        assert_eq!(storages[1].root.as_deref(), Some("r"));
+        assert_eq!(storages[1].numel, 3);
+    }
+
+    #[test]
+    fn a_storage_view_past_its_root_or_negative_is_refused() {
+        let oob = |needed| TorchError::OutOfBounds {
+            tensor: "w".to_owned(),
+            needed,
+            available: 16,
+        };
+        assert_eq!(on_view(2, 3).unwrap_err(), oob(20));
+        assert_eq!(on_view(i64::MAX, i64::MAX).unwrap_err(), oob(u64::MAX));
+        assert_eq!(on_view(1 << 62, 1).unwrap_err(), oob(u64::MAX));
+        assert_eq!(
+            on_view(-1, 2).unwrap_err(),
+            TorchError::Negative {
+                tensor: "w".to_owned(),
+                field: "view_offset",
+                value: -1
+            }
+        );
+        assert_eq!(
+            on_view(0, -2).unwrap_err(),
+            TorchError::Negative {
+                tensor: "w".to_owned(),
+                field: "view_size",
+                value: -2
+            }
+        );
+        // A view too small for its tensor: the tensor is out of its view's bounds.
+        assert_eq!(
+            on_view(0, 1).unwrap_err(),
+            TorchError::OutOfBounds {
+                tensor: "w".to_owned(),
+                needed: 8,
+                available: 4
+            }
+        );
+    }
 }

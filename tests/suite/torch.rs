@@ -104,7 +104,7 @@ fn every_benign_checkpoint_matches_its_manifest() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 15);
 }
 
 fn open_hostile(name: &str) -> TorchError {
@@ -273,6 +273,22 @@ fn every_hostile_checkpoint_is_refused_with_its_exact_error() {
         (
             "legacy_cut_short.pt",
             TorchError::NotACheckpoint("legacy checkpoint cut short"),
+        ),
+        (
+            "legacy_view_out_of_bounds.pt",
+            TorchError::OutOfBounds {
+                tensor: s("w"),
+                needed: 20,
+                available: 16,
+            },
+        ),
+        (
+            "legacy_view_key_conflict.pt",
+            TorchError::StorageConflict {
+                tensor: s("b"),
+                key: s("95000000000001"),
+                first: s("a"),
+            },
         ),
     ];
     let manifest = manifest();
@@ -568,4 +584,69 @@ fn tensors_in_sets_are_numbered_in_stream_order() {
     names.sort();
     assert_eq!(names, ["0", "1"]);
     assert_eq!(st.tensor("1").unwrap().shape(), [3]);
+}
+
+/// Legacy storage views: each tensor's storage is its view's slice of the root record
+/// (listed as a storage of its own, naming its root), and tensors on overlapping
+/// views of one root are aliases, refused by conversion under the root's key.
+#[test]
+fn legacy_storage_views_are_slices_of_their_root() {
+    let bytes = std::fs::read(dir().join("legacy_views.pt")).unwrap();
+    let ckpt = torch::open(&bytes).unwrap();
+    let root = ckpt
+        .storages
+        .iter()
+        .find(|s| s.key == "94000000000000")
+        .unwrap()
+        .clone();
+    assert_eq!((root.numel, root.root.as_deref()), (12, None));
+    let views: Vec<(&str, u64, Option<&str>, u64, u64)> = ckpt
+        .storages
+        .iter()
+        .filter(|s| s.root.is_some())
+        .map(|s| {
+            (
+                s.key.as_str(),
+                s.numel,
+                s.root.as_deref(),
+                s.range.start,
+                s.range.end,
+            )
+        })
+        .collect();
+    let start = root.range.start;
+    assert_eq!(
+        views[..2],
+        [
+            (
+                "95000000000001",
+                6,
+                Some("94000000000000"),
+                start,
+                start + 24
+            ),
+            (
+                "95000000000002",
+                6,
+                Some("94000000000000"),
+                start + 24,
+                start + 48
+            ),
+        ]
+    );
+    let b = ckpt.tensors.iter().find(|t| t.name == "b").unwrap();
+    assert_eq!(b.storage_range, start + 24..start + 48);
+    // Overlapping views: the root's key and both tensors.
+    let bytes = std::fs::read(dir().join("legacy_view_aliases.pt")).unwrap();
+    assert_eq!(
+        torch::convert_to_safetensors(&bytes, None).unwrap_err(),
+        TorchError::Aliased {
+            key: s("94000000000000"),
+            tensors: vec![s("x"), s("y")],
+        }
+    );
+    // Each alone converts.
+    let out = torch::convert_to_safetensors(&bytes, Some("y")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&out).unwrap();
+    assert_eq!(st.tensor("y").unwrap().shape(), [4]);
 }
