@@ -264,6 +264,13 @@ impl<S> SparseImage<S> {
         self.piece(start, end).is_some()
     }
 
+    /// The rest of the piece holding `offset` (never empty), without noting a miss.
+    pub(crate) fn piece_tail(&self, offset: u64) -> Option<&[u8]> {
+        let (&s, piece) = self.pieces.range(..=offset).next_back()?;
+        let lo = usize::try_from(offset.checked_sub(s)?).ok()?;
+        piece.get(lo..).filter(|rest| !rest.is_empty())
+    }
+
     fn piece(&self, start: u64, end: u64) -> Option<&[u8]> {
         let (&s, piece) = self.pieces.range(..=start).next_back()?;
         let lo = usize::try_from(start.checked_sub(s)?).ok()?;
@@ -288,6 +295,17 @@ impl<S> ZipBytes for SparseImage<S> {
         let found = self.piece(offset, end);
         if found.is_none() && self.missed.get().is_none() {
             self.missed.set(Some((offset, n)));
+        }
+        found
+    }
+
+    fn tail(&self, offset: u64) -> Option<&[u8]> {
+        if offset >= self.len {
+            return (offset == self.len).then_some(&[]);
+        }
+        let found = self.piece_tail(offset);
+        if found.is_none() && self.missed.get().is_none() {
+            self.missed.set(Some((offset, 1)));
         }
         found
     }

@@ -17,7 +17,11 @@ pub(crate) const TORCH_MAGIC_LE: [u8; 10] =
 /// The same number as protocol 0/1 write it (`LONG` text).
 const TORCH_MAGIC_TEXT: &[u8] = b"L119547037146038801333356L\n";
 
-/// The format of `data`, from its content.
+/// Bytes [`sniff`] looks at, at most (the tar magic ends at 262): a reader that
+/// holds only a file's head sniffs it as the whole file.
+pub(crate) const HEAD: usize = 512;
+
+/// The format of `data`, from its content (its first [`HEAD`] bytes at most).
 pub fn sniff(data: &[u8]) -> Format {
     if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
         Format::Zip
@@ -136,6 +140,10 @@ mod tests {
         ];
         for (data, want) in cases {
             assert_eq!(sniff(data), *want, "{data:?}");
+            // Only the head counts: anything after it changes nothing.
+            let mut long = data.to_vec();
+            long.resize(HEAD + 100, 0xff);
+            assert_eq!(sniff(&long), sniff(&long[..HEAD]), "{data:?}");
         }
     }
 

@@ -133,6 +133,13 @@ pub trait ZipBytes {
     /// The `n` bytes at `offset`, or `None` when they do not lie within the file (or
     /// are not held: a sparse image notes the miss so its loader can fetch them).
     fn at(&self, offset: u64, n: u64) -> Option<&[u8]>;
+    /// The bytes from `offset` on that are at hand: up to the file's end for bytes in
+    /// memory, to the end of the piece holding `offset` for a sparse image (which
+    /// notes a miss when no piece does). Empty at the end of the file; `None` past it
+    /// or when not held. What a stream reader over the file is served from.
+    fn tail(&self, offset: u64) -> Option<&[u8]> {
+        self.at(offset, self.file_len().checked_sub(offset)?)
+    }
 }
 
 impl ZipBytes for [u8] {

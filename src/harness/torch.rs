@@ -5,7 +5,8 @@
 //! without having to build a ZIP archive first.
 //!
 //! Invariants: no panic; the lazy loader ([`crate::torch::load`] over the input as a
-//! positioned-read source, then [`crate::torch::open_image`]) finds the same
+//! positioned-read source, then [`crate::torch::open_image`]; for a ZIP its records
+//! by range, for a legacy file its pickles and storage counts) finds the same
 //! checkpoint (layout, byte order, tensors, storages) or the same error as
 //! [`crate::torch::open`] over the whole input, reading at most three times its
 //! length; every storage and tensor byte range lies within the input; a tensor's

@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::container::image::{ReadAt, SparseImage};
-use crate::container::sniff::sniff;
+use crate::container::sniff::{sniff, HEAD};
 use crate::container::zip::{self, ZipArchive, ZipBytes, ZipEntry, ZipLimits};
-use crate::container::{torch as legacy, Format};
-use crate::decode::Decoder;
+use crate::container::Format;
+use crate::decode::{Decoded, Decoder};
 use crate::error::{Error, ErrorKind};
 use crate::graph::{Graph, Node, NodeId, Object};
 use crate::policy::Policy;
@@ -37,8 +37,9 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
 /// Reads what [`open_image`] needs of a checkpoint from `source`, by position: for a
 /// ZIP checkpoint its end records, central directory, the local headers of its
 /// storage records and the data of `data.pkl` and `byteorder`, never the storages'
-/// bytes; any other file (a legacy checkpoint, whose storages follow its pickles
-/// without an index) whole.
+/// bytes; for a legacy checkpoint its five pickles (as far as the decoder reads them,
+/// in blocks) and the 8-byte element count of each storage record, never the
+/// elements; any other file whole (opening it only says it is not a checkpoint).
 ///
 /// Every range is one the ZIP reader itself asks for, within [`ZipLimits`]'s default
 /// bounds (see [`SparseImage`]), so a hostile directory or entry size is refused
@@ -47,12 +48,16 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
 pub fn load<S: ReadAt>(source: S) -> Result<SparseImage<S>, std::io::Error> {
     let mut image = SparseImage::new(source)?;
     let len = image.file_len();
-    let is_zip = image
-        .fill(|i| i.at(0, len.min(4)).map(sniff))?
-        .is_some_and(|f| f == Format::Zip);
-    if !is_zip {
-        image.load(0, len)?;
-        return Ok(image);
+    match image.fill(|i| i.at(0, len.min(HEAD as u64)).map(sniff))? {
+        Some(Format::Zip) => {}
+        Some(Format::TorchLegacy) => {
+            load_legacy(&mut image)?;
+            return Ok(image);
+        }
+        _ => {
+            image.load(0, len)?;
+            return Ok(image);
+        }
     }
     let limits = ZipLimits::default();
     let opened = image.fill(|i| {
@@ -92,14 +97,15 @@ pub fn load<S: ReadAt>(source: S) -> Result<SparseImage<S>, std::io::Error> {
 /// same error, as [`open`] over the whole file's bytes (the fuzz target checks it).
 pub fn open_image<S>(image: &SparseImage<S>) -> Result<Checkpoint<'_>, TorchError> {
     image.take_miss();
-    let head = image.at(0, image.file_len().min(4));
-    let opened = if head.map(sniff) == Some(Format::Zip) {
-        open_zip(image)
-    } else {
-        match image.whole() {
+    // The head sniffs as the whole file does (`sniff` reads no further).
+    let head = image.at(0, image.file_len().min(HEAD as u64));
+    let opened = match head.map(sniff) {
+        Some(Format::Zip) => open_zip(image),
+        Some(Format::TorchLegacy) => open_legacy(image),
+        _ => match image.whole() {
             Some(file) => open(file),
             None => Err(not_loaded(0)),
-        }
+        },
     };
     // A read the loader did not foresee would have been answered "past the end":
     // refuse rather than give an answer the whole file would not.
@@ -242,27 +248,43 @@ fn open_zip<B: ZipBytes + ?Sized>(file: &B) -> Result<Checkpoint<'_>, TorchError
     })
 }
 
-fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
-    let decoder = decoder();
-    let (found, _) = legacy::legacy_pickles(file, &decoder);
-    let piece = |i: usize| -> Option<&[u8]> {
-        let f = found.get(i)?;
-        file.get(f.start..f.end)
-    };
-    let (Some(sys_info), Some(main), Some(keys)) = (piece(2), piece(3), piece(4)) else {
-        // The walk stopped early: say why when a pickle of it does not decode.
-        for i in 0..found.len() {
-            if let Some(bytes) = piece(i) {
-                decoder.decode(bytes).map_err(TorchError::from_decode)?;
-            }
+/// The five pickles of a legacy checkpoint (magic number, protocol version,
+/// `sys_info`, the object, the storage keys), decoded one after the other from
+/// offset 0 of a file of `file_len` bytes by `decode(offset)`, a stream decode (over
+/// the file's bytes, a sparse image of them, or the loader's source): one walk for
+/// the opener and the lazy loader. Returns them and where the storages start.
+///
+/// Reading through a stream makes each pickle's end the decoder's to find (STOP), and
+/// bounds what is read by the decoder's limits, whatever the file's length.
+fn legacy_pickles(
+    file_len: u64,
+    mut decode: impl FnMut(u64) -> Result<Decoded<'static>, Error>,
+) -> Result<(Vec<Decoded<'static>>, u64), TorchError> {
+    let mut pos = 0u64;
+    let mut pickles = Vec::new();
+    for _ in 0..5 {
+        if pos >= file_len {
+            return Err(TorchError::NotACheckpoint("legacy checkpoint cut short"));
         }
+        let decoded = decode(pos).map_err(TorchError::from_decode)?;
+        pos = pos.saturating_add(decoded.consumed);
+        pickles.push(decoded);
+    }
+    Ok((pickles, pos))
+}
+
+/// What the pickles of a legacy checkpoint say: whether its storages are big-endian,
+/// its tensors (unchecked) and its storage keys in record order.
+fn legacy_front(
+    pickles: &[Decoded<'static>],
+) -> Result<(bool, Vec<RawTensor>, Vec<String>), TorchError> {
+    let (Some(sys_info), Some(decoded), Some(key_list)) =
+        (pickles.get(2), pickles.get(3), pickles.get(4))
+    else {
         return Err(TorchError::NotACheckpoint("legacy checkpoint cut short"));
     };
-    let sys_info = decoder.decode(sys_info).map_err(TorchError::from_decode)?;
     let big_endian = dict_get(&sys_info.graph, sys_info.root, b"little_endian")
         .is_some_and(|v| matches!(sys_info.graph.get(v), Some(Node::Bool(false))));
-    let decoded = decoder.decode(main).map_err(TorchError::from_decode)?;
-    let key_list = decoder.decode(keys).map_err(TorchError::from_decode)?;
     let raw = find_tensors(&decoded.graph, decoded.root, true)?;
     let keys: Vec<String> = match key_list.graph.get(key_list.root) {
         Some(Node::List(items)) => items
@@ -278,45 +300,99 @@ fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
             ))
         }
     };
-    // Element sizes of the storages, from their persistent ids: what the walk over
-    // the records needs to step from one to the next.
+    Ok((big_endian, raw, keys))
+}
+
+/// Where each storage record of a legacy checkpoint lies, walking them from `pos` in
+/// the order of `keys`: an 8-byte element count (in the file's byte order) read by
+/// `count_at`, then the elements, whose size the storage's persistent id gives. The
+/// walk stops at a key no tensor uses (its element size is unknown, so the records
+/// after it cannot be found) or a count not there; a key listed twice is marked with
+/// its second place. Shared by the opener and the lazy loader, which reads each count
+/// as the walk asks for it.
+fn walk_records(
+    raw: &[RawTensor],
+    keys: &[String],
+    big_endian: bool,
+    mut pos: u64,
+    file_len: u64,
+    mut count_at: impl FnMut(u64) -> Option<[u8; 8]>,
+) -> HashMap<String, Result<Range<u64>, usize>> {
     let mut elsize: HashMap<&str, u64> = HashMap::new();
-    for t in &raw {
+    for t in raw {
         if let Some(d) = crate::torch::DType::from_storage_class(&t.storage.class) {
             elsize.entry(t.storage.key.as_str()).or_insert(d.size());
         }
     }
-    // Each record: an 8-byte element count (native order), then the elements.
     let mut records: HashMap<String, Result<Range<u64>, usize>> = HashMap::new();
-    let mut pos = found.get(4).map_or(file.len(), |f| f.end) as u64;
     for (i, key) in keys.iter().enumerate() {
         if records.contains_key(key) {
             records.insert(key.clone(), Err(i));
             continue;
         }
         let Some(&size) = elsize.get(key.as_str()) else {
-            // A key no tensor uses: its element size is unknown, so the records after
-            // it cannot be found.
             break;
         };
-        let count = pos
-            .checked_add(8)
-            .and_then(|end| crate::torch::range_of(file, &(pos..end)))
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(|b| {
-                if big_endian {
-                    u64::from_be_bytes(b)
-                } else {
-                    u64::from_le_bytes(b)
-                }
-            });
-        let Some(count) = count else { break };
+        let Some(count) = count_at(pos) else { break };
+        let count = if big_endian {
+            u64::from_be_bytes(count)
+        } else {
+            u64::from_le_bytes(count)
+        };
         let start = pos.saturating_add(8);
-        let len = count.saturating_mul(size);
-        let end = start.saturating_add(len).min(file.len() as u64);
+        let end = start
+            .saturating_add(count.saturating_mul(size))
+            .min(file_len);
         records.insert(key.clone(), Ok(start..end));
         pos = end;
     }
+    records
+}
+
+/// A stream over `file` from `pos`, served from what the file holds at hand
+/// ([`ZipBytes::tail`]): over a sparse image, a byte not loaded is an I/O error (and
+/// a noted miss), never an early end.
+struct Stream<'f, B: ?Sized> {
+    file: &'f B,
+    pos: u64,
+}
+
+impl<B: ZipBytes + ?Sized> std::io::Read for Stream<'_, B> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let rest = std::io::BufRead::fill_buf(self)?;
+            let n = rest.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        };
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl<B: ZipBytes + ?Sized> std::io::BufRead for Stream<'_, B> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.file
+            .tail(self.pos)
+            .ok_or_else(|| std::io::Error::other("a byte the lazy loader did not read"))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n as u64);
+    }
+}
+
+fn open_legacy<B: ZipBytes + ?Sized>(file: &B) -> Result<Checkpoint<'static>, TorchError> {
+    let decoder = decoder();
+    let (mut pickles, pos) = legacy_pickles(file.file_len(), |pos| {
+        decoder.decode_reader(Stream { file, pos })
+    })?;
+    let (big_endian, raw, keys) = legacy_front(&pickles)?;
+    let records = walk_records(&raw, &keys, big_endian, pos, file.file_len(), |at| {
+        file.at(at, 8).and_then(|b| <[u8; 8]>::try_from(b).ok())
+    });
     let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
         match records.get(key) {
             Some(Ok(range)) => Ok(range.clone()),
@@ -331,6 +407,7 @@ fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
         }
     };
     let (tensors, storages) = validate::validate(&raw, big_endian, record)?;
+    let decoded = pickles.swap_remove(3);
     Ok(Checkpoint {
         layout: Layout::Legacy,
         big_endian,
@@ -339,6 +416,102 @@ fn open_legacy(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
         tensors,
         storages,
     })
+}
+
+/// First bytes the legacy loader reads of the pickles at a time; each further read
+/// doubles, up to [`MAX_BLOCK`]: a few kilobytes of pickles cost one read, a large
+/// one a logarithmic number, and past the pickles at most one block is read ahead.
+const FIRST_BLOCK: u64 = 64 << 10;
+/// The largest read of the legacy loader.
+const MAX_BLOCK: u64 = 16 << 20;
+
+/// A stream over the source of `image` from `pos` that loads into the image what the
+/// decoder reads, a block at a time (see [`FIRST_BLOCK`]).
+struct Loading<'i, S> {
+    image: &'i mut SparseImage<S>,
+    pos: u64,
+    block: u64,
+    /// The source's failure, if reading it failed (the decode then fails too).
+    failed: Option<std::io::ErrorKind>,
+}
+
+impl<S: ReadAt> std::io::Read for Loading<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let rest = std::io::BufRead::fill_buf(self)?;
+            let n = rest.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        };
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl<S: ReadAt> std::io::BufRead for Loading<'_, S> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.image.file_len() {
+            return Ok(&[]);
+        }
+        if self.image.piece_tail(self.pos).is_none() {
+            if let Err(e) = self.image.load(self.pos, self.block) {
+                self.failed = Some(e.kind());
+                return Err(e);
+            }
+            self.block = self.block.saturating_mul(2).min(MAX_BLOCK);
+        }
+        self.image
+            .piece_tail(self.pos)
+            .ok_or_else(|| std::io::Error::other("loaded bytes not held"))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n as u64);
+    }
+}
+
+/// Loads what [`open_legacy`] reads of a legacy checkpoint: its pickles (decoded
+/// through [`Loading`], so exactly the blocks the decoder reached), then each storage
+/// record's 8-byte element count, walked as `open_legacy` walks them, never the
+/// elements. The record walk is done here explicitly, one count at a time, rather
+/// than by [`SparseImage::fill`], whose rounds are meant for a handful of misses.
+/// A file whose pickles do not decode, or do not say where the records are, is left
+/// with what was read: `open_legacy` over the image meets the same failure first.
+fn load_legacy<S: ReadAt>(image: &mut SparseImage<S>) -> std::io::Result<()> {
+    let decoder = decoder();
+    let len = image.file_len();
+    let mut source_failed = None;
+    let walked = legacy_pickles(len, |pos| {
+        let mut stream = Loading {
+            image: &mut *image,
+            pos,
+            block: FIRST_BLOCK,
+            failed: None,
+        };
+        let decoded = decoder.decode_reader(&mut stream);
+        source_failed = source_failed.or(stream.failed);
+        decoded
+    });
+    if let Some(kind) = source_failed {
+        return Err(kind.into());
+    }
+    let Ok((pickles, pos)) = walked else {
+        return Ok(());
+    };
+    let Ok((big_endian, raw, keys)) = legacy_front(&pickles) else {
+        return Ok(());
+    };
+    let mut failed = None;
+    walk_records(&raw, &keys, big_endian, pos, len, |at| {
+        if let Err(e) = image.load(at, 8) {
+            failed = Some(e);
+            return None;
+        }
+        image.at(at, 8).and_then(|b| <[u8; 8]>::try_from(b).ok())
+    });
+    failed.map_or(Ok(()), Err)
 }
 
 /// The value of a `str` key in a dict node.

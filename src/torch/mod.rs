@@ -22,7 +22,8 @@
 //! [`convert_file`] copies each tensor's byte range from the input file to the output
 //! file (in the kernel, on Linux). A legacy checkpoint (`torch.save` before 1.6, or
 //! with `_use_new_zipfile_serialization=False`) keeps its storages behind its pickles
-//! with no index, so it is still read whole.
+//! with no index: its pickles are read as far as the decoder reads them, then each
+//! storage's 8-byte element count, stepping over the elements.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), pickleproof::torch::TorchError> {

@@ -650,3 +650,105 @@ fn legacy_storage_views_are_slices_of_their_root() {
     let st = safetensors::SafeTensors::deserialize(&out).unwrap();
     assert_eq!(st.tensor("y").unwrap().shape(), [4]);
 }
+
+/// A legacy checkpoint (five pickles, then each storage as an 8-byte count and its
+/// elements) of two tensors: `w` on a FloatStorage `0` of 2^20 floats, `b` on a
+/// ByteStorage `1` of 2^21 bytes: 6 MiB of storages behind 500 bytes of pickles.
+fn legacy_with_big_storages() -> Vec<u8> {
+    let parts: [&[u8]; 5] = [
+        b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.",
+        b"\x80\x02M\xe9\x03.",
+        b"\x80\x02}X\x0d\x00\x00\x00little_endian\x88s.",
+        b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ\x00\x00\x10\x00NtQK\x02K\x03\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRX\x01\x00\x00\x00bctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nByteStorage\nX\x01\x00\x00\x001X\x03\x00\x00\x00cpuJ\x00\x00\x20\x00NtQK\x00K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.",
+        b"\x80\x02](X\x01\x00\x00\x000X\x01\x00\x00\x001e.",
+    ];
+    let mut file = parts.concat();
+    file.extend_from_slice(&(1u64 << 20).to_le_bytes());
+    file.extend((0..4u32 << 20).map(|i| (i % 251) as u8));
+    file.extend_from_slice(&(1u64 << 21).to_le_bytes());
+    file.extend((0..2u32 << 20).map(|i| (i % 241) as u8));
+    file
+}
+
+/// Laziness of the legacy layout: its pickles and each storage's count are read, not
+/// the storages, and the image opens as the whole file does; cut short, by path and
+/// by bytes alike.
+#[test]
+fn a_legacy_checkpoint_is_listed_without_reading_its_storages() {
+    let file = legacy_with_big_storages();
+    let image = torch::load(file.as_slice()).unwrap();
+    let read = image.bytes_read();
+    // The first block of the pickles (64 KiB) and two 8-byte counts.
+    assert!(
+        read <= (64 << 10) + 16,
+        "read {read} bytes of {}",
+        file.len()
+    );
+    let whole = torch::open(&file).unwrap();
+    let lazy = torch::open_image(&image).unwrap();
+    assert_eq!(image.bytes_read(), read);
+    assert_eq!(lazy.layout, torch::Layout::Legacy);
+    assert_eq!(lazy.tensors, whole.tensors);
+    assert_eq!(lazy.storages, whole.storages);
+    let names: Vec<(&str, u64)> = lazy
+        .storages
+        .iter()
+        .map(|s| (s.key.as_str(), s.range.end - s.range.start))
+        .collect();
+    assert_eq!(names, [("0", 4 << 20), ("1", 2 << 20)]);
+    // Through a file: the same listing and the same conversion.
+    let path = std::env::temp_dir().join(format!("pickleproof-legacy-{}.pt", std::process::id()));
+    std::fs::write(&path, &file).unwrap();
+    assert!(torch::load_file(&path).unwrap().bytes_read() <= read);
+    assert_eq!(
+        torch::list_tensors_file(&path).unwrap(),
+        torch::list_tensors(&file).unwrap()
+    );
+    let out = path.with_extension("safetensors");
+    torch::convert_file(&path, &out, None).unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        torch::convert_to_safetensors(&file, None).unwrap()
+    );
+    std::fs::remove_file(&out).unwrap();
+    // Cut inside the first storage, inside the second's count, inside the key list:
+    // the same exact error by path as by bytes.
+    let pickles = file.len() - (6 << 20) - 16;
+    let cuts = [
+        (
+            pickles + 8 + 100,
+            TorchError::StorageSizeMismatch {
+                tensor: "w".into(),
+                key: "0".into(),
+                expected: 4 << 20,
+                actual: 100,
+            },
+        ),
+        (
+            pickles + 8 + (4 << 20) + 3,
+            TorchError::MissingStorage {
+                tensor: "b".into(),
+                key: "1".into(),
+            },
+        ),
+    ];
+    // Inside the key list: the decoder's end of input, at the list's last byte read.
+    let eof = match torch::open(&file[..pickles - 3]).unwrap_err() {
+        TorchError::Pickle(e) if e.is_eof() => TorchError::Pickle(e),
+        other => panic!("{other:?}"),
+    };
+    for (at, want) in cuts.into_iter().chain([(pickles - 3, eof)]) {
+        let cut = &file[..at];
+        assert_eq!(torch::open(cut).unwrap_err(), want, "cut at {at}");
+        std::fs::write(&path, cut).unwrap();
+        let image = torch::load_file(&path).unwrap();
+        assert!(image.bytes_read() <= (64 << 10) + 16, "cut at {at}");
+        assert_eq!(torch::open_image(&image).unwrap_err(), want, "cut at {at}");
+        assert_eq!(
+            torch::list_tensors_file(&path).unwrap_err(),
+            want,
+            "cut at {at}"
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
+}
