@@ -244,11 +244,11 @@ fn tensors(file: &std::path::Path, json: bool) -> ExitCode {
     }
 }
 
-/// A checkpoint error's exit code: 1 for I/O, 4 for a refused global, 2 otherwise
-/// (malformed or invalid tensors).
+/// A checkpoint error's exit code: 1 for I/O (a file, or a tensor's bytes), 4 for a
+/// refused global, 2 otherwise (malformed or invalid tensors).
 fn torch_code(e: &pickleproof::torch::TorchError) -> u8 {
     match e.name() {
-        "io" => 1,
+        "io" | "read" => 1,
         "forbidden" => 4,
         _ => 2,
     }

@@ -107,9 +107,12 @@ pub fn torch(data: &[u8]) {
             storage.len() as u64,
             t.storage_range.end - t.storage_range.start
         );
-        if let Ok(bytes) = t.bytes(data) {
+        let whole = t.bytes(data).map(|b| b.into_owned());
+        if let Ok(bytes) = &whole {
             assert_eq!(bytes.len() as u64, t.nbytes(), "tensor {}", t.name);
         }
+        // By position, only the view's reach: the same bytes, or the same refusal.
+        assert_eq!(t.read_at(data), whole, "tensor {}", t.name);
         // Bytes that end one short of the storage: refused by range, naming the tensor.
         if let Some(short) = t.storage_range.end.checked_sub(1) {
             let want = TorchError::OutOfBounds {
@@ -121,6 +124,21 @@ pub fn torch(data: &[u8]) {
             assert_eq!(t.storage_bytes(cut), Err(want.clone()));
             assert_eq!(t.bytes(cut).map(|b| b.len()), Err(want.clone()));
             check_error(&want);
+            // A source cut short after opening: its reach is still there, or the read
+            // is refused naming the tensor.
+            if let Ok(whole) = &whole {
+                match t.read_at(cut) {
+                    Ok(bytes) => assert_eq!(&bytes, whole, "tensor {}", t.name),
+                    Err(e) => {
+                        let eof = TorchError::Read {
+                            tensor: t.name.clone(),
+                            kind: std::io::ErrorKind::UnexpectedEof,
+                        };
+                        assert_eq!(e, eof);
+                        check_error(&e);
+                    }
+                }
+            }
         }
     }
     match convert_to_safetensors(data, None) {

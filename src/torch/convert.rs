@@ -519,6 +519,62 @@ pub(crate) fn contiguous<'f>(t: &Tensor, storage: &'f [u8]) -> Result<Cow<'f, [u
     Layout::of(t, storage.len() as u64)?.bytes(t, storage)
 }
 
+/// [`Tensor::read_at`]: the checks of [`contiguous`] over the whole storage, before
+/// anything is read; then only the storage bytes the view reaches (its [`extent`]),
+/// gathered as if they were the storage (the same tensor with offset 0 over them).
+pub(crate) fn read_at<S: ReadAt>(t: &Tensor, source: S) -> Result<Vec<u8>, TorchError> {
+    let storage_len = t.storage_range.end.saturating_sub(t.storage_range.start);
+    let layout = Layout::of(t, storage_len)?;
+    let Some((start, end)) = extent(t) else {
+        // No element: nothing to read.
+        return layout.bytes(t, &[]).map(Cow::into_owned);
+    };
+    let out_of_bounds = |needed: u64| TorchError::OutOfBounds {
+        tensor: t.name.clone(),
+        needed,
+        available: storage_len,
+    };
+    // Opening checked this; a descriptor made by hand may not have been.
+    if end > storage_len {
+        return Err(out_of_bounds(end));
+    }
+    let at = t
+        .storage_range
+        .start
+        .checked_add(start)
+        .ok_or_else(|| out_of_bounds(u64::MAX))?;
+    let len = usize::try_from(end.saturating_sub(start)).map_err(|_| out_of_bounds(end))?;
+    let mut reach = Vec::new();
+    if reach.try_reserve_exact(len).is_err() {
+        return Err(TorchError::TooLarge {
+            tensor: t.name.clone(),
+            field: "bytes",
+            limit: isize::MAX as u64,
+        });
+    }
+    reach.resize(len, 0);
+    source
+        .fill_at(at, &mut reach)
+        .map_err(|e| TorchError::Read {
+            tensor: t.name.clone(),
+            kind: e.kind(),
+        })?;
+    match layout {
+        // A contiguous view's reach is exactly its elements.
+        Layout::Slice { swap, .. } => {
+            if swap {
+                swap_units(&mut reach, t.dtype.swap_unit());
+            }
+            Ok(reach)
+        }
+        Layout::Gather { cap, .. } => {
+            let mut shifted = t.clone();
+            shifted.storage_offset = 0;
+            gather(&shifted, &reach, cap)
+        }
+    }
+}
+
 /// The elements of a strided view, `cap` bytes (checked by [`Layout::of`]).
 fn gather(t: &Tensor, storage: &[u8], cap: usize) -> Result<Vec<u8>, TorchError> {
     let out_of_bounds = |needed: u64| TorchError::OutOfBounds {

@@ -19,11 +19,12 @@
 //! the storages' local headers, `data.pkl`), so listing a 10 GB checkpoint reads a
 //! few kilobytes ([`SparseImage::bytes_read`] says how many); [`open_image`] then
 //! gives the same [`Checkpoint`], or the same error, as [`open`] over the whole file.
-//! [`convert_file`] copies each tensor's byte range from the input file to the output
-//! file (in the kernel, on Linux). A legacy checkpoint (`torch.save` before 1.6, or
-//! with `_use_new_zipfile_serialization=False`) keeps its storages behind its pickles
-//! with no index: its pickles are read as far as the decoder reads them, then each
-//! storage's 8-byte element count, stepping over the elements.
+//! [`Tensor::read_at`] reads one tensor's elements the same way, only the bytes its
+//! view reaches. [`convert_file`] copies each tensor's byte range from the input file
+//! to the output file (in the kernel, on Linux). A legacy checkpoint (`torch.save`
+//! before 1.6, or with `_use_new_zipfile_serialization=False`) keeps its storages
+//! behind its pickles with no index: its pickles are read as far as the decoder reads
+//! them, then each storage's 8-byte element count, stepping over the elements.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), pickleproof::torch::TorchError> {
@@ -31,6 +32,10 @@
 //! let checkpoint = pickleproof::torch::open_image(&image)?;
 //! for t in &checkpoint.tensors {
 //!     println!("{} {} {:?}", t.name, t.dtype, t.shape);
+//! }
+//! // One tensor's elements, read by position: its own bytes, not the file's.
+//! if let Some(first) = checkpoint.tensors.first() {
+//!     let elements: Vec<u8> = first.read_at(image.source())?;
 //! }
 //! pickleproof::torch::convert_file(
 //!     "model.pt".as_ref(),
@@ -184,6 +189,19 @@ impl Tensor {
     /// tensor is contiguous and little-endian, else gathered by stride (and swapped).
     pub fn bytes<'f>(&self, file: &'f [u8]) -> Result<Cow<'f, [u8]>, TorchError> {
         convert::contiguous(self, self.storage_bytes(file)?)
+    }
+
+    /// Its elements as [`bytes`](Self::bytes) gives them, read from `source` (the file
+    /// it was opened from, e.g. `image.source()` after [`load_file`]) by position:
+    /// only the bytes of its storage its view reaches, so one tensor of a 10 GB
+    /// checkpoint costs its own size, never the file's (a strided view's reach is
+    /// checked against its storage when the checkpoint is opened, and a broadcast's
+    /// gathered bytes by [`bytes`](Self::bytes)' own bound).
+    ///
+    /// A read that fails, or a source shorter than the checkpoint said (a file cut
+    /// after it was opened), is [`TorchError::Read`] naming the tensor.
+    pub fn read_at<S: ReadAt>(&self, source: S) -> Result<Vec<u8>, TorchError> {
+        convert::read_at(self, source)
     }
 }
 
@@ -482,6 +500,14 @@ pub enum TorchError {
     },
     /// The safetensors writer refused.
     Safetensors(String),
+    /// Reading a tensor's bytes from its source failed ([`Tensor::read_at`]), or the
+    /// source ended before them.
+    Read {
+        /// The tensor.
+        tensor: String,
+        /// The kind of failure (`UnexpectedEof` for a source cut short).
+        kind: std::io::ErrorKind,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The kind of failure.
@@ -516,6 +542,7 @@ impl TorchError {
             TorchError::UnsupportedDtype { .. } => "unsupported_dtype",
             TorchError::Aliased { .. } => "aliased",
             TorchError::Safetensors(_) => "safetensors",
+            TorchError::Read { .. } => "read",
             TorchError::Io { .. } => "io",
         }
     }
@@ -535,7 +562,8 @@ impl TorchError {
             | TorchError::StorageSizeMismatch { tensor, .. }
             | TorchError::StorageConflict { tensor, .. }
             | TorchError::OutOfBounds { tensor, .. }
-            | TorchError::UnsupportedDtype { tensor, .. } => Some(tensor),
+            | TorchError::UnsupportedDtype { tensor, .. }
+            | TorchError::Read { tensor, .. } => Some(tensor),
             _ => None,
         }
     }
@@ -633,6 +661,9 @@ impl fmt::Display for TorchError {
                 tensors.join(", ")
             ),
             TorchError::Safetensors(e) => write!(f, "safetensors: {e}"),
+            TorchError::Read { tensor, kind } => {
+                write!(f, "tensor {tensor}: reading its bytes failed: {kind}")
+            }
             TorchError::Io { kind, path } => write!(f, "{path}: {kind}"),
         }
     }

@@ -752,3 +752,84 @@ fn a_legacy_checkpoint_is_listed_without_reading_its_storages() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A source that counts the bytes asked of it, and can end early.
+struct Counting<'a> {
+    data: &'a [u8],
+    asked: std::cell::Cell<u64>,
+}
+
+impl torch::ReadAt for &Counting<'_> {
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.data.len() as u64)
+    }
+
+    fn fill_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.asked.set(self.asked.get() + buf.len() as u64);
+        self.data.fill_at(offset, buf)
+    }
+}
+
+/// Bytes of storage a tensor's view reaches: from its first element to one past its
+/// last (strides are validated non-negative).
+fn reach(t: &torch::Tensor) -> u64 {
+    if t.numel() == 0 {
+        return 0;
+    }
+    let last: u64 = t
+        .shape
+        .iter()
+        .zip(&t.stride)
+        .map(|(d, s)| (d - 1) * s)
+        .sum();
+    (last + 1) * t.dtype.size()
+}
+
+/// `Tensor::read_at` gives exactly what `Tensor::bytes` gives over the whole file, for
+/// every tensor of every checkpoint that opens (strided, broadcast, big-endian and
+/// legacy views included), reading only the bytes the tensor's view reaches, once;
+/// from a `File` too. A source cut before a tensor's bytes is `Read`, naming it.
+#[test]
+fn read_at_reads_only_a_tensors_reach_and_gives_its_bytes() {
+    let mut compared = 0;
+    for path in every_checkpoint() {
+        let file = std::fs::read(&path).unwrap();
+        let Ok(checkpoint) = torch::open(&file) else {
+            continue;
+        };
+        let image = torch::load_file(&path).unwrap();
+        for t in &checkpoint.tensors {
+            let source = Counting {
+                data: &file,
+                asked: std::cell::Cell::new(0),
+            };
+            let got = t.read_at(&source);
+            let want = t.bytes(&file).map(|b| b.into_owned());
+            assert_eq!(got, want, "{path:?} {}", t.name);
+            assert_eq!(t.read_at(image.source()), want, "{path:?} {}", t.name);
+            if want.is_ok() {
+                assert_eq!(source.asked.get(), reach(t), "{path:?} {}", t.name);
+                compared += 1;
+            }
+            if reach(t) > 0 {
+                let end = t.storage_range.start + t.storage_offset * t.dtype.size() + reach(t);
+                let cut = Counting {
+                    data: &file[..end as usize - 1],
+                    asked: std::cell::Cell::new(0),
+                };
+                if want.is_ok() {
+                    assert_eq!(
+                        t.read_at(&cut),
+                        Err(TorchError::Read {
+                            tensor: t.name.clone(),
+                            kind: std::io::ErrorKind::UnexpectedEof,
+                        }),
+                        "{path:?} {}",
+                        t.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(compared >= 90, "only {compared} tensors compared");
+}
