@@ -28,6 +28,7 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
     match sniff(file) {
         Format::Zip => open_zip(file),
         Format::TorchLegacy => open_legacy(file),
+        Format::Tar if is_torch_tar(file) => Err(TorchError::UnsupportedLayout("torch-legacy-tar")),
         _ => Err(TorchError::NotACheckpoint(
             "neither a ZIP nor a legacy torch.save file",
         )),
@@ -113,6 +114,16 @@ pub fn open_image<S>(image: &SparseImage<S>) -> Result<Checkpoint<'_>, TorchErro
         Some((offset, _)) => Err(not_loaded(offset)),
         None => opened,
     }
+}
+
+/// Whether `file` is a tar archive holding the members torch 0.1–0.3's `legacy_load`
+/// reads (`pickle`, `storages`, `tensors`; `sys_info` is written but not read).
+fn is_torch_tar(file: &[u8]) -> bool {
+    let Ok((members, _)) = crate::container::tar::members(file) else {
+        return false;
+    };
+    let has = |n: &str| members.iter().any(|m| m.name == n);
+    ["pickle", "storages", "tensors"].iter().all(|n| has(n))
 }
 
 #[cold]

@@ -354,6 +354,10 @@ fn io_error(e: &std::io::Error, path: &Path) -> TorchError {
 pub enum TorchError {
     /// Neither a ZIP checkpoint (no `<root>/data.pkl`) nor a legacy one.
     NotACheckpoint(&'static str),
+    /// A checkpoint in a layout whose tensors this crate does not read: torch 0.1–0.3's
+    /// tar archive (`torch-legacy-tar`, members `sys_info`, `pickle`, `storages`,
+    /// `tensors`). `pickleproof scan` still scans its pickles.
+    UnsupportedLayout(&'static str),
     /// The container or the pickle could not be read (a broken ZIP, a malformed
     /// pickle, a budget): the decoder's error.
     Pickle(Error),
@@ -523,6 +527,7 @@ impl TorchError {
     pub fn name(&self) -> &'static str {
         match self {
             TorchError::NotACheckpoint(_) => "not_a_checkpoint",
+            TorchError::UnsupportedLayout(_) => "unsupported_layout",
             TorchError::Pickle(_) => "pickle",
             TorchError::Forbidden { .. } => "forbidden",
             TorchError::Malformed { .. } => "malformed",
@@ -586,6 +591,10 @@ impl fmt::Display for TorchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TorchError::NotACheckpoint(why) => write!(f, "not a PyTorch checkpoint: {why}"),
+            TorchError::UnsupportedLayout(layout) => write!(
+                f,
+                "a PyTorch checkpoint in the {layout} layout (torch 0.1-0.3), whose tensors are not read; `pickleproof scan` scans its pickles"
+            ),
             TorchError::Pickle(e) => write!(f, "{e}"),
             TorchError::Forbidden {
                 module,

@@ -833,3 +833,48 @@ fn read_at_reads_only_a_tensors_reach_and_gives_its_bytes() {
     }
     assert!(compared >= 90, "only {compared} tensors compared");
 }
+
+#[test]
+fn a_torch_tar_checkpoint_is_refused_as_an_unsupported_layout() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "corpus/benign/pt_legacy_tar.pt",
+        "corpus/containers/legacy_tar.pt",
+    ] {
+        let path = root.join(file);
+        let bytes = std::fs::read(&path).unwrap();
+        let err = torch::open(&bytes).unwrap_err();
+        assert_eq!(
+            err,
+            TorchError::UnsupportedLayout("torch-legacy-tar"),
+            "{file}"
+        );
+        assert_eq!(err.name(), "unsupported_layout");
+        assert_eq!(err.tensor(), None);
+        assert_eq!(
+            err.to_string(),
+            "a PyTorch checkpoint in the torch-legacy-tar layout (torch 0.1-0.3), whose tensors are not read; `pickleproof scan` scans its pickles"
+        );
+        assert_eq!(torch::list_tensors_file(&path).unwrap_err(), err, "{file}");
+        assert_eq!(
+            torch::convert_to_safetensors(&bytes, None).unwrap_err(),
+            err
+        );
+    }
+    // Any other tar archive is not a checkpoint.
+    let other = std::fs::read(root.join("corpus/containers/legacy_tar.pt")).unwrap();
+    let mut renamed = other.clone();
+    // Rename `pickle` to `pickld` (its header's checksum fixed up by one).
+    let at = (0..other.len() / 512)
+        .map(|b| b * 512)
+        .find(|&h| other[h..].starts_with(b"pickle\0"))
+        .unwrap();
+    renamed[at + 5] = b'd';
+    let sum = std::str::from_utf8(&other[at + 148..at + 154]).unwrap();
+    let sum = u32::from_str_radix(sum.trim(), 8).unwrap() - 1;
+    renamed[at + 148..at + 154].copy_from_slice(format!("{sum:06o}").as_bytes());
+    assert_eq!(
+        torch::open(&renamed).unwrap_err(),
+        TorchError::NotACheckpoint("neither a ZIP nor a legacy torch.save file")
+    );
+}
