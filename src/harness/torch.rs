@@ -86,6 +86,7 @@ pub fn torch(data: &[u8]) {
     let format = match &checkpoint.layout {
         Layout::Zip { .. } => (Format::Zip, Format::TorchZip),
         Layout::Legacy => (Format::TorchLegacy, Format::TorchLegacy),
+        Layout::LegacyTar => (Format::Tar, Format::TorchLegacyTar),
     };
     assert_eq!(sniff(data), format.0);
     assert_eq!(checkpoint.layout.name(), format.1.name());

@@ -6,12 +6,14 @@ use std::ops::Range;
 
 use crate::container::image::{ReadAt, SparseImage};
 use crate::container::sniff::{sniff, HEAD};
+use crate::container::tar::TarMember;
 use crate::container::zip::{self, ZipArchive, ZipBytes, ZipEntry, ZipLimits};
 use crate::container::Format;
 use crate::decode::{Decoded, Decoder};
 use crate::error::{Error, ErrorKind};
 use crate::graph::{Graph, Node, NodeId, Object};
 use crate::policy::Policy;
+use crate::torch::tar;
 use crate::torch::validate::{self, Num, RawStorage, RawTensor, RawView};
 use crate::torch::{Checkpoint, Layout, TorchError};
 
@@ -28,7 +30,12 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
     match sniff(file) {
         Format::Zip => open_zip(file),
         Format::TorchLegacy => open_legacy(file),
-        Format::Tar if is_torch_tar(file) => Err(TorchError::UnsupportedLayout("torch-legacy-tar")),
+        Format::Tar => match tar::members(file) {
+            Some(members) => open_tar(file, &members),
+            None => Err(TorchError::NotACheckpoint(
+                "neither a ZIP nor a legacy torch.save file",
+            )),
+        },
         _ => Err(TorchError::NotACheckpoint(
             "neither a ZIP nor a legacy torch.save file",
         )),
@@ -40,7 +47,8 @@ pub fn open(file: &[u8]) -> Result<Checkpoint<'_>, TorchError> {
 /// storage records and the data of `data.pkl` and `byteorder`, never the storages'
 /// bytes; for a legacy checkpoint its five pickles (as far as the decoder reads them,
 /// in blocks) and the 8-byte element count of each storage record, never the
-/// elements; any other file whole (opening it only says it is not a checkpoint).
+/// elements; a tar checkpoint (torch 0.1–0.3) whole, and any other file whole
+/// (opening it only says it is not a checkpoint).
 ///
 /// Every range is one the ZIP reader itself asks for, within [`ZipLimits`]'s default
 /// bounds (see [`SparseImage`]), so a hostile directory or entry size is refused
@@ -116,14 +124,48 @@ pub fn open_image<S>(image: &SparseImage<S>) -> Result<Checkpoint<'_>, TorchErro
     }
 }
 
-/// Whether `file` is a tar archive holding the members torch 0.1–0.3's `legacy_load`
-/// reads (`pickle`, `storages`, `tensors`; `sys_info` is written but not read).
-fn is_torch_tar(file: &[u8]) -> bool {
-    let Ok((members, _)) = crate::container::tar::members(file) else {
-        return false;
+/// A tar checkpoint (torch 0.1–0.3, see [`tar`]): its `storages` and `tensors`
+/// tables, then its main pickle, whose persistent ids name their entries. Storages
+/// are little-endian whatever the saving machine (torch swaps them when reading).
+fn open_tar<'f>(
+    file: &'f [u8],
+    [pickle, storages, tensors]: &[TarMember; 3],
+) -> Result<Checkpoint<'f>, TorchError> {
+    let decoder = decoder();
+    let tables = tar::tables(file, storages, tensors, &decoder)?;
+    let main = usize::try_from(pickle.offset)
+        .ok()
+        .zip(
+            pickle
+                .offset
+                .checked_add(pickle.size)
+                .and_then(|e| usize::try_from(e).ok()),
+        )
+        .and_then(|(a, b)| file.get(a..b))
+        .ok_or(TorchError::NotACheckpoint(
+            "tar checkpoint: pickle member cut short",
+        ))?;
+    let decoded = decoder.decode(main).map_err(TorchError::from_decode)?;
+    let raw = find_tensors(&decoded.graph, decoded.root, Ids::Tar(&tables))?;
+    let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
+        tables
+            .records
+            .get(key)
+            .cloned()
+            .ok_or_else(|| TorchError::MissingStorage {
+                tensor: tensor.to_owned(),
+                key: key.to_owned(),
+            })
     };
-    let has = |n: &str| members.iter().any(|m| m.name == n);
-    ["pickle", "storages", "tensors"].iter().all(|n| has(n))
+    let (tensors, storages) = validate::validate(&raw, false, record)?;
+    Ok(Checkpoint {
+        layout: Layout::LegacyTar,
+        big_endian: false,
+        graph: decoded.graph,
+        root: decoded.root,
+        tensors,
+        storages,
+    })
 }
 
 #[cold]
@@ -217,7 +259,7 @@ fn open_zip<B: ZipBytes + ?Sized>(file: &B) -> Result<Checkpoint<'_>, TorchError
         decoder().decode_reader(bytes.as_slice())
     }
     .map_err(TorchError::from_decode)?;
-    let raw = find_tensors(&decoded.graph, decoded.root, false)?;
+    let raw = find_tensors(&decoded.graph, decoded.root, Ids::Zip)?;
     let record = |key: &str, tensor: &str| -> Result<Range<u64>, TorchError> {
         let name = format!("{root}/data/{key}");
         let found = find(entries, &name);
@@ -296,7 +338,7 @@ fn legacy_front(
     };
     let big_endian = dict_get(&sys_info.graph, sys_info.root, b"little_endian")
         .is_some_and(|v| matches!(sys_info.graph.get(v), Some(Node::Bool(false))));
-    let raw = find_tensors(&decoded.graph, decoded.root, true)?;
+    let raw = find_tensors(&decoded.graph, decoded.root, Ids::Legacy)?;
     let keys: Vec<String> = match key_list.graph.get(key_list.root) {
         Some(Node::List(items)) => items
             .iter()
@@ -536,6 +578,18 @@ fn dict_get(graph: &Graph<'_>, dict: NodeId, key: &[u8]) -> Option<NodeId> {
         .map(|(_, v)| *v)
 }
 
+/// How a layout's persistent ids name tensors.
+#[derive(Clone, Copy)]
+pub(crate) enum Ids<'t> {
+    /// `('storage', ...)` ids of rebuild calls, without storage views.
+    Zip,
+    /// `('storage', ...)` ids of rebuild calls, read as `_legacy_load` reads them,
+    /// which follows a storage view (`view_metadata`).
+    Legacy,
+    /// A tar checkpoint's keys: the id itself is the tensor ([`tar::resolve`]).
+    Tar(&'t tar::Tables),
+}
+
 /// How a tensor is rebuilt (`torch/_utils.py`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rebuild {
@@ -585,33 +639,54 @@ fn rebuild_of(graph: &Graph<'_>, obj: &Object) -> Option<(Rebuild, String)> {
 /// process iterated the set in): `torch.load` of the same file gives that order too,
 /// so a name is stable for a file, if not across two saves of one set.
 ///
-/// `legacy`: the persistent ids are read as `_legacy_load` reads them, which follows a
-/// storage view (`view_metadata`); the ZIP layout's loader has no views.
+/// `ids`: how the persistent ids are read (see [`Ids`]).
 pub(crate) fn find_tensors(
     graph: &Graph<'_>,
     root: NodeId,
-    legacy: bool,
+    ids: Ids<'_>,
 ) -> Result<Vec<RawTensor>, TorchError> {
+    let legacy = matches!(ids, Ids::Legacy);
+    let tables = match ids {
+        Ids::Tar(tables) => Some(tables),
+        _ => None,
+    };
     let mut out = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
     let mut name_bytes: u64 = 0;
     while let Some((id, path)) = stack.pop() {
         let Some(node) = graph.get(id) else { continue };
+        let mut budget = |out: &Vec<RawTensor>, path: &str| {
+            if out.len() >= MAX_TENSORS {
+                return Err(TorchError::Limit {
+                    what: "tensors",
+                    limit: MAX_TENSORS as u64,
+                });
+            }
+            name_bytes = name_bytes.saturating_add(path.len() as u64);
+            if name_bytes > MAX_NAME_BYTES {
+                return Err(TorchError::Limit {
+                    what: "name bytes",
+                    limit: MAX_NAME_BYTES,
+                });
+            }
+            Ok(())
+        };
+        if let (Some(tables), Node::PersId(pid)) = (tables, node) {
+            if let Some(t) = tar::resolve(graph, id, pid, &path, tables)? {
+                budget(&out, &path)?;
+                out.push(t);
+            }
+            continue;
+        }
         if let Node::Object(obj) = node {
             if let Some((kind, rebuild)) = rebuild_of(graph, obj) {
-                if out.len() >= MAX_TENSORS {
-                    return Err(TorchError::Limit {
-                        what: "tensors",
-                        limit: MAX_TENSORS as u64,
-                    });
-                }
-                name_bytes = name_bytes.saturating_add(path.len() as u64);
-                if name_bytes > MAX_NAME_BYTES {
-                    return Err(TorchError::Limit {
-                        what: "name bytes",
-                        limit: MAX_NAME_BYTES,
-                    });
+                budget(&out, &path)?;
+                if tables.is_some() {
+                    return Err(malformed(
+                        &path,
+                        "a rebuild call in a tar checkpoint, whose tensors are persistent ids",
+                    ));
                 }
                 out.push(tensor(graph, id, obj, kind, rebuild, path, legacy)?);
                 continue;

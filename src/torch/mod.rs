@@ -25,6 +25,8 @@
 //! before 1.6, or with `_use_new_zipfile_serialization=False`) keeps its storages
 //! behind its pickles with no index: its pickles are read as far as the decoder reads
 //! them, then each storage's 8-byte element count, stepping over the elements.
+//! A tar checkpoint (torch 0.1–0.3) is read whole: its tables of storages and
+//! tensors sit in members of their own, found by walking the archive.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), pickleproof::torch::TorchError> {
@@ -56,6 +58,7 @@
 mod checkpoint;
 mod convert;
 pub mod dtype;
+mod tar;
 pub mod validate;
 
 use std::borrow::Cow;
@@ -84,14 +87,19 @@ pub enum Layout {
     /// `torch.save(..., _use_new_zipfile_serialization=False)`: five pickles, then each
     /// storage as an 8-byte element count and its bytes.
     Legacy,
+    /// `torch.save` of torch 0.1–0.3: a tar archive of `sys_info`, `pickle` (the
+    /// object, whose persistent ids are keys), `tensors` (each tensor's sizes, strides
+    /// and offset) and `storages` (each storage's elements).
+    LegacyTar,
 }
 
 impl Layout {
-    /// `torch-zip` or `torch-legacy`, as `container::Format::name` says them.
+    /// `torch-zip`, `torch-legacy` or `torch-legacy-tar`, as `container::Format::name` says them.
     pub fn name(&self) -> &'static str {
         match self {
             Layout::Zip { .. } => "torch-zip",
             Layout::Legacy => "torch-legacy",
+            Layout::LegacyTar => "torch-legacy-tar",
         }
     }
 }
@@ -354,10 +362,6 @@ fn io_error(e: &std::io::Error, path: &Path) -> TorchError {
 pub enum TorchError {
     /// Neither a ZIP checkpoint (no `<root>/data.pkl`) nor a legacy one.
     NotACheckpoint(&'static str),
-    /// A checkpoint in a layout whose tensors this crate does not read: torch 0.1–0.3's
-    /// tar archive (`torch-legacy-tar`, members `sys_info`, `pickle`, `storages`,
-    /// `tensors`). `pickleproof scan` still scans its pickles.
-    UnsupportedLayout(&'static str),
     /// The container or the pickle could not be read (a broken ZIP, a malformed
     /// pickle, a budget): the decoder's error.
     Pickle(Error),
@@ -527,7 +531,6 @@ impl TorchError {
     pub fn name(&self) -> &'static str {
         match self {
             TorchError::NotACheckpoint(_) => "not_a_checkpoint",
-            TorchError::UnsupportedLayout(_) => "unsupported_layout",
             TorchError::Pickle(_) => "pickle",
             TorchError::Forbidden { .. } => "forbidden",
             TorchError::Malformed { .. } => "malformed",
@@ -591,10 +594,6 @@ impl fmt::Display for TorchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TorchError::NotACheckpoint(why) => write!(f, "not a PyTorch checkpoint: {why}"),
-            TorchError::UnsupportedLayout(layout) => write!(
-                f,
-                "a PyTorch checkpoint in the {layout} layout (torch 0.1-0.3), whose tensors are not read; `pickleproof scan` scans its pickles"
-            ),
             TorchError::Pickle(e) => write!(f, "{e}"),
             TorchError::Forbidden {
                 module,

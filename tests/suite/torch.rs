@@ -835,42 +835,50 @@ fn read_at_reads_only_a_tensors_reach_and_gives_its_bytes() {
 }
 
 #[test]
-fn a_torch_tar_checkpoint_is_refused_as_an_unsupported_layout() {
+fn a_torch_tar_checkpoint_is_read() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in [
-        "corpus/benign/pt_legacy_tar.pt",
-        "corpus/containers/legacy_tar.pt",
-    ] {
-        let path = root.join(file);
-        let bytes = std::fs::read(&path).unwrap();
-        let err = torch::open(&bytes).unwrap_err();
-        assert_eq!(
-            err,
-            TorchError::UnsupportedLayout("torch-legacy-tar"),
-            "{file}"
-        );
-        assert_eq!(err.name(), "unsupported_layout");
-        assert_eq!(err.tensor(), None);
-        assert_eq!(
-            err.to_string(),
-            "a PyTorch checkpoint in the torch-legacy-tar layout (torch 0.1-0.3), whose tensors are not read; `pickleproof scan` scans its pickles"
-        );
-        assert_eq!(torch::list_tensors_file(&path).unwrap_err(), err, "{file}");
-        assert_eq!(
-            torch::convert_to_safetensors(&bytes, None).unwrap_err(),
-            err
-        );
-    }
-    // Any other tar archive is not a checkpoint.
-    let other = std::fs::read(root.join("corpus/containers/legacy_tar.pt")).unwrap();
-    let mut renamed = other.clone();
-    // Rename `pickle` to `pickld` (its header's checksum fixed up by one).
-    let at = (0..other.len() / 512)
+    let path = root.join("corpus/benign/pt_legacy_tar.pt");
+    let bytes = std::fs::read(&path).unwrap();
+    let checkpoint = torch::open(&bytes).unwrap();
+    assert_eq!(checkpoint.layout, torch::Layout::LegacyTar);
+    assert_eq!(checkpoint.layout.name(), "torch-legacy-tar");
+    let rows: Vec<(&str, Vec<u64>, u64)> = checkpoint
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.clone(), t.storage_range.start))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("0.weight", vec![2, 4], 3643),
+            ("0.bias", vec![2], 3729),
+            ("2.weight", vec![1, 2], 3791),
+            ("2.bias", vec![1], 3853),
+        ]
+    );
+    // Lazily, the same.
+    let image = torch::load_file(&path).unwrap();
+    let lazy = torch::open_image(&image).unwrap();
+    assert_eq!(lazy.tensors, checkpoint.tensors);
+    assert_eq!(lazy.storages, checkpoint.storages);
+    // A rebuild call in a tar checkpoint's pickle is not how torch 0.3 wrote tensors
+    // (its `legacy_load` would hand `_rebuild_tensor_v2` the string 'storage').
+    let bytes = std::fs::read(root.join("corpus/containers/legacy_tar.pt")).unwrap();
+    assert_eq!(
+        torch::open(&bytes).unwrap_err(),
+        TorchError::Malformed {
+            tensor: s("w"),
+            what: "a rebuild call in a tar checkpoint, whose tensors are persistent ids"
+        }
+    );
+    // A tar archive without a `pickle` member is not a checkpoint.
+    let mut renamed = bytes.clone();
+    let at = (0..bytes.len() / 512)
         .map(|b| b * 512)
-        .find(|&h| other[h..].starts_with(b"pickle\0"))
+        .find(|&h| bytes[h..].starts_with(b"pickle\0"))
         .unwrap();
     renamed[at + 5] = b'd';
-    let sum = std::str::from_utf8(&other[at + 148..at + 154]).unwrap();
+    let sum = std::str::from_utf8(&bytes[at + 148..at + 154]).unwrap();
     let sum = u32::from_str_radix(sum.trim(), 8).unwrap() - 1;
     renamed[at + 148..at + 154].copy_from_slice(format!("{sum:06o}").as_bytes());
     assert_eq!(
