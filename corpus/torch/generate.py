@@ -12,7 +12,8 @@ machine writes it, and with storage views: slices of a root storage, disjoint or
 overlapping) and a big-endian `byteorder` record; names the walk has to spell
 (escapes, int and tuple keys, an OrderedDict pickled as its constructor call, a
 torch < 1.0 `_rebuild_tensor`, tensors in a set and a frozenset), overlapping views
-beside a disjoint one, and the rare dtypes (complex32, quint4x2, quint2x4). hostile/ holds checkpoints each broken in one
+beside a disjoint one, the rare dtypes (complex32, quint4x2, quint2x4), and torch
+0.1-0.3's tar layout (a few dtypes, storage views, a shared storage). hostile/ holds checkpoints each broken in one
 way: most are refused when opened; those with `stage: convert` in the manifest open
 and are refused when converted.
 
@@ -28,6 +29,7 @@ import os
 import pickle
 import struct
 import sys
+import tarfile
 from collections import OrderedDict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -209,6 +211,70 @@ def legacy_checkpoint(obj, big_endian=False, repeat_keys=False, views=False):
     return f.getvalue()
 
 
+def tar_checkpoint(obj, storage_count=None):
+    """torch 0.1-0.3's tar checkpoint (`legacy_load`'s tar branch): the main pickle's
+    persistent ids are str(int key) of a tensor, whose record in `tensors` names its
+    storage; a StorageView's key is a storage view of its root in `storages`. Keys are
+    distinct fake cdata ints. Returns the file and the storage key by id(storage) (a
+    view's own key), as the Rust reader names them. `storage_count`: the count the
+    storages member claims (a lie, for a hostile file)."""
+    ids, tensors, storages, views = {}, {}, {}, {}
+
+    def cdata(o):
+        if id(o) not in ids:
+            ids[id(o)] = tl._fake_cdata(len(ids) + 1000)
+        return ids[id(o)]
+
+    def add_storage(st):
+        if isinstance(st, StorageView):
+            views[cdata(st)] = st
+            st = st.root
+        storages.setdefault(cdata(st), st)
+
+    class P(pickle.Pickler):
+        def persistent_id(self, o):
+            if isinstance(o, tl.Tensor):
+                tensors.setdefault(cdata(o), o)
+                add_storage(o.storage)
+                return str(cdata(o))
+            return None
+
+    tl._touch_storage_classes(obj)
+    with tl._G.installed():
+        pbuf = io.BytesIO()
+        P(pbuf, protocol=2).dump(obj)
+        sys_info = pickle.dumps({"protocol_version": 1000, "little_endian": True,
+                                 "type_sizes": {"short": 2, "int": 4, "long": 8}}, protocol=2)
+        tbuf = io.BytesIO()
+        pickle.dump(len(tensors), tbuf, protocol=2)
+        for key, t in tensors.items():
+            pickle.dump((key, cdata(t.storage), tl.tensor_class(t.dtype)), tbuf, protocol=2)
+            ndim = len(t.size)
+            tbuf.write(struct.pack("<ii", ndim, 0))
+            tbuf.write(struct.pack(f"<{ndim}q", *t.size))
+            tbuf.write(struct.pack(f"<{ndim}q", *t.stride))
+            tbuf.write(struct.pack("<q", t.storage_offset))
+        sbuf = io.BytesIO()
+        pickle.dump(len(storages) if storage_count is None else storage_count, sbuf,
+                    protocol=2)
+        for key, st in storages.items():
+            pickle.dump((key, st.location, tl.storage_class(st.dtype)), sbuf, protocol=2)
+            sbuf.write(struct.pack("<q", st.numel))
+            sbuf.write(st.data)
+        pickle.dump([(k, cdata(v.root), v.offset, v.size) for k, v in views.items()], sbuf,
+                    protocol=2)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("sys_info", sys_info), ("pickle", pbuf.getvalue()),
+                           ("tensors", tbuf.getvalue()), ("storages", sbuf.getvalue())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            tar.addfile(info, io.BytesIO(data))
+    keys = {id(t.storage): str(cdata(t.storage)) for t in tensors.values()}
+    return out.getvalue(), keys
+
+
 def pickle_zip(obj):
     """torch _save's pickling, with storage keys taken from a `key` attribute when set."""
     keys, storages = {}, []
@@ -358,9 +424,11 @@ def keys_of(obj, legacy=False):
 def benign():
     files = {}
 
-    def add(name, obj, blob, convert="ok", legacy=False, key=None):
-        files[name] = dict(kind="benign", layout="torch-legacy" if legacy else "torch-zip",
-                           tensors=entry(obj, keys_of(obj, legacy)), convert=convert,
+    def add(name, obj, blob, convert="ok", legacy=False, key=None, keys=None,
+            layout=None):
+        layout = layout or ("torch-legacy" if legacy else "torch-zip")
+        files[name] = dict(kind="benign", layout=layout,
+                           tensors=entry(obj, keys or keys_of(obj, legacy)), convert=convert,
                            convert_key=key)
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(blob)
@@ -506,6 +574,24 @@ def benign():
                        for i, d in enumerate(["complex32", "quint4x2", "quint2x4"]))
     add("rare_dtypes.pt", rare, zip_checkpoint(rare),
         convert={"error": "unsupported_dtype", "tensor": "complex32"})
+
+    # torch 0.1-0.3's tar layout: a few dtypes, two disjoint storage views of one
+    # root (one strided), and outside "model" (the key converted) a transposed view
+    # sharing w's storage and w itself again.
+    w = tensor("float32", (2, 3), seed=60)
+    root = storage("float64", 8, seed=63)
+    tar_obj = OrderedDict([
+        ("model", OrderedDict([
+            ("w", w),
+            ("b", tensor("float16", (3,), seed=61)),
+            ("steps", tensor("int64", (2, 2), seed=62)),
+            ("mask", tensor("uint8", (4,), seed=64)),
+            ("v0", tl.Tensor(StorageView(root, "x", 0, 4), (2, 2))),
+            ("v1", tl.Tensor(StorageView(root, "y", 4, 4), (2,), (2,), 1))])),
+        ("wt", view(w, (3, 2), (1, 3), 0)),
+        ("again", w)])
+    blob, keys = tar_checkpoint(tar_obj)
+    add("legacy_tar.pt", tar_obj, blob, keys=keys, layout="torch-legacy-tar", key="model")
     return files
 
 
@@ -613,6 +699,18 @@ def hostile():
     add("broadcast_view.pt",
         zip_checkpoint({"w": tl.Tensor(storage("float32", 1), (1 << 21,), (0,), 0)}),
         "too_large", "w", stage="convert", field="gathered bytes")
+    # Tar layout (torch 0.1-0.3): a tensor past its storage, a storage view past its
+    # root, and a storage count the storages member cannot hold.
+    add("tar_out_of_bounds.pt",
+        tar_checkpoint({"w": tl.Tensor(storage("float32", 4), (3,), (1,), 2)})[0],
+        "out_of_bounds", "w", needed=20, available=16)
+    root = storage("float32", 4)
+    add("tar_view_out_of_bounds.pt",
+        tar_checkpoint({"w": tl.Tensor(StorageView(root, "x", 2, 3), (3,))})[0],
+        "out_of_bounds", "w", needed=20, available=16)
+    add("tar_storage_count_past_end.pt",
+        tar_checkpoint({"w": tensor("float32", (2,))}, storage_count=1 << 40)[0],
+        "not_a_checkpoint", None)
     # A global the pytorch policy refuses, where torch.load(weights_only=False) would
     # call os.system("id").
     evil = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."

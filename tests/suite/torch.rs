@@ -104,7 +104,7 @@ fn every_benign_checkpoint_matches_its_manifest() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 15);
+    assert_eq!(checked, 16);
 }
 
 fn open_hostile(name: &str) -> TorchError {
@@ -281,6 +281,28 @@ fn every_hostile_checkpoint_is_refused_with_its_exact_error() {
                 needed: 20,
                 available: 16,
             },
+        ),
+        (
+            "tar_out_of_bounds.pt",
+            TorchError::OutOfBounds {
+                tensor: s("w"),
+                needed: 20,
+                available: 16,
+            },
+        ),
+        (
+            "tar_view_out_of_bounds.pt",
+            TorchError::OutOfBounds {
+                tensor: s("w"),
+                needed: 20,
+                available: 16,
+            },
+        ),
+        (
+            "tar_storage_count_past_end.pt",
+            TorchError::NotACheckpoint(
+                "tar checkpoint: more storages than its storages member holds",
+            ),
         ),
         (
             "legacy_view_key_conflict.pt",
