@@ -55,11 +55,13 @@ fn bad(what: &'static str) -> TorchError {
 }
 
 /// The members of a tar checkpoint torch reads, or `None` when `file` is not one: a
-/// tar archive with members `pickle`, `storages` and `tensors` (`sys_info` is written
-/// but not read). Python's `tarfile` finds a name's last member.
+/// tar archive with members `sys_info`, `pickle`, `storages` and `tensors`, as the
+/// container scan recognises it (`sys_info` is written but not read). Python's
+/// `tarfile` finds a name's last member.
 pub(crate) fn members(file: &[u8]) -> Option<[TarMember; 3]> {
     let (members, _) = tar::members(file).ok()?;
     let last = |n: &str| members.iter().rev().find(|m| m.name == n).cloned();
+    last("sys_info")?;
     Some([last("pickle")?, last("storages")?, last("tensors")?])
 }
 
