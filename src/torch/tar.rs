@@ -380,3 +380,102 @@ pub(crate) fn resolve(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::container::tar::tests::tar;
+    use crate::torch::{open, Layout, TorchError};
+
+    /// `storages`: one FloatStorage of 2 elements, key 7, no views.
+    fn storages() -> Vec<u8> {
+        let mut s = b"\x80\x02K\x01.".to_vec();
+        s.extend_from_slice(b"\x80\x02(K\x07X\x03\x00\x00\x00cpuctorch\nFloatStorage\nt.");
+        s.extend_from_slice(&2i64.to_le_bytes());
+        s.extend_from_slice(&[0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]);
+        s.extend_from_slice(b"\x80\x02].");
+        s
+    }
+
+    /// `tensors`: tensor 9 on storage 7, `ndim` dimensions of size 2 (stride 1).
+    fn tensors(ndim: i32) -> Vec<u8> {
+        let mut t = b"\x80\x02K\x01.".to_vec();
+        t.extend_from_slice(b"\x80\x02(K\tK\x07ctorch\nFloatTensor\nt.");
+        t.extend_from_slice(&ndim.to_le_bytes());
+        t.extend_from_slice(&[0; 4]);
+        for _ in 0..ndim.clamp(0, 100) {
+            t.extend_from_slice(&2i64.to_le_bytes());
+        }
+        for _ in 0..ndim.clamp(0, 100) {
+            t.extend_from_slice(&1i64.to_le_bytes());
+        }
+        t.extend_from_slice(&0i64.to_le_bytes());
+        t
+    }
+
+    /// `{'w': <persistent id '9'>}`.
+    const PICKLE: &[u8] = b"\x80\x02}X\x01\x00\x00\x00wX\x01\x00\x00\x009Qs.";
+
+    fn file(storages: &[u8], tensors: &[u8]) -> Vec<u8> {
+        tar(&[
+            ("sys_info", b"N."),
+            ("pickle", PICKLE),
+            ("storages", storages),
+            ("tensors", tensors),
+        ])
+    }
+
+    #[test]
+    fn a_tar_checkpoint_opens() {
+        let f = file(&storages(), &tensors(1));
+        let c = open(&f).unwrap();
+        assert_eq!(c.layout, Layout::LegacyTar);
+        let [t] = c.tensors.as_slice() else {
+            panic!("{:?}", c.tensors)
+        };
+        assert_eq!((t.name.as_str(), t.shape.as_slice()), ("w", &[2u64][..]));
+        assert_eq!(t.storage_key, "7");
+        assert_eq!(
+            t.bytes(&f).unwrap().as_ref(),
+            [0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]
+        );
+    }
+
+    #[test]
+    fn every_cut_of_a_member_is_refused() {
+        let (s, t) = (storages(), tensors(1));
+        for cut in 0..s.len() {
+            assert!(open(&file(&s[..cut], &t)).is_err(), "storages cut at {cut}");
+        }
+        for cut in 0..t.len() {
+            assert!(open(&file(&s, &t[..cut])).is_err(), "tensors cut at {cut}");
+        }
+        // Cut inside the elements; inside a tensor's sizes.
+        assert_eq!(
+            open(&file(&s[..s.len() - 6], &t)).unwrap_err(),
+            TorchError::NotACheckpoint("tar checkpoint: storages member cut short")
+        );
+        assert_eq!(
+            open(&file(&s, &t[..t.len() - 9])).unwrap_err(),
+            TorchError::NotACheckpoint("tar checkpoint: tensors member cut short")
+        );
+    }
+
+    #[test]
+    fn ndim_is_bounded_before_it_is_read() {
+        let s = storages();
+        for ndim in [65, -1, i32::MAX] {
+            assert_eq!(
+                open(&file(&s, &tensors(ndim))).unwrap_err(),
+                TorchError::NotACheckpoint(
+                    "tar checkpoint: a tensor's ndim is negative or over 64"
+                ),
+                "{ndim}"
+            );
+        }
+        // 64 dimensions of 2 elements are read, then refused by validation.
+        assert!(matches!(
+            open(&file(&s, &tensors(64))).unwrap_err(),
+            TorchError::TooLarge { field: "numel", .. }
+        ));
+    }
+}
