@@ -402,6 +402,20 @@ fn walk_records(
     records
 }
 
+/// `Read::read` for the two streams below, whose `BufRead` side does the work.
+fn read_buffered(reader: &mut impl std::io::BufRead, buf: &mut [u8]) -> std::io::Result<usize> {
+    let n = {
+        let rest = reader.fill_buf()?;
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        n
+    };
+    reader.consume(n);
+    Ok(n)
+}
+
 /// A stream over `file` from `pos`, served from what the file holds at hand
 /// ([`ZipBytes::tail`]): over a sparse image, a byte not loaded is an I/O error (and
 /// a noted miss), never an early end.
@@ -412,16 +426,7 @@ struct Stream<'f, B: ?Sized> {
 
 impl<B: ZipBytes + ?Sized> std::io::Read for Stream<'_, B> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let rest = std::io::BufRead::fill_buf(self)?;
-            let n = rest.len().min(buf.len());
-            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            n
-        };
-        std::io::BufRead::consume(self, n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 
@@ -490,16 +495,7 @@ struct Loading<'i, S> {
 
 impl<S: ReadAt> std::io::Read for Loading<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let rest = std::io::BufRead::fill_buf(self)?;
-            let n = rest.len().min(buf.len());
-            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            n
-        };
-        std::io::BufRead::consume(self, n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 
