@@ -11,7 +11,7 @@ use crate::container::zip::{self, ZipArchive, ZipBytes, ZipEntry, ZipLimits};
 use crate::container::Format;
 use crate::decode::{Decoded, Decoder};
 use crate::error::{Error, ErrorKind};
-use crate::graph::{Graph, Node, NodeId, Object};
+use crate::graph::{Global, Graph, Node, NodeId, Object};
 use crate::policy::Policy;
 use crate::torch::tar;
 use crate::torch::validate::{self, Num, RawStorage, RawTensor, RawView};
@@ -882,14 +882,10 @@ fn storage(graph: &Graph<'_>, id: NodeId, legacy: bool) -> Option<RawStorage> {
     if !matches!(graph.get(tag), Some(Node::Str(b"storage"))) {
         return None;
     }
-    let text = |id: NodeId| match graph.get(id) {
-        Some(Node::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
-        _ => None,
-    };
     let view = match view.map(|v| graph.get(v)) {
         None | Some(Some(Node::None)) => None,
         Some(Some(Node::Tuple([key, offset, size]))) if legacy => Some(RawView {
-            key: text(*key)?,
+            key: text(graph, *key)?,
             offset: num(graph, *offset)?,
             size: num(graph, *size)?,
         }),
@@ -899,19 +895,34 @@ fn storage(graph: &Graph<'_>, id: NodeId, legacy: bool) -> Option<RawStorage> {
         return None;
     };
     Some(RawStorage {
-        class: if class.module == "torch" || class.module == "torch.cuda" {
-            class.name.clone()
-        } else {
-            format!("{}.{}", class.module, class.name)
-        },
-        key: text(key)?,
-        location: text(location)?,
+        class: storage_class(class),
+        key: text(graph, key)?,
+        location: text(graph, location)?,
         numel: num(graph, numel)?,
         view,
     })
 }
 
-fn num(graph: &Graph<'_>, id: NodeId) -> Option<Num> {
+/// A storage type as [`DType::from_storage_class`](crate::torch::DType) names it:
+/// `FloatStorage` for torch's own (CPU or CUDA), `module.Name` for anything else.
+pub(crate) fn storage_class(class: &Global) -> String {
+    if class.module == "torch" || class.module == "torch.cuda" {
+        class.name.clone()
+    } else {
+        format!("{}.{}", class.module, class.name)
+    }
+}
+
+/// A str node's text (lossy: keys and locations are ASCII in practice).
+pub(crate) fn text(graph: &Graph<'_>, id: NodeId) -> Option<String> {
+    match graph.get(id)? {
+        Node::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        _ => None,
+    }
+}
+
+/// An int node as a [`Num`] (a big int kept as too large, for the checks to refuse).
+pub(crate) fn num(graph: &Graph<'_>, id: NodeId) -> Option<Num> {
     match graph.get(id)? {
         Node::Int(i) => Some(Num::Int(i)),
         Node::BigInt(_) => Some(Num::Big),

@@ -24,6 +24,7 @@ use std::ops::Range;
 use crate::container::tar::{self, TarMember};
 use crate::decode::{Decoded, Decoder};
 use crate::graph::{Graph, Node, NodeId};
+use crate::torch::checkpoint::{num, storage_class, text};
 use crate::torch::validate::{Num, RawStorage, RawTensor, RawView, MAX_RANK};
 use crate::torch::{DType, TorchError};
 
@@ -48,6 +49,10 @@ pub(crate) struct Tables {
     /// Each root storage's elements in the file, by key.
     pub(crate) records: HashMap<String, Range<u64>>,
 }
+
+const STORAGE_RECORD: &str =
+    "tar checkpoint: a storage record is not (key, location, storage_type)";
+const TENSOR_RECORD: &str = "tar checkpoint: a tensor record is not (key, storage_id, tensor_type)";
 
 #[cold]
 fn bad(what: &'static str) -> TorchError {
@@ -81,21 +86,6 @@ fn str_key(s: &str) -> String {
     s.trim()
         .parse::<i64>()
         .map_or_else(|_| s.to_owned(), |i| i.to_string())
-}
-
-fn num(graph: &Graph<'_>, id: NodeId) -> Option<Num> {
-    match graph.get(id)? {
-        Node::Int(i) => Some(Num::Int(i)),
-        Node::BigInt(_) => Some(Num::Big),
-        _ => None,
-    }
-}
-
-fn text(graph: &Graph<'_>, id: NodeId) -> Option<String> {
-    match graph.get(id)? {
-        Node::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
-        _ => None,
-    }
 }
 
 /// A member's bytes, read front to back.
@@ -213,22 +203,14 @@ pub(crate) fn tables(
         let d = c.pickle(decoder)?;
         let g = &d.graph;
         let Some(Node::Tuple([k, location, class])) = g.get(d.root) else {
-            return Err(bad(
-                "tar checkpoint: a storage record is not (key, location, storage_type)",
-            ));
+            return Err(bad(STORAGE_RECORD));
         };
         let (Some(k), Some(location), Some(Node::Global(class))) =
             (key(g, *k), text(g, *location), g.get(*class))
         else {
-            return Err(bad(
-                "tar checkpoint: a storage record is not (key, location, storage_type)",
-            ));
+            return Err(bad(STORAGE_RECORD));
         };
-        let class = if class.module == "torch" || class.module == "torch.cuda" {
-            class.name.clone()
-        } else {
-            format!("{}.{}", class.module, class.name)
-        };
+        let class = storage_class(class);
         let dtype = DType::from_storage_class(&class)
             .ok_or_else(|| bad("tar checkpoint: a storage type that names no dtype"))?;
         let numel = c.i64()?;
@@ -296,14 +278,10 @@ pub(crate) fn tables(
         let d = c.pickle(decoder)?;
         let g = &d.graph;
         let Some(Node::Tuple([k, storage, _type])) = g.get(d.root) else {
-            return Err(bad(
-                "tar checkpoint: a tensor record is not (key, storage_id, tensor_type)",
-            ));
+            return Err(bad(TENSOR_RECORD));
         };
         let (Some(k), Some(storage)) = (key(g, *k), key(g, *storage)) else {
-            return Err(bad(
-                "tar checkpoint: a tensor record is not (key, storage_id, tensor_type)",
-            ));
+            return Err(bad(TENSOR_RECORD));
         };
         let Some(Entry::Storage(storage)) = entries.get(&storage) else {
             return Err(bad("tar checkpoint: a tensor record names no storage"));
