@@ -539,6 +539,18 @@ fn the_lazy_loader_opens_every_checkpoint_as_the_whole_file_does() {
     }
 }
 
+/// `convert_file` on `path` (holding `file`) writes exactly what
+/// `convert_to_safetensors` returns for the bytes.
+fn assert_file_converts_as_bytes(path: &Path, file: &[u8]) {
+    let out = path.with_extension("safetensors");
+    torch::convert_file(path, &out, None).unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        torch::convert_to_safetensors(file, None).unwrap()
+    );
+    std::fs::remove_file(&out).unwrap();
+}
+
 /// Laziness without timing: a checkpoint with an 8 MiB storage is listed, converted
 /// and opened after reading a few kilobytes of it (the loader counts what it reads).
 #[test]
@@ -566,13 +578,7 @@ fn listing_reads_the_directory_and_the_pickle_not_the_storages() {
     // The same image through memory: the loader is the same code over any source.
     let in_memory = torch::load(file.as_slice()).unwrap();
     assert_eq!(in_memory.bytes_read(), read);
-    let out = path.with_extension("safetensors");
-    torch::convert_file(&path, &out, None).unwrap();
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        torch::convert_to_safetensors(&file, None).unwrap()
-    );
-    std::fs::remove_file(&out).unwrap();
+    assert_file_converts_as_bytes(&path, &file);
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -726,13 +732,7 @@ fn a_legacy_checkpoint_is_listed_without_reading_its_storages() {
         torch::list_tensors_file(&path).unwrap(),
         torch::list_tensors(&file).unwrap()
     );
-    let out = path.with_extension("safetensors");
-    torch::convert_file(&path, &out, None).unwrap();
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        torch::convert_to_safetensors(&file, None).unwrap()
-    );
-    std::fs::remove_file(&out).unwrap();
+    assert_file_converts_as_bytes(&path, &file);
     // Cut inside the first storage, inside the second's count, inside the key list:
     // the same exact error by path as by bytes.
     let pickles = file.len() - (6 << 20) - 16;
