@@ -19,7 +19,7 @@ const TORCH_MAGIC_TEXT: &[u8] = b"L119547037146038801333356L\n";
 
 /// Bytes [`sniff`] looks at, at most (the tar magic ends at 262): a reader that
 /// holds only a file's head sniffs it as the whole file.
-pub(crate) const HEAD: usize = 512;
+pub const HEAD: usize = 512;
 
 /// The format of `data`, from its content (its first [`HEAD`] bytes at most).
 pub fn sniff(data: &[u8]) -> Format {

@@ -426,6 +426,13 @@ impl Policy {
         self
     }
 
+    /// True when every global may appear ([`Policy::inert`]): fine for describing a
+    /// stream, never for a loader that imports what the policy allows (the Python
+    /// package's `loads` refuses such a policy).
+    pub fn allows_any_global(&self) -> bool {
+        self.any_global
+    }
+
     /// May this global appear? (Names after Python 2 → 3 mapping.)
     pub fn allows_global(&self, module: &str, name: &str) -> bool {
         if self.any_global {
