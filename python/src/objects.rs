@@ -21,7 +21,9 @@
 //!
 //! # What runs
 //!
-//! Built-in values are made with the C API and call nothing. A global is imported
+//! Built-in values are made with the C API and call nothing; a built-in
+//! reconstructor the decoder left as a call (an argument shape no pickler writes) is
+//! refused, not called ([`unfolded`]). A global is imported
 //! only when the policy allows it (checked again here, so the builder is safe on its
 //! own), with the `pickle.find_class` audit event that `pickle` raises; calls and
 //! BUILD follow CPython's `_pickle.c` (`load_reduce`, `load_newobj`, `instantiate`,
@@ -31,7 +33,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use pickleproof::{CallOp, Graph, Node, NodeId, Object, Policy};
+use pickleproof::{CallOp, Graph, Node, NodeId, Object, Policy, RECONSTRUCTORS};
 use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -333,6 +335,11 @@ impl<'py> Builder<'_, '_, '_, 'py> {
     /// REDUCE, NEWOBJ, NEWOBJ_EX, INST and OBJ, as `_pickle.c` makes them.
     fn call(&self, object: &Object) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
+        if let Node::Global(global) = self.node(object.callable)? {
+            if RECONSTRUCTORS.contains(&(global.module.as_str(), global.name.as_str())) {
+                return Err(unfolded(py, &global.module, &global.name));
+            }
+        }
         let callable = self.value(object.callable)?;
         let args = self.value(object.args)?;
         let args = args.downcast::<PyTuple>()?;
@@ -582,11 +589,40 @@ fn lookup<'py>(object: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<
     }
 }
 
+/// A call of a built-in reconstructor (`builtins.set`, `_codecs.encode`...) in a form
+/// the decoder did not turn into a value: no pickler writes it, and calling it would
+/// break the promise that the strict policy calls nothing (`_codecs.encode` with an
+/// odd encoding name even imports a codec module), so it is refused.
+fn unfolded(py: Python<'_>, module: &str, name: &str) -> PyErr {
+    let reason = "a built-in reconstructor called with arguments no pickler writes";
+    let message = format!("call of {module}.{name} refused: {reason}");
+    forbidden_with(py, module, name, Some(reason), message)
+}
+
 fn forbidden(py: Python<'_>, module: &str, name: &str, message: String) -> PyErr {
+    forbidden_with(py, module, name, None, message)
+}
+
+fn forbidden_with(
+    py: Python<'_>,
+    module: &str,
+    name: &str,
+    reason: Option<&str>,
+    message: String,
+) -> PyErr {
     let fields = PyDict::new(py);
     let set = fields
         .set_item("module", module)
-        .and_then(|()| fields.set_item("name", name));
+        .and_then(|()| fields.set_item("name", name))
+        .and_then(|()| fields.set_item("reason", reason))
+        .and_then(|()| {
+            let kind = if reason.is_some() {
+                "call_refused"
+            } else {
+                "forbidden"
+            };
+            fields.set_item("kind", kind)
+        });
     match set {
         Ok(()) => errors::raise(py, "ForbiddenError", &message, &fields),
         Err(err) => err,
