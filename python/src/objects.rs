@@ -428,13 +428,15 @@ impl<'py> Builder<'_, '_, '_, 'py> {
                 errors::unpickling(py, "type_mismatch", "state is not a dictionary")
             })?;
             let instance_dict = target.getattr("__dict__")?;
+            // `sys.intern` interns the key object itself (as `_pickle.c`'s
+            // `PyUnicode_InternInPlace`), so a key the stream shares elsewhere
+            // stays one object.
+            let intern = py.import("sys")?.getattr("intern")?;
             for (key, value) in state.iter() {
-                let key = match key.downcast_exact::<PyString>() {
-                    Ok(text) => match text.to_str() {
-                        Ok(text) => PyString::intern(py, text).into_any(),
-                        Err(_) => key,
-                    },
-                    Err(_) => key,
+                let key = if key.is_exact_instance_of::<PyString>() {
+                    intern.call1((key,))?
+                } else {
+                    key
                 };
                 instance_dict.set_item(key, value)?;
             }
