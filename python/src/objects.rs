@@ -166,7 +166,16 @@ impl<'py> Builder<'_, '_, '_, 'py> {
                 self.settle(Step::Create(id))?;
                 stack.push(Frame::Contents { id, next: 0 });
             }
-            Node::Tuple(_) | Node::FrozenSet(_) | Node::Object(_) | Node::PersId(_) => {
+            Node::Object(object) => {
+                // Refused before its callable is even looked up.
+                if let Some(Node::Global(global)) = self.graph.get(object.callable) {
+                    if RECONSTRUCTORS.contains(&(global.module.as_str(), global.name.as_str())) {
+                        return Err(unfolded(self.py, &global.module, &global.name));
+                    }
+                }
+                stack.push(Frame::Parts { id, next: 0 });
+            }
+            Node::Tuple(_) | Node::FrozenSet(_) | Node::PersId(_) => {
                 stack.push(Frame::Parts { id, next: 0 });
             }
             _ => self.settle(Step::Create(id))?,
@@ -335,11 +344,6 @@ impl<'py> Builder<'_, '_, '_, 'py> {
     /// REDUCE, NEWOBJ, NEWOBJ_EX, INST and OBJ, as `_pickle.c` makes them.
     fn call(&self, object: &Object) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
-        if let Node::Global(global) = self.node(object.callable)? {
-            if RECONSTRUCTORS.contains(&(global.module.as_str(), global.name.as_str())) {
-                return Err(unfolded(py, &global.module, &global.name));
-            }
-        }
         let callable = self.value(object.callable)?;
         let args = self.value(object.args)?;
         let args = args.downcast::<PyTuple>()?;

@@ -5,6 +5,7 @@ on budgets set here."""
 
 import os
 import pickle
+import sys
 import unittest
 
 import pickleproof
@@ -31,6 +32,22 @@ CLASSES = {
 }
 
 
+# Audit events that would mean code ran or a module was looked up: none may happen
+# during a strict loads, whatever the stream, but the lookup of a reconstructor kept
+# as a plain value (sys.audit hooks cannot be removed, so
+# this one records only while `WATCH` holds a list).
+WATCH = None
+WATCHED = ("import", "pickle.find_class", "exec", "compile", "os.system", "subprocess.Popen", "open")
+
+
+def _audit(event, args):
+    if WATCH is not None and event in WATCHED:
+        WATCH.append((event, args))
+
+
+sys.addaudithook(_audit)
+
+
 def outcomes():
     """(path, strict outcome fields) for every line of corpus/outcomes.txt."""
     with open(os.path.join(CORPUS, "outcomes.txt"), encoding="utf-8") as lines:
@@ -45,39 +62,67 @@ def outcomes():
 
 class CorpusOutcomes(unittest.TestCase):
     def test_every_corpus_file_fails_or_loads_as_the_decoder_says(self):
+        global WATCH
         counts = {}
         for name, result, fields in outcomes():
             with open(os.path.join(CORPUS, name), "rb") as f:
                 data = f.read()
             with self.subTest(file=name):
-                if result == "ok":
-                    try:
-                        pickleproof.loads(data)
-                        counts["ok"] = counts.get("ok", 0) + 1
-                    except pickleproof.ForbiddenError as error:
-                        # The decoder keeps a reconstructor call it cannot turn into
-                        # a value (set with four arguments, an unknown codec...) as a
-                        # call; loads refuses to make it.
-                        self.assertEqual(error.kind, "call_refused")
-                        self.assertIn((error.module, error.name), RECONSTRUCTORS)
-                        counts["unfolded"] = counts.get("unfolded", 0) + 1
-                    continue
-                kind = fields["kind"]
-                with self.assertRaises(CLASSES.get(kind, pickleproof.UnpicklingError)) as caught:
-                    pickleproof.loads(data)
-                error = caught.exception
-                self.assertIsInstance(error, pickle.UnpicklingError)
-                self.assertEqual(error.kind, kind)
-                self.assertEqual(error.offset, int(fields["offset"]))
-                opcode = None if fields["opcode"] == "-" else int(fields["opcode"], 16)
-                self.assertEqual(error.opcode, opcode)
-                if kind == "limit":
-                    self.assertEqual(error.resource, fields["resource"])
-                    self.assertGreater(error.requested, error.limit)
-                counts[kind] = counts.get(kind, 0) + 1
+                WATCH = []
+                try:
+                    self.check_outcome(data, result, fields, counts)
+                finally:
+                    events, WATCH = WATCH, None
+                # The one lookup strict allows: a built-in reconstructor (the
+                # builtins.set class...) kept as a plain value, which is what it is.
+                looked_up = [e for e in events if e[0] == "pickle.find_class" and e[1] in RECONSTRUCTORS]
+                self.assertEqual(events, looked_up, "a strict loads imported or ran something")
         # The corpus exercises each class: a change that emptied it would show here.
         for kind in ("ok", "unfolded", "eof", "limit", "forbidden", "malformed", "persid_refused"):
             self.assertGreater(counts.get(kind, 0), 10, kind)
+
+    def test_the_audit_watch_sees_an_import(self):
+        global WATCH
+        WATCH = []
+        try:
+            pickleproof.loads(pickle.dumps(collections_ordered_dict()), policy="stdlib-data")
+        finally:
+            events, WATCH = WATCH, None
+        self.assertIn(("pickle.find_class", ("collections", "OrderedDict")), events)
+
+    def check_outcome(self, data, result, fields, counts):
+        """One file: loads succeeds, or fails exactly as the decoder's outcome says."""
+        if result == "ok":
+            try:
+                pickleproof.loads(data)
+                counts["ok"] = counts.get("ok", 0) + 1
+            except pickleproof.ForbiddenError as error:
+                # The decoder keeps a reconstructor call it cannot turn into a value
+                # (set with four arguments, an unknown codec...) as a call; loads
+                # refuses to make it.
+                self.assertEqual(error.kind, "call_refused")
+                self.assertIn((error.module, error.name), RECONSTRUCTORS)
+                counts["unfolded"] = counts.get("unfolded", 0) + 1
+            return
+        kind = fields["kind"]
+        with self.assertRaises(CLASSES.get(kind, pickleproof.UnpicklingError)) as caught:
+            pickleproof.loads(data)
+        error = caught.exception
+        self.assertIsInstance(error, pickle.UnpicklingError)
+        self.assertEqual(error.kind, kind)
+        self.assertEqual(error.offset, int(fields["offset"]))
+        opcode = None if fields["opcode"] == "-" else int(fields["opcode"], 16)
+        self.assertEqual(error.opcode, opcode)
+        if kind == "limit":
+            self.assertEqual(error.resource, fields["resource"])
+            self.assertGreater(error.requested, error.limit)
+        counts[kind] = counts.get(kind, 0) + 1
+
+
+def collections_ordered_dict():
+    import collections
+
+    return collections.OrderedDict(a=1)
 
 
 class Budgets(unittest.TestCase):
