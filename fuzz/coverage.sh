@@ -4,7 +4,7 @@
 #
 # Replays the committed pickles (corpus/{seed,bombs,hostile,compat,regressions,examples,
 # fuzz}) through every byte target (decode, stream, roundtrip_bytes, limits, views, scan,
-# serde, and cpython when a shared libpython is found: fuzz/libpython.sh), every model
+# serde, and cpython and python when a shared libpython is found: fuzz/libpython.sh), every model
 # file, container and checkpoint (corpus/{benign,containers,archives,torch,fuzz-zip,
 # fuzz-files})
 # through scan and container, archives through zip, checkpoints through torch, policy
@@ -23,9 +23,9 @@ source fuzz/libpython.sh
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 BYTE_TARGETS=(decode stream roundtrip_bytes limits views scan serde)
 if [ -n "$CPYTHON_MISSING" ]; then
-    echo "coverage: cpython target SKIPPED: $CPYTHON_MISSING" >&2
+    echo "coverage: cpython and python targets SKIPPED: $CPYTHON_MISSING" >&2
 else
-    BYTE_TARGETS+=(cpython)
+    BYTE_TARGETS+=(cpython python)
 fi
 rustup component add llvm-tools-preview --toolchain nightly >/dev/null 2>&1 || true
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')

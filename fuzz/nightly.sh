@@ -18,8 +18,9 @@
 #     findings) to fuzz/report/history.jsonl, the one file kept from run to run, and
 #     draws fuzz/report/trend.html from it (fuzz/trend.py: inline SVG, no dependencies),
 #     so a slowdown or a coverage drop shows the next morning.
-# The `cpython` target (differential against CPython's unpickler) runs when a shared
-# libpython is found (fuzz/libpython.sh); otherwise the run says it was skipped.
+# The `cpython` target (differential against CPython's unpickler) and the `python`
+# target (the Python package's loads, python/src/harness.rs) run when a shared
+# libpython is found (fuzz/libpython.sh); otherwise the run says they were skipped.
 # Exits 1 if any step found a failure (crash, timeout, OOM, replay failure), 2 if a build
 # failed. The budget covers steps 3 (fuzzing); building and coverage come on top
 # (about 10 minutes from a cold cache on 2 cores).
@@ -36,7 +37,7 @@ source fuzz/libpython.sh
 # cargo fuzz coverage builds with AddressSanitizer, whose leak check at exit would
 # report the cpython target's embedded interpreter (never finalized) as leaks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-[ -z "$CPYTHON_MISSING" ] && TARGETS+=(cpython)
+[ -z "$CPYTHON_MISSING" ] && TARGETS+=(cpython python)
 LANES=${LANES:-2}
 MAX_LEN=${MAX_LEN:-65536}
 MAX_FILES=${MAX_FILES:-4000}
@@ -58,7 +59,7 @@ START=$(date +%s)
 
 say() { echo "[nightly +$(( $(date +%s) - START ))s] $*"; }
 is_structured() { [[ $STRUCTURED == *" $1 "* ]]; }
-[ -n "$CPYTHON_MISSING" ] && say "cpython target SKIPPED: $CPYTHON_MISSING"
+[ -n "$CPYTHON_MISSING" ] && say "cpython and python targets SKIPPED: $CPYTHON_MISSING"
 
 # ----- 1. build ------------------------------------------------------------------------
 say "building ${#TARGETS[@]} targets (-s none, release)"
@@ -80,6 +81,13 @@ if ! cargo test --release "${REPLAY_ARGS[@]}" >"$LOGS/replay.log" 2>&1; then
     REPLAY=failed
     STATUS=1
     grep -E '^FAILED ' "$LOGS/replay.log" | cut -c1-300 | head -20
+fi
+# The python target's body lives in the glue crate, which replays it itself.
+if [ -z "$CPYTHON_MISSING" ] && ! cargo test --release -p pickleproof-python \
+        --features harness --test fuzz_replay >>"$LOGS/replay.log" 2>&1; then
+    REPLAY=failed
+    STATUS=1
+    grep -E 'broke an oracle' -A20 "$LOGS/replay.log" | cut -c1-300 | head -20
 fi
 HEAP=passed
 if ! cargo test --release --features harness --test heap -- --nocapture \

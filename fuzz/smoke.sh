@@ -6,8 +6,9 @@
 # time limits. Any crash, timeout or OOM fails the run; the input is left under
 # fuzz/artifacts/<target>/ for minimising into corpus/regressions/ (see nightly.sh).
 # Installs cargo-fuzz and the nightly toolchain when missing (CI has no stdin).
-# The `cpython` target (differential against CPython's unpickler) needs a shared
-# libpython; without one it is skipped, and the run says so (fuzz/libpython.sh).
+# The `cpython` target (differential against CPython's unpickler) and the `python`
+# target (the Python package's loads) need a shared libpython; without one they are
+# skipped, and the run says so (fuzz/libpython.sh).
 set -euo pipefail
 SECS=${1:-20}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,9 +25,9 @@ TARGETS=(decode stream ops roundtrip roundtrip_bytes limits views serde zip scan
 STRUCTURED=" ops roundtrip "
 source fuzz/libpython.sh
 if [ -n "$CPYTHON_MISSING" ]; then
-    echo "== fuzz smoke: cpython SKIPPED: $CPYTHON_MISSING"
+    echo "== fuzz smoke: cpython, python SKIPPED: $CPYTHON_MISSING"
 else
-    TARGETS+=(cpython)
+    TARGETS+=(cpython python)
 fi
 cargo +nightly fuzz build -s none "${CPYTHON_FEATURES[@]}"
 TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')

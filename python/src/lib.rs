@@ -8,6 +8,8 @@
 //! objects are built afterwards ([`objects`]).
 
 mod errors;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod objects;
 mod options;
 mod reader;
