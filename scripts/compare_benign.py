@@ -5,6 +5,12 @@ covers it), and prints how many came back the same.
 "The same" means: the same type, and the same bytes when both results are pickled
 again at protocol 4, which compares the whole object graph, sharing included.
 
+A file whose results differ is loaded again by each loader alone, each in a fresh
+interpreter, before it counts as differing: CPython's instance dicts share their key
+objects per class, so the second load of a class in one process takes the first
+load's str objects for its attribute names, and the re-pickled sharing of equal
+strings then depends on which loader ran first.
+
 corpus/benign holds only files that corpus/benign/generate.py wrote from known
 values, so pickle.loads on them is safe. Never point this at files from elsewhere.
 
@@ -15,6 +21,7 @@ Usage (an environment with numpy, pandas, scikit-learn and the built wheel):
 import glob
 import os
 import pickle
+import subprocess
 import sys
 import warnings
 
@@ -24,11 +31,34 @@ CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus"
 PRESETS = [("np", "numpy"), ("std", "stdlib-data"), ("pd", "ml"), ("sk", "ml")]
 
 
+FRESH = """
+import hashlib, pickle, sys, warnings
+warnings.simplefilter("ignore")
+data = open(sys.argv[1], "rb").read()
+if sys.argv[2] == "pickle":
+    value = pickle.loads(data)
+else:
+    import pickleproof
+    value = pickleproof.loads(data, policy=sys.argv[2])
+print(type(value).__qualname__, hashlib.sha256(pickle.dumps(value, 4)).hexdigest())
+"""
+
+
+def same_in_fresh_interpreters(path, policy):
+    """Each loader alone in a new interpreter: the type and re-pickled bytes' hash."""
+    outputs = [
+        subprocess.run([sys.executable, "-c", FRESH, path, loader], capture_output=True,
+                       text=True, check=True).stdout
+        for loader in ("pickle", policy)
+    ]
+    return outputs[0] == outputs[1]
+
+
 def main():
     warnings.simplefilter("ignore")
     failed = False
     for prefix, policy in PRESETS:
-        same, differ, refused, unreadable = 0, [], [], 0
+        same, fresh, differ, refused, unreadable = 0, 0, [], [], 0
         for path in sorted(glob.glob(os.path.join(CORPUS, f"{prefix}_*.pkl"))):
             with open(path, "rb") as f:
                 data = f.read()
@@ -45,9 +75,12 @@ def main():
                 continue
             if type(actual) is type(expected) and pickle.dumps(actual, 4) == pickle.dumps(expected, 4):
                 same += 1
+            elif same_in_fresh_interpreters(path, policy):
+                same += 1
+                fresh += 1
             else:
                 differ.append(name)
-        print(f"{prefix:4} policy={policy:12} same={same} differ={len(differ)} "
+        print(f"{prefix:4} policy={policy:12} same={same} (fresh={fresh}) differ={len(differ)} "
               f"refused={len(refused)} unreadable_here={unreadable}")
         for line in differ + refused:
             print("    ", line)
