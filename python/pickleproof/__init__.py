@@ -26,9 +26,11 @@ from ._pickleproof import (
     scan_file,
     __version__,
 )
-from .errors import ForbiddenError, LimitError, TruncatedError, UnpicklingError
+from . import pytorch
+from .errors import CheckpointError, ForbiddenError, LimitError, TruncatedError, UnpicklingError
 
 __all__ = [
+    "CheckpointError",
     "ForbiddenError",
     "LimitError",
     "Limits",
@@ -36,6 +38,7 @@ __all__ = [
     "TruncatedError",
     "UnpicklingError",
     "load",
+    "pytorch",
     "loads",
     "scan",
     "scan_file",

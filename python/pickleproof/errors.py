@@ -8,7 +8,7 @@ Each carries where the stream failed, so a refusal can be located in the file.
 
 import pickle
 
-__all__ = ["UnpicklingError", "TruncatedError", "LimitError", "ForbiddenError"]
+__all__ = ["UnpicklingError", "TruncatedError", "LimitError", "ForbiddenError", "CheckpointError"]
 
 
 class UnpicklingError(pickle.UnpicklingError):
@@ -68,3 +68,23 @@ class ForbiddenError(UnpicklingError):
         self.module = module
         self.name = name
         self.reason = reason
+
+
+class CheckpointError(UnpicklingError):
+    """A PyTorch checkpoint whose pickle decodes but whose tensors do not hold up: a
+    view past its storage, an unknown dtype, a rank mismatch, a tensor safetensors
+    cannot hold, two tensors sharing bytes in a conversion...
+
+    Attributes:
+        kind: which check failed (``"out_of_bounds"``, ``"unknown_dtype"``,
+            ``"aliased"``, ``"not_a_checkpoint"``, ...).
+        tensor: the tensor's name path, or ``None`` when the error is not about one
+            tensor.
+        tensors: every tensor the error is about: ``[tensor]``, or for ``"aliased"``
+            all the tensors that share bytes (sorted); empty when none.
+    """
+
+    def __init__(self, message, *, kind, tensor=None, tensors=(), **where):
+        super().__init__(message, kind=kind, **where)
+        self.tensor = tensor
+        self.tensors = list(tensors)

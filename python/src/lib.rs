@@ -12,6 +12,7 @@ mod errors;
 pub mod harness;
 mod objects;
 mod options;
+mod pytorch;
 mod reader;
 
 use pickleproof::scan::render::json::json as scan_json;
@@ -255,5 +256,8 @@ pub fn _pickleproof(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(load, module)?)?;
     module.add_function(wrap_pyfunction!(scan, module)?)?;
     module.add_function(wrap_pyfunction!(scan_file, module)?)?;
+    module.add_function(wrap_pyfunction!(pytorch::torch_tensors, module)?)?;
+    module.add_function(wrap_pyfunction!(pytorch::torch_read, module)?)?;
+    module.add_function(wrap_pyfunction!(pytorch::torch_convert, module)?)?;
     Ok(())
 }
