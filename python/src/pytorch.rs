@@ -4,7 +4,7 @@
 //! pickle, then only what is asked for), and nothing in the checkpoint's pickle is
 //! imported or called: tensors are descriptions checked by the `pytorch` policy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pickleproof::torch::{self, Checkpoint, Tensor, TorchError};
 use pyo3::prelude::*;
@@ -75,7 +75,7 @@ fn describe<'py>(py: Python<'py>, tensor: &Tensor) -> PyResult<Bound<'py, PyDict
 /// Opens the checkpoint at `path` and runs `then` on it and its file.
 fn with_checkpoint<T>(
     py: Python<'_>,
-    path: &PathBuf,
+    path: &Path,
     then: impl FnOnce(&Checkpoint<'_>, &std::fs::File) -> Result<T, TorchError> + Send,
 ) -> PyResult<T>
 where
