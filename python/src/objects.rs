@@ -185,6 +185,17 @@ impl<'py> Builder<'_, '_, '_, 'py> {
 
     /// Takes `step`, and every step that was waiting for what it creates.
     fn settle(&mut self, step: Step) -> PyResult<()> {
+        // The common case, kept free of allocation and hashing: nothing waits.
+        if self.waiting.is_empty() {
+            let progress = match step {
+                Step::Create(id) => self.create(id)?,
+                Step::Fill(id) => self.fill(id)?,
+            };
+            if let Progress::WaitsFor(slot) = progress {
+                self.waiting.entry(slot).or_default().push(step);
+            }
+            return Ok(());
+        }
         let mut ready = VecDeque::from([step]);
         while let Some(step) = ready.pop_front() {
             let progress = match step {
