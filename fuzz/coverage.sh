@@ -61,6 +61,7 @@ done
 for t in "${BYTE_TARGETS[@]}"; do
     case "$t" in
         scan) cover scan "${PICKLES[@]}" "${FILES[@]}" ;;
+        python) cover python "${PICKLES[@]}" corpus/torch/*.pt corpus/torch/hostile/*.pt ;;
         *) cover "$t" "${PICKLES[@]}" ;;
     esac
 done

@@ -128,6 +128,10 @@ fuzz_one() {
         [ -d corpus/torch/fuzz ] && args+=(corpus/torch/fuzz)
     elif [ "$t" = policy ]; then
         args+=(corpus/fuzz-policy policies)
+    elif [ "$t" = python ]; then
+        # loads over pickles, and pytorch.tensors over checkpoints.
+        for d in "${SEED_DIRS[@]}" corpus/torch corpus/torch/hostile; do [ -d "$d" ] && args+=("$d"); done
+        args+=(-dict=fuzz/pickle.dict)
     elif ! is_structured "$t"; then
         for d in "${SEED_DIRS[@]}"; do [ -d "$d" ] && args+=("$d"); done
         args+=(-dict=fuzz/pickle.dict)

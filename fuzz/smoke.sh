@@ -50,6 +50,10 @@ for t in "${TARGETS[@]}"; do
         [ -d corpus/torch/fuzz ] && args+=(corpus/torch/fuzz)
     elif [[ $t == policy ]]; then
         args+=(corpus/fuzz-policy policies)
+    elif [[ $t == python ]]; then
+        # loads over pickles, and pytorch.tensors over checkpoints.
+        args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions corpus/torch
+               corpus/torch/hostile -dict=fuzz/pickle.dict)
     elif [[ $STRUCTURED != *" $t "* ]]; then
         args+=(corpus/seed corpus/hostile corpus/bombs corpus/regressions -dict=fuzz/pickle.dict)
     fi

@@ -16,11 +16,16 @@
 //!    sharing and cycles of the mutable kinds). Objects too deep for `pickle.dumps`'
 //!    recursion are not compared.
 //! 4. **No panic, no crash** in the builder, whatever the graph.
+//! 5. **The file functions say what the library says** ([`files`]): `scan`'s
+//!    verdict is the Rust scan's, and `pytorch.tensors` lists the tensors
+//!    `torch::open` finds, or raises the exception its error maps to, with its kind.
 //!
 //! Inputs whose decode passes the cpython target's step budget
 //! ([`MAX_STEPS`](pickleproof::harness::cpython::MAX_STEPS)) are skipped, as there.
 
 use pickleproof::harness::cpython::{compare, MAX_STEPS};
+use pickleproof::scan::{scan_file, ScanOptions};
+use pickleproof::torch::{self, TorchError};
 use pickleproof::{Decoder, Error, ErrorKind, Limits, Resource, RECONSTRUCTORS};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -100,6 +105,7 @@ fn check(py: Python<'_>, data: &[u8]) -> PyResult<()> {
         );
     }
 
+    files(py, data)?;
     match (decoded, result) {
         (Err(error), Err(raised)) => same_error(py, &error, &raised),
         (Err(error), Ok(value)) => {
@@ -183,4 +189,47 @@ fn unfolded_call(py: Python<'_>, raised: &PyErr) {
         refused_unfolded,
         "the decoder accepted the stream but loads raised {value:?}"
     );
+}
+
+/// Oracle 5: `scan` and `pytorch.tensors` on the input (as bytes, and as a file).
+fn files(py: Python<'_>, data: &[u8]) -> PyResult<()> {
+    let package = py.import("pickleproof")?;
+    let report = package.call_method1("scan", (PyBytes::new(py, data),))?;
+    let verdict: String = report.get_item("verdict")?.extract()?;
+    let expected = scan_file(data, &ScanOptions::default()).verdict();
+    assert_eq!(verdict, expected.name(), "scan's verdict");
+
+    let path = std::env::temp_dir().join(format!("pickleproof-fuzz-{}.pt", std::process::id()));
+    std::fs::write(&path, data)?;
+    let listed = package
+        .getattr("pytorch")?
+        .call_method1("tensors", (&path,));
+    match (torch::open(data), listed) {
+        (Ok(checkpoint), Ok(rows)) => {
+            let names: Vec<String> = rows
+                .try_iter()?
+                .map(|row| row?.get_item("name")?.extract())
+                .collect::<PyResult<_>>()?;
+            let expected: Vec<&str> = checkpoint.tensors.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(names, expected, "pytorch.tensors");
+        }
+        (Err(error), Err(raised)) => {
+            let (class, kind) = match &error {
+                TorchError::Pickle(e) => (None, e.kind().name()),
+                TorchError::Forbidden { .. } => (Some("ForbiddenError"), "forbidden"),
+                TorchError::Io { .. } => panic!("reading the input's own file failed: {error}"),
+                other => (Some("CheckpointError"), other.name()),
+            };
+            let value = raised.value(py);
+            if let Some(class) = class {
+                let class = py.import("pickleproof.errors")?.getattr(class)?;
+                assert!(value.is_instance(&class)?, "{error} became {value:?}");
+            }
+            let raised_kind: String = value.getattr("kind")?.extract()?;
+            assert_eq!(raised_kind, kind, "{error}");
+        }
+        (Ok(_), Err(raised)) => panic!("torch::open accepted, pytorch.tensors raised {raised}"),
+        (Err(error), Ok(_)) => panic!("torch::open refused ({error}), pytorch.tensors listed"),
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! The `python` fuzz target's body over every pickle of the corpus (the seeds, the
-//! hostile files, the bombs, the fuzz findings and every regression), so a crash the
-//! fuzzer finds, once minimised into `corpus/regressions/`, is replayed here forever.
+//! The `python` fuzz target's body over every pickle and checkpoint of the corpus
+//! (the seeds, the hostile files, the bombs, the fuzz findings, every regression,
+//! the PyTorch files), so a crash the fuzzer finds, once minimised into
+//! `corpus/regressions/`, is replayed here forever.
 
 use std::path::{Path, PathBuf};
 
@@ -12,14 +13,14 @@ fn pickles(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             pickles(&path, out);
-        } else if path.extension().is_some_and(|e| e == "pkl") {
+        } else if path.extension().is_some_and(|e| e == "pkl" || e == "pt") {
             out.push(path);
         }
     }
 }
 
 #[test]
-fn every_corpus_pickle_holds_the_python_oracles() {
+fn every_corpus_pickle_and_checkpoint_holds_the_python_oracles() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
     let mut files = Vec::new();
     pickles(&corpus, &mut files);
