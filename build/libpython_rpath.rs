@@ -1,4 +1,4 @@
-// Shared by the build scripts of the root crate (feature `cpython`) and of python/
+// Shared by the build scripts of the root crate and fuzz/ (feature `cpython`) and of python/
 // (its tests embed an interpreter): the library directory of the libpython that pyo3
 // links (asked from `PYO3_PYTHON`, else `python3`) becomes an rpath of the test
 // binaries, so they load that interpreter and not another libpython the dynamic
