@@ -17,12 +17,15 @@
 //!    recursion are not compared.
 //! 4. **No panic, no crash** in the builder, whatever the graph.
 //! 5. **The file functions say what the library says** ([`files`]): `scan`'s
-//!    verdict is the Rust scan's, and `pytorch.tensors` lists the tensors
+//!    verdict is the Rust scan's (for a plain pickle or joblib stream: containers
+//!    and compressed layers are the scan and container targets' job), and `pytorch.tensors` lists the tensors
 //!    `torch::open` finds, or raises the exception its error maps to, with its kind.
 //!
 //! Inputs whose decode passes the cpython target's step budget
 //! ([`MAX_STEPS`](pickleproof::harness::cpython::MAX_STEPS)) are skipped, as there.
 
+use pickleproof::container::sniff::sniff;
+use pickleproof::container::Format;
 use pickleproof::harness::cpython::{compare, MAX_STEPS};
 use pickleproof::scan::{scan_file, ScanOptions};
 use pickleproof::torch::{self, TorchError};
@@ -194,10 +197,15 @@ fn unfolded_call(py: Python<'_>, raised: &PyErr) {
 /// Oracle 5: `scan` and `pytorch.tensors` on the input (as bytes, and as a file).
 fn files(py: Python<'_>, data: &[u8]) -> PyResult<()> {
     let package = py.import("pickleproof")?;
-    let report = package.call_method1("scan", (PyBytes::new(py, data),))?;
-    let verdict: String = report.get_item("verdict")?.extract()?;
-    let expected = scan_file(data, &ScanOptions::default()).verdict();
-    assert_eq!(verdict, expected.name(), "scan's verdict");
+    // Only where the scan is the decoder's: a compressed layer or an archive, whose
+    // default budgets allow a second of decompression for a few hundred bytes, is the
+    // scan and container targets' job (run twice here, it timed out).
+    if matches!(sniff(data), Format::Pickle | Format::Joblib) {
+        let report = package.call_method1("scan", (PyBytes::new(py, data),))?;
+        let verdict: String = report.get_item("verdict")?.extract()?;
+        let expected = scan_file(data, &ScanOptions::default()).verdict();
+        assert_eq!(verdict, expected.name(), "scan's verdict");
+    }
 
     let path = std::env::temp_dir().join(format!("pickleproof-fuzz-{}.pt", std::process::id()));
     std::fs::write(&path, data)?;

@@ -13,7 +13,12 @@ fn pickles(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             pickles(&path, out);
-        } else if path.extension().is_some_and(|e| e == "pkl" || e == "pt") {
+        } else if path.extension().is_some_and(|e| e == "pkl" || e == "pt")
+            || path.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("python-")
+                    && path.extension().is_some_and(|e| e != "txt")
+            })
+        {
             out.push(path);
         }
     }
