@@ -33,6 +33,18 @@
 //! global stored as a plain value (in a list, a dict, a BUILD state) is allowed:
 //! loading it calls nothing. Values nested deeper in the arguments are data to the
 //! callee and are not searched.
+//!
+//! # Container builders
+//!
+//! `list`, `tuple`, `dict`, `set`, `frozenset`, `bytes`, `bytearray`, `deque`,
+//! `Counter` and `OrderedDict` build a value as large as what they are given, and
+//! `range` makes a huge iterable from three small ints: `list(range(10**9))` is a
+//! 40-byte stream, every global of it in the data presets, that asks `pickle.loads`
+//! for tens of gigabytes. However they are allowed, these callables must be given data
+//! the stream holds, whose size the decoder's budgets counted
+//! ([`rules::MATERIALIZERS`]): no call result, global or id as an argument (nor as an
+//! item of `dict`'s and `OrderedDict`'s sequence, which they copy into pairs, nor as
+//! `copyreg._reconstructor`'s state), and no int for `bytes` or `bytearray`.
 
 pub mod file;
 mod presets;
@@ -486,8 +498,10 @@ impl Policy {
 
     /// The verdict for calling the global `module.name` with `args` (a tuple node of
     /// `graph`) and, for NEWOBJ_EX, `kwargs`: the global must be allowed; when it
-    /// carries argument rules the arguments must satisfy each; and no direct argument
-    /// may be a rule-bearing global the rule does not expect (see the module docs).
+    /// carries argument rules the arguments must satisfy each; a container builder
+    /// ([`rules::MATERIALIZERS`]) must be given data the stream holds; and no direct
+    /// argument may be a rule-bearing global the rule does not expect (see the module
+    /// docs).
     /// [`Policy::inert`] allows every call unchecked.
     pub fn judge_call(
         &self,
@@ -510,7 +524,16 @@ impl Policy {
                 return Verdict::RuleBroken(reason);
             }
         }
-        self.check_direct_args(graph, &kinds, &call)
+        // A rule-bearing global as an argument is the more telling reason, so it is
+        // judged first.
+        let direct = self.check_direct_args(graph, &kinds, &call);
+        if !direct.is_allowed() {
+            return direct;
+        }
+        match rules::check_materializing(graph, (module, name), &call) {
+            Ok(()) => Verdict::Allowed,
+            Err(reason) => Verdict::RuleBroken(reason),
+        }
     }
 
     /// No direct argument (positional, keyword name or keyword value) is a global

@@ -375,7 +375,7 @@ fn check_reconstructor(
     graph: &Graph<'_>,
     items: &[NodeId],
 ) -> Result<(), &'static str> {
-    let [cls, base, _state] = items else {
+    let [cls, base, state] = items else {
         return Err(RECONSTRUCTOR_ARITY);
     };
     if !is_allowed_global(policy, graph, *cls) {
@@ -383,6 +383,87 @@ fn check_reconstructor(
     }
     if !is_one_of(graph, *base, RECONSTRUCTOR_BASES) {
         return Err(RECONSTRUCTOR_BASE);
+    }
+    // `base.__init__(obj, state)`: a list or dict base iterates the state, so it
+    // must be data the stream holds (see `check_materializing`).
+    if !is_stream_data(graph, *state) {
+        return Err(MATERIALIZED_COMPUTED);
+    }
+    Ok(())
+}
+
+/// The callables that build a value by iterating (or, for `bytes` and `bytearray`,
+/// by sizing) their arguments: the value is as large as what they are given, not as
+/// the stream. Names after the Python 2 mapping.
+pub const MATERIALIZERS: &[(&str, &str)] = &[
+    ("builtins", "list"),
+    ("builtins", "tuple"),
+    ("builtins", "dict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytes"),
+    ("builtins", "bytearray"),
+    ("collections", "deque"),
+    ("collections", "Counter"),
+    ("collections", "OrderedDict"),
+];
+
+const MATERIALIZED_COMPUTED: &str = "a container built from a value the stream does not \
+    hold (a call's result such as range(10**9), a global, an id): its size is not bounded \
+    by the stream";
+const MATERIALIZED_SIZE: &str = "bytes or bytearray of an int: a buffer of that many bytes";
+
+/// Is the node a value the stream itself holds (its size counted by the decoder's
+/// budgets), rather than something only the loader makes: a call's result, a global,
+/// a persistent id, an extension code or an out-of-band buffer?
+fn is_stream_data(graph: &Graph<'_>, id: NodeId) -> bool {
+    !matches!(
+        graph.get(id),
+        Some(
+            Node::Object(_)
+                | Node::Global(_)
+                | Node::PersId(_)
+                | Node::Ext(_)
+                | Node::Buffer { .. }
+        ) | None
+    )
+}
+
+/// A call of a [`MATERIALIZERS`] callable: every argument is stream data, and for
+/// `dict` and `OrderedDict` (which turn each item of a sequence into a pair,
+/// materializing it) so is every item of a list or tuple argument; `bytes` and `bytearray` take no int. Otherwise a 40-byte
+/// stream `list(range(10**9))` asks `pickle.loads` for tens of gigabytes, through
+/// globals every data preset allows. Checked for every allowed materializer, however
+/// it is allowed.
+pub(crate) fn check_materializing(
+    graph: &Graph<'_>,
+    callable: (&str, &str),
+    args: &Args<'_>,
+) -> Result<(), &'static str> {
+    if !MATERIALIZERS.contains(&callable) {
+        return Ok(());
+    }
+    let sized = matches!(callable, ("builtins", "bytes" | "bytearray"));
+    // dict and OrderedDict read each item of a sequence as a (key, value) pair,
+    // copying it into a sequence first; the others keep items as they are.
+    let pairs = matches!(
+        callable,
+        ("builtins", "dict") | ("collections", "OrderedDict")
+    );
+    let values = args.items.iter().chain(args.kwargs.iter().map(|(_, v)| v));
+    for &arg in values {
+        if !is_stream_data(graph, arg) {
+            return Err(MATERIALIZED_COMPUTED);
+        }
+        match graph.get(arg) {
+            Some(Node::Int(_) | Node::BigInt(_)) if sized => return Err(MATERIALIZED_SIZE),
+            Some(Node::List(items) | Node::Tuple(items)) if pairs => {
+                if !items.iter().all(|&item| is_stream_data(graph, item)) {
+                    return Err(MATERIALIZED_COMPUTED);
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

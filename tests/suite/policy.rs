@@ -645,3 +645,93 @@ fn real_library_pickles_pass_the_rules() {
     assert!(checked > 300, "only {checked} benign pickles");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+const COMPUTED: &str = "a container built from a value the stream does not hold (a call's \
+    result such as range(10**9), a global, an id): its size is not bounded by the stream";
+
+/// BININT.
+fn int(value: i32) -> Vec<u8> {
+    let mut out = vec![b'J'];
+    out.extend_from_slice(&value.to_le_bytes());
+    out
+}
+
+/// `[items]` by EMPTY_LIST MARK ... APPENDS.
+fn list(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"](".to_vec();
+    for item in items {
+        out.extend_from_slice(item);
+    }
+    out.push(b'e');
+    out
+}
+
+#[test]
+fn container_builders_take_only_data_the_stream_holds() {
+    let p = Policy::stdlib_data();
+    let range = c(g("builtins", "range"), &[int(1_000_000_000)]);
+    // list(range(10**9)): 40 bytes asking pickle.loads for tens of gigabytes.
+    for (module, name) in [
+        ("builtins", "list"),
+        ("builtins", "tuple"),
+        ("collections", "deque"),
+        ("collections", "Counter"),
+        ("collections", "OrderedDict"),
+    ] {
+        let (body, at) = call(g(module, name), &[range.clone()]);
+        assert_eq!(
+            run(&p, &body),
+            refused(module, name, COMPUTED, at),
+            "{name}"
+        );
+        scan_agrees(&p, &body);
+    }
+    // dict and OrderedDict copy each item of a sequence into a pair.
+    let (body, at) = call(g("collections", "OrderedDict"), &[list(&[range.clone()])]);
+    assert_eq!(
+        run(&p, &body),
+        refused("collections", "OrderedDict", COMPUTED, at)
+    );
+    // copyreg._reconstructor(cls, list, state) runs list.__init__(obj, state).
+    let (body, at) = call(
+        g("copyreg", "_reconstructor"),
+        &[
+            g("collections", "OrderedDict"),
+            g("builtins", "list"),
+            range.clone(),
+        ],
+    );
+    assert_eq!(
+        run(&p, &body),
+        refused("copyreg", "_reconstructor", COMPUTED, at)
+    );
+    // bytearray(n) is n bytes, whatever the policy (it is a reconstructor).
+    let (body, at) = call(g("builtins", "bytearray"), &[int(1 << 30)]);
+    let sized = "bytes or bytearray of an int: a buffer of that many bytes";
+    assert_eq!(
+        run(&Policy::strict(), &body),
+        refused("builtins", "bytearray", sized, at)
+    );
+
+    // What pickles write stays allowed: the data is the stream's own.
+    let pair = c(g("builtins", "tuple"), &[list(&[s("k"), int(1)])]);
+    for body in [
+        c(
+            g("collections", "OrderedDict"),
+            &[list(&[list(&[s("k"), int(1)])])],
+        ),
+        c(
+            g("collections", "deque"),
+            &[list(&[int(1), int(2)]), int(5)],
+        ),
+        c(
+            g("builtins", "list"),
+            &[list(&[range.clone(), range.clone()])],
+        ),
+        c(g("collections", "Counter"), &[]),
+        pair,
+        range,
+    ] {
+        assert_eq!(run(&p, &body), Ok(()));
+    }
+}
