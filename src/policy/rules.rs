@@ -457,10 +457,10 @@ pub(crate) fn check_materializing(
         }
         match graph.get(arg) {
             Some(Node::Int(_) | Node::BigInt(_)) if sized => return Err(MATERIALIZED_SIZE),
-            Some(Node::List(items) | Node::Tuple(items)) if pairs => {
-                if !items.iter().all(|&item| is_stream_data(graph, item)) {
-                    return Err(MATERIALIZED_COMPUTED);
-                }
+            Some(Node::List(items) | Node::Tuple(items))
+                if pairs && !items.iter().all(|&item| is_stream_data(graph, item)) =>
+            {
+                return Err(MATERIALIZED_COMPUTED)
             }
             _ => {}
         }
