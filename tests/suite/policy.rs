@@ -678,7 +678,7 @@ fn container_builders_take_only_data_the_stream_holds() {
         ("collections", "Counter"),
         ("collections", "OrderedDict"),
     ] {
-        let (body, at) = call(g(module, name), &[range.clone()]);
+        let (body, at) = call(g(module, name), std::slice::from_ref(&range));
         assert_eq!(
             run(&p, &body),
             refused(module, name, COMPUTED, at),
