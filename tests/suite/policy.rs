@@ -687,7 +687,10 @@ fn container_builders_take_only_data_the_stream_holds() {
         scan_agrees(&p, &body);
     }
     // dict and OrderedDict copy each item of a sequence into a pair.
-    let (body, at) = call(g("collections", "OrderedDict"), &[list(&[range.clone()])]);
+    let (body, at) = call(
+        g("collections", "OrderedDict"),
+        &[list(std::slice::from_ref(&range))],
+    );
     assert_eq!(
         run(&p, &body),
         refused("collections", "OrderedDict", COMPUTED, at)
