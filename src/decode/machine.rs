@@ -2061,7 +2061,22 @@ impl<'a, 'd, S: Source<'a>> Machine<'a, 'd, S> {
                 self.check_tuple(args, "NEWOBJ arguments")?;
                 let call = if let Some(kw) = kwargs {
                     match self.node(kw)? {
-                        Node::Dict(_) => {}
+                        // CPython calls `cls.__new__(cls, *args, **kwargs)` now, and a
+                        // keyword that is not a str is its TypeError ("keywords must
+                        // be strings"), whatever `cls` is.
+                        Node::Dict(pairs) => {
+                            for &(key, _) in pairs {
+                                match self.node(key)? {
+                                    Node::Str(_) => {}
+                                    other => {
+                                        return Err(mismatch(
+                                            "NEWOBJ_EX keyword name",
+                                            other.type_name(),
+                                        ))
+                                    }
+                                }
+                            }
+                        }
                         other => return Err(mismatch("NEWOBJ_EX kwargs", other.type_name())),
                     }
                     CallOp::NewObjEx
