@@ -37,6 +37,34 @@ pub(crate) fn unpickling(py: Python<'_>, kind: &str, message: &str) -> PyErr {
     raise(py, "UnpicklingError", message, &fields)
 }
 
+/// A `ForbiddenError` the glue raises itself (not from a decode error): for
+/// `module.name`, with the broken rule's `reason` (kind `call_refused`) or none
+/// (kind `forbidden`), at `offset` when one is known.
+pub(crate) fn forbidden(
+    py: Python<'_>,
+    (module, name): (&str, &str),
+    reason: Option<&str>,
+    offset: Option<u64>,
+    message: &str,
+) -> PyErr {
+    let fields = PyDict::new(py);
+    let kind = if reason.is_some() {
+        "call_refused"
+    } else {
+        "forbidden"
+    };
+    let set = fields
+        .set_item("module", module)
+        .and_then(|()| fields.set_item("name", name))
+        .and_then(|()| fields.set_item("reason", reason))
+        .and_then(|()| fields.set_item("offset", offset))
+        .and_then(|()| fields.set_item("kind", kind));
+    match set {
+        Ok(()) => raise(py, "ForbiddenError", message, &fields),
+        Err(err) => err,
+    }
+}
+
 /// The Python exception for a decode error.
 pub(crate) fn decode_error(py: Python<'_>, error: &Error) -> PyErr {
     match fields(py, error) {

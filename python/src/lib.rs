@@ -15,6 +15,8 @@ mod options;
 mod pytorch;
 mod reader;
 
+use std::borrow::Cow;
+
 use pickleproof::scan::render::json::json as scan_json;
 use pickleproof::scan::{scan_file as scan_bytes, ScanOptions};
 use pickleproof::{Decoded, Decoder, Error, StringEncoding};
@@ -132,13 +134,6 @@ fn loads<'py>(
         limits,
         persistent_load,
     )?;
-    // `bytes` cannot change, so it is read in place without the GIL; any other
-    // bytes-like object is copied first, as it could change under a decode.
-    if let Ok(bytes) = data.downcast::<PyBytes>() {
-        let input = bytes.as_bytes();
-        let decoded = py.allow_threads(|| decoder.decode(input));
-        return finish(py, decoded, supplied);
-    }
     let input = bytes_like(data)?;
     let decoded = py.allow_threads(|| decoder.decode(&input));
     finish(py, decoded, supplied)
@@ -222,10 +217,12 @@ fn report<'py>(
     py.import("json")?.call_method1("loads", (text,))
 }
 
-/// A copy of any bytes-like object (`str` is refused, as by `pickle.loads`).
-fn bytes_like(data: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// The bytes of any bytes-like object (`str` is refused, as by `pickle.loads`).
+/// `bytes` is borrowed: it cannot change, so it is read in place without the GIL.
+/// Any other bytes-like object is copied, as it could change under a decode.
+fn bytes_like<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     if let Ok(bytes) = data.downcast::<PyBytes>() {
-        return Ok(bytes.as_bytes().to_vec());
+        return Ok(Cow::Borrowed(bytes.as_bytes()));
     }
     let py = data.py();
     let view = py
@@ -242,7 +239,7 @@ fn bytes_like(data: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
                 "a bytes-like object is required, not '{type_name}'"
             ))
         })?;
-    view.call_method0("tobytes")?.extract()
+    Ok(Cow::Owned(view.call_method0("tobytes")?.extract()?))
 }
 
 /// The extension module `pickleproof._pickleproof`; `pickleproof/__init__.py`

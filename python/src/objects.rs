@@ -325,12 +325,8 @@ impl<'py> Builder<'_, '_, '_, 'py> {
     fn global(&self, module: &str, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
         if !self.supplied.policy.allows_global(module, name) {
-            return Err(forbidden(
-                py,
-                module,
-                name,
-                format!("global {module}.{name} refused by policy"),
-            ));
+            let message = format!("global {module}.{name} refused by policy");
+            return Err(errors::forbidden(py, (module, name), None, None, &message));
         }
         py.import("sys")?
             .getattr("audit")?
@@ -488,11 +484,13 @@ impl<'py> Builder<'_, '_, '_, 'py> {
             )));
         };
         if !self.supplied.policy.allows_global(&module, &name) {
-            return Err(forbidden(
+            let message = format!("extension code {code} names {module}.{name}, refused by policy");
+            return Err(errors::forbidden(
                 py,
-                &module,
-                &name,
-                format!("extension code {code} names {module}.{name}, refused by policy"),
+                (&module, &name),
+                None,
+                None,
+                &message,
             ));
         }
         self.global(&module, &name)
@@ -613,37 +611,7 @@ fn lookup<'py>(object: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<
 fn unfolded(py: Python<'_>, module: &str, name: &str) -> PyErr {
     let reason = "a built-in reconstructor called with arguments no pickler writes";
     let message = format!("call of {module}.{name} refused: {reason}");
-    forbidden_with(py, module, name, Some(reason), message)
-}
-
-fn forbidden(py: Python<'_>, module: &str, name: &str, message: String) -> PyErr {
-    forbidden_with(py, module, name, None, message)
-}
-
-fn forbidden_with(
-    py: Python<'_>,
-    module: &str,
-    name: &str,
-    reason: Option<&str>,
-    message: String,
-) -> PyErr {
-    let fields = PyDict::new(py);
-    let set = fields
-        .set_item("module", module)
-        .and_then(|()| fields.set_item("name", name))
-        .and_then(|()| fields.set_item("reason", reason))
-        .and_then(|()| {
-            let kind = if reason.is_some() {
-                "call_refused"
-            } else {
-                "forbidden"
-            };
-            fields.set_item("kind", kind)
-        });
-    match set {
-        Ok(()) => errors::raise(py, "ForbiddenError", &message, &fields),
-        Err(err) => err,
-    }
+    errors::forbidden(py, (module, name), Some(reason), None, &message)
 }
 
 /// A graph no stream can make (a value that waits for itself): never expected from

@@ -27,17 +27,7 @@ fn checkpoint_error(py: Python<'_>, error: &TorchError) -> PyErr {
             module,
             name,
             offset,
-        } => {
-            let fields = PyDict::new(py);
-            let set = fields
-                .set_item("module", module)
-                .and_then(|()| fields.set_item("name", name))
-                .and_then(|()| fields.set_item("offset", offset));
-            match set {
-                Ok(()) => errors::raise(py, "ForbiddenError", &error.to_string(), &fields),
-                Err(err) => err,
-            }
-        }
+        } => errors::forbidden(py, (module, name), None, Some(*offset), &error.to_string()),
         _ => {
             let fields = PyDict::new(py);
             // The tensors it is about: the one it names, or every tensor that shares

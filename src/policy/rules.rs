@@ -417,16 +417,9 @@ const MATERIALIZED_SIZE: &str = "bytes or bytearray of an int: a buffer of that 
 /// budgets), rather than something only the loader makes: a call's result, a global,
 /// a persistent id, an extension code or an out-of-band buffer?
 fn is_stream_data(graph: &Graph<'_>, id: NodeId) -> bool {
-    !matches!(
-        graph.get(id),
-        Some(
-            Node::Object(_)
-                | Node::Global(_)
-                | Node::PersId(_)
-                | Node::Ext(_)
-                | Node::Buffer { .. }
-        ) | None
-    )
+    graph
+        .get(id)
+        .is_some_and(|node| !node.is_callable_kind() && !matches!(node, Node::Buffer { .. }))
 }
 
 /// A call of a [`MATERIALIZERS`] callable: every argument is stream data, and for
