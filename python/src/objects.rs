@@ -87,12 +87,12 @@ enum Step {
     Fill(NodeId),
 }
 
-/// A node in the walk: which of its children is next.
-enum Frame {
-    /// Visiting what the value is made of; then [`Step::Create`].
-    Parts { id: NodeId, next: usize },
-    /// Visiting what goes into it; then [`Step::Fill`].
-    Contents { id: NodeId, next: usize },
+/// A node in the walk: the step its children come before, and which child is next
+/// (a [`Step::Create`] waits for the value's [`part`]s, a [`Step::Fill`] for its
+/// [`content`]).
+struct Frame {
+    then: Step,
+    next: usize,
 }
 
 /// Is the step done, or which value must exist first?
@@ -121,31 +121,30 @@ impl<'py> Builder<'_, '_, '_, 'py> {
     fn walk(&mut self, root: NodeId) -> PyResult<()> {
         let mut stack = Vec::new();
         self.visit(root, &mut stack)?;
+        let graph = self.graph;
         while let Some(frame) = stack.last_mut() {
-            match frame {
-                Frame::Parts { id, next } => {
-                    let id = *id;
-                    if let Some(child) = part(self.node(id)?, *next) {
-                        *next += 1;
-                        self.visit(child, &mut stack)?;
-                        continue;
-                    }
-                    stack.pop();
-                    self.settle(Step::Create(id))?;
-                    if matches!(self.node(id)?, Node::Object(_)) {
-                        stack.push(Frame::Contents { id, next: 0 });
-                    }
-                }
-                Frame::Contents { id, next } => {
-                    let id = *id;
-                    if let Some(child) = content(self.node(id)?, *next) {
-                        *next += 1;
-                        self.visit(child, &mut stack)?;
-                        continue;
-                    }
-                    stack.pop();
-                    self.settle(Step::Fill(id))?;
-                }
+            let (then, next) = (frame.then, frame.next);
+            let id = match then {
+                Step::Create(id) | Step::Fill(id) => id,
+            };
+            let node = graph.get(id).ok_or_else(|| unbuildable(self.py))?;
+            let child = match then {
+                Step::Create(_) => part(node, next),
+                Step::Fill(_) => content(node, next),
+            };
+            if let Some(child) = child {
+                frame.next += 1;
+                self.visit(child, &mut stack)?;
+                continue;
+            }
+            stack.pop();
+            self.settle(then)?;
+            // An object is filled (items, then BUILD states) once it exists.
+            if matches!(then, Step::Create(_)) && matches!(node, Node::Object(_)) {
+                stack.push(Frame {
+                    then: Step::Fill(id),
+                    next: 0,
+                });
             }
         }
         Ok(())
@@ -164,7 +163,10 @@ impl<'py> Builder<'_, '_, '_, 'py> {
         match self.node(id)? {
             Node::List(_) | Node::Dict(_) | Node::Set(_) => {
                 self.settle(Step::Create(id))?;
-                stack.push(Frame::Contents { id, next: 0 });
+                stack.push(Frame {
+                    then: Step::Fill(id),
+                    next: 0,
+                });
             }
             Node::Object(object) => {
                 // Refused before its callable is even looked up.
@@ -173,10 +175,16 @@ impl<'py> Builder<'_, '_, '_, 'py> {
                         return Err(unfolded(self.py, &global.module, &global.name));
                     }
                 }
-                stack.push(Frame::Parts { id, next: 0 });
+                stack.push(Frame {
+                    then: Step::Create(id),
+                    next: 0,
+                });
             }
             Node::Tuple(_) | Node::FrozenSet(_) | Node::PersId(_) => {
-                stack.push(Frame::Parts { id, next: 0 });
+                stack.push(Frame {
+                    then: Step::Create(id),
+                    next: 0,
+                });
             }
             _ => self.settle(Step::Create(id))?,
         }
