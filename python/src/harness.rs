@@ -24,6 +24,8 @@
 //! Inputs whose decode passes the cpython target's step budget
 //! ([`MAX_STEPS`](pickleproof::harness::cpython::MAX_STEPS)) are skipped, as there.
 
+#![allow(clippy::panic)]
+
 use pickleproof::container::sniff::sniff;
 use pickleproof::container::Format;
 use pickleproof::harness::cpython::{compare, MAX_STEPS};

@@ -7,6 +7,19 @@
 //! without the GIL (when the input is `bytes`, which cannot change under it); the
 //! objects are built afterwards ([`objects`]).
 
+// Building objects from a hostile graph must not panic either: as in the library's
+// decoding code, no unwrap/expect/panic and no indexing that can go out of bounds
+// (the fuzz body, whose job is to panic on a broken oracle, opts out in its file).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod errors;
 #[cfg(feature = "harness")]
 pub mod harness;
